@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {PackedLanes} from "./lib/PackedLanes.sol";
+import {RevenueShare} from "./RevenueShare.sol";
+
+/// @title FederatedTask
+/// @notice One federated-learning task whose server is this contract. Each round,
+///         participants submit their locally trained, quantized weights; the contract
+///         sums them in packed lanes, publishes the rounded integer mean as the new global
+///         model, pays each submission a tiered reward from a sponsor-funded pool, and sells
+///         access licences whose revenue flows back to contributors.
+/// @dev Protocol (paper rule): the reward tier of a submission is chosen by its distance to
+///      the global model current at submission time, distance = floor(sum |v_p - g_p| / N)
+///      in fixed-point units. Every piece of arithmetic is mirrored in `ml/fedchain/reference.py`.
+///
+///      Storage layout of the model (see PackedLanes): the global model occupies ceil(N/16)
+///      words of 16 int16 lanes; the round accumulator ceil(N/16)*2 words of 8 biased 32-bit
+///      lanes. Neither is ever cleared: the first submission of a round overwrites the
+///      accumulator instead of adding to it, so every later round pays 5,000 gas per word
+///      (nonzero -> nonzero) rather than 22,100.
+contract FederatedTask is RevenueShare {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Deployment settings of a task (immutable except the access price).
+    /// @param paramCount number of model parameters N.
+    /// @param valueBits B: each parameter is a signed B-bit integer, 2 <= B <= 16.
+    /// @param fracBits fractional bits F of the fixed-point format (value = int / 2^F);
+    ///        informational for clients, the contract works on the integers.
+    /// @param roundDuration seconds a round stays open for submissions.
+    /// @param minParticipants quorum: a round with fewer submissions keeps the old model.
+    /// @param maxParticipants submissions after which a round may be finalized at once.
+    /// @param accessPrice wei per access licence.
+    /// @param tierThresholds ascending distance bounds; tier i pays tierRewards[i] when
+    ///        distance <= tierThresholds[i]; beyond the last threshold nothing is paid.
+    /// @param tierRewards wei paid per tier.
+    struct TaskConfig {
+        uint32 paramCount;
+        uint8 valueBits;
+        uint8 fracBits;
+        uint64 roundDuration;
+        uint32 minParticipants;
+        uint32 maxParticipants;
+        uint256 accessPrice;
+        uint256[] tierThresholds;
+        uint256[] tierRewards;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    event PoolFunded(address indexed from, uint256 amount, uint256 pool);
+    event InitialModelSet(uint256 words);
+    event RoundStarted(uint256 indexed round, uint256 deadline, uint256 reserved);
+    event Submitted(
+        uint256 indexed round, address indexed participant, uint256 distance, uint256 tier, uint256 reward
+    );
+    event RoundFinalized(uint256 indexed round, uint256 participants);
+    event RoundAbandoned(uint256 indexed round, uint256 participants, uint256 quorum);
+    event Withdrawn(address indexed account, uint256 rewards, uint256 revenue);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error InvalidConfig(string reason);
+    error NotOwner(address caller);
+    error RoundNotOpen(uint256 round);
+    error RoundStillOpen(uint256 round);
+    error WrongRound(uint256 given, uint256 current);
+    error AlreadySubmitted(address participant, uint256 round);
+    error RoundFull(uint256 round, uint256 maxParticipants);
+    error WrongLength(uint256 given, uint256 expected);
+    error ValueOutOfRange(uint256 word, uint256 lanes);
+    error NonZeroPadding(uint256 word);
+    error DeadlineNotReached(uint256 deadline, uint256 nowTime);
+    error InsufficientPool(uint256 required, uint256 available);
+    error ModelLocked();
+    error NothingToWithdraw(address account);
+    error TransferFailed(address to, uint256 amount);
+    error Reentrancy();
+
+    /*//////////////////////////////////////////////////////////////
+                               IMMUTABLES
+    //////////////////////////////////////////////////////////////*/
+
+    uint256 public constant MAX_TIERS = 8;
+    /// @dev ERC-7201-style roots for the two packed vectors, far from Solidity's own slots.
+    uint256 internal constant GLOBAL_ROOT = uint256(keccak256("fedchain.global")) - 1;
+    uint256 internal constant ACC_ROOT = uint256(keccak256("fedchain.accumulator")) - 1;
+
+    address public immutable owner;
+    uint256 public immutable paramCount;
+    uint256 public immutable valueBits;
+    uint256 public immutable fracBits;
+    /// @notice Number of 256-bit words of a packed model (16 parameters per word).
+    uint256 public immutable modelWords;
+    uint256 public immutable roundDuration;
+    uint256 public immutable minParticipants;
+    uint256 public immutable maxParticipants;
+
+    uint256 internal immutable _bias; // 2^(B-1)
+    uint256 internal immutable _biasLanes; // 2^(B-1) in each 32-bit lane
+    uint256 internal immutable _invalidLanes; // bits B..15 of each 32-bit lane
+    uint256 internal immutable _lastWordPadding; // unused 16-bit lanes of the last word
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    uint256[] internal _tierThresholds;
+    uint256[] internal _tierRewards;
+
+    /// @notice Unreserved wei available for rewards.
+    uint256 public rewardPool;
+    /// @notice Wei set aside for the open round (maxParticipants x top reward).
+    uint256 public roundReserve;
+    /// @notice Rewards credited and not yet withdrawn, per account.
+    mapping(address => uint256) public rewardBalance;
+    /// @notice Sum of `rewardBalance` over all accounts.
+    uint256 public totalRewardsOwed;
+
+    /// @notice Current round id (0 before the first round starts).
+    uint256 public currentRound;
+    /// @notice Whether the current round accepts submissions.
+    bool public roundOpen;
+    /// @notice Unix time after which the current round may be finalized.
+    uint256 public roundDeadline;
+    /// @notice Submissions accepted in the current round.
+    uint256 public roundSubmissions;
+    /// @notice Rounds whose aggregate became the global model.
+    uint256 public completedRounds;
+    /// @notice Last round each address submitted to.
+    mapping(address => uint256) public lastSubmittedRound;
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Creates a task; any ETH sent funds the reward pool.
+    constructor(TaskConfig memory cfg) payable RevenueShare(cfg.accessPrice) {
+        if (cfg.paramCount == 0) revert InvalidConfig("paramCount must be > 0");
+        if (cfg.valueBits < 2 || cfg.valueBits > 16) revert InvalidConfig("valueBits must be in [2, 16]");
+        if (cfg.fracBits >= cfg.valueBits) revert InvalidConfig("fracBits must be < valueBits");
+        if (cfg.minParticipants == 0 || cfg.minParticipants > cfg.maxParticipants) {
+            revert InvalidConfig("need 0 < minParticipants <= maxParticipants");
+        }
+        // Lanes are 32 bits wide and hold values < 2^B: fewer than 2^(32-B) cannot carry.
+        if (uint256(cfg.maxParticipants) >= 1 << (32 - uint256(cfg.valueBits))) {
+            revert InvalidConfig("maxParticipants must be < 2^(32 - valueBits)");
+        }
+        if (cfg.roundDuration == 0) revert InvalidConfig("roundDuration must be > 0");
+        uint256 tiers = cfg.tierThresholds.length;
+        if (tiers == 0 || tiers > MAX_TIERS || tiers != cfg.tierRewards.length) {
+            revert InvalidConfig("need 1..8 tiers with one reward each");
+        }
+        for (uint256 i = 1; i < tiers; ++i) {
+            if (cfg.tierThresholds[i] <= cfg.tierThresholds[i - 1]) {
+                revert InvalidConfig("tierThresholds must be strictly ascending");
+            }
+        }
+
+        owner = msg.sender;
+        paramCount = cfg.paramCount;
+        valueBits = cfg.valueBits;
+        fracBits = cfg.fracBits;
+        modelWords = (uint256(cfg.paramCount) + 15) / 16;
+        roundDuration = cfg.roundDuration;
+        minParticipants = cfg.minParticipants;
+        maxParticipants = cfg.maxParticipants;
+        _tierThresholds = cfg.tierThresholds;
+        _tierRewards = cfg.tierRewards;
+
+        uint256 bias = 1 << (cfg.valueBits - 1);
+        _bias = bias;
+        _biasLanes = bias * PackedLanes.ONES32;
+        _invalidLanes = (0xffff ^ ((1 << cfg.valueBits) - 1)) * PackedLanes.ONES32;
+        uint256 used = uint256(cfg.paramCount) % 16;
+        _lastWordPadding = used == 0 ? 0 : type(uint256).max << (16 * used);
+
+        if (msg.value != 0) {
+            rewardPool = msg.value;
+            emit PoolFunded(msg.sender, msg.value, msg.value);
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                MODIFIERS
+    //////////////////////////////////////////////////////////////*/
+
+    modifier nonReentrant() {
+        assembly {
+            if tload(0) {
+                mstore(0, 0xab143c06) // Reentrancy()
+                revert(0x1c, 0x04)
+            }
+            tstore(0, 1)
+        }
+        _;
+        assembly {
+            tstore(0, 0)
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                              SPONSOR / OWNER
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Adds the attached ETH to the reward pool. Anyone may fund.
+    function fund() external payable {
+        rewardPool += msg.value;
+        emit PoolFunded(msg.sender, msg.value, rewardPool);
+    }
+
+    /// @notice Sets the initial global model (packed int16 words); owner only, before round 1.
+    /// @dev Without it the initial model is all zeros.
+    function setInitialModel(uint256[] calldata words) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (currentRound != 0) revert ModelLocked();
+        _checkShape(words);
+        uint256 root = GLOBAL_ROOT;
+        for (uint256 i; i < words.length; ++i) {
+            uint256 w = words[i];
+            _checkRange(PackedLanes.spread(w), i);
+            _checkRange(PackedLanes.spread(w >> 128), i);
+            assembly {
+                sstore(add(root, i), w)
+            }
+        }
+        emit InitialModelSet(words.length);
+    }
+
+    /// @notice Changes the access price; owner only.
+    function setAccessPrice(uint256 price) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _setAccessPrice(price);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  ROUNDS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Opens the next round, reserving maxParticipants x top reward from the pool.
+    /// @dev The owner opens round 1 (after setting the initial model); later rounds open
+    ///      automatically at finalize when the pool suffices, or by anyone calling this.
+    function startRound() external {
+        if (currentRound == 0 && msg.sender != owner) revert NotOwner(msg.sender);
+        if (roundOpen) revert RoundStillOpen(currentRound);
+        _startRound(true);
+    }
+
+    /// @notice Submits the caller's quantized weights to the open round.
+    /// @param round the round the weights were trained for (guards against stale sends).
+    /// @param words the packed model: `modelWords` words of 16 int16 lanes, unused lanes 0.
+    /// @return reward wei credited to the caller for this submission.
+    function submit(uint256 round, uint256[] calldata words) external returns (uint256 reward) {
+        if (!roundOpen) revert RoundNotOpen(currentRound);
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (lastSubmittedRound[msg.sender] == round) revert AlreadySubmitted(msg.sender, round);
+        uint256 count = roundSubmissions;
+        if (count >= maxParticipants) revert RoundFull(round, maxParticipants);
+        _checkShape(words);
+
+        uint256 distanceSum = _accumulate(words, count == 0);
+        uint256 distance = distanceSum / paramCount;
+        uint256 tier = rewardTier(distance);
+        if (tier < _tierRewards.length) reward = _tierRewards[tier];
+
+        lastSubmittedRound[msg.sender] = round;
+        roundSubmissions = count + 1;
+        if (reward != 0) {
+            // Cannot underflow: the reserve holds maxParticipants x the largest reward.
+            roundReserve -= reward;
+            rewardBalance[msg.sender] += reward;
+            totalRewardsOwed += reward;
+            _addShares(msg.sender, reward);
+        }
+        emit Submitted(round, msg.sender, distance, tier, reward);
+    }
+
+    /// @notice Closes the open round. Anyone may call once the deadline has passed or the
+    ///         round is full. With a quorum the rounded mean of the submissions becomes the
+    ///         global model; without one the round is abandoned and the model is unchanged.
+    ///         The next round opens at once if the pool can fund it.
+    function finalize() external {
+        uint256 round = currentRound;
+        if (!roundOpen) revert RoundNotOpen(round);
+        uint256 n = roundSubmissions;
+        if (n < maxParticipants && block.timestamp < roundDeadline) {
+            revert DeadlineNotReached(roundDeadline, block.timestamp);
+        }
+
+        roundOpen = false;
+        rewardPool += roundReserve;
+        roundReserve = 0;
+
+        if (n >= minParticipants) {
+            _writeMean(n);
+            completedRounds += 1;
+            emit RoundFinalized(round, n);
+        } else {
+            emit RoundAbandoned(round, n, minParticipants);
+        }
+        _startRound(false);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 PAYOUTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Pays the caller all rewards credited and revenue earned (pull payment).
+    function withdraw() external nonReentrant {
+        uint256 rewards = rewardBalance[msg.sender];
+        uint256 revenue = _takeRevenue(msg.sender);
+        if (rewards + revenue == 0) revert NothingToWithdraw(msg.sender);
+        if (rewards != 0) {
+            rewardBalance[msg.sender] = 0;
+            totalRewardsOwed -= rewards;
+        }
+        emit Withdrawn(msg.sender, rewards, revenue);
+        (bool ok,) = msg.sender.call{value: rewards + revenue}("");
+        if (!ok) revert TransferFailed(msg.sender, rewards + revenue);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The whole global model as packed int16 words (free to read with eth_call).
+    function globalModel() external view returns (uint256[] memory) {
+        return globalModelSlice(0, modelWords);
+    }
+
+    /// @notice Words [from, to) of the global model, for models too large for one call.
+    function globalModelSlice(uint256 from, uint256 to) public view returns (uint256[] memory words) {
+        if (to > modelWords || from > to) revert WrongLength(to, modelWords);
+        words = new uint256[](to - from);
+        uint256 root = GLOBAL_ROOT;
+        for (uint256 i = from; i < to; ++i) {
+            uint256 w;
+            assembly {
+                w := sload(add(root, i))
+            }
+            words[i - from] = w;
+        }
+    }
+
+    /// @notice Tier selected by a distance: the first i with distance <= tierThresholds[i],
+    ///         or `tierCount()` (no reward) when the distance exceeds every threshold.
+    function rewardTier(uint256 distance) public view returns (uint256 tier) {
+        uint256 tiers = _tierThresholds.length;
+        while (tier < tiers && distance > _tierThresholds[tier]) ++tier;
+    }
+
+    /// @notice Number of reward tiers.
+    function tierCount() external view returns (uint256) {
+        return _tierThresholds.length;
+    }
+
+    /// @notice Distance bound and reward of tier `i`.
+    function tier(uint256 i) external view returns (uint256 threshold, uint256 reward) {
+        return (_tierThresholds[i], _tierRewards[i]);
+    }
+
+    /// @notice Everything an account can withdraw now (rewards + revenue), in wei.
+    function withdrawable(address account) external view returns (uint256) {
+        return rewardBalance[account] + revenueOf(account);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _startRound(bool mustSucceed) internal {
+        uint256 top;
+        for (uint256 i; i < _tierRewards.length; ++i) {
+            if (_tierRewards[i] > top) top = _tierRewards[i];
+        }
+        uint256 reserve = top * maxParticipants;
+        if (reserve > rewardPool) {
+            if (mustSucceed) revert InsufficientPool(reserve, rewardPool);
+            return; // someone funds the pool and calls startRound()
+        }
+        rewardPool -= reserve;
+        roundReserve = reserve;
+        uint256 round = currentRound + 1;
+        currentRound = round;
+        roundOpen = true;
+        roundSubmissions = 0;
+        roundDeadline = block.timestamp + roundDuration;
+        emit RoundStarted(round, roundDeadline, reserve);
+    }
+
+    function _checkShape(uint256[] calldata words) internal view {
+        if (words.length != modelWords) revert WrongLength(words.length, modelWords);
+        if (words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(words.length - 1);
+    }
+
+    function _checkRange(uint256 spreadWord, uint256 index) internal view {
+        uint256 bad = PackedLanes.toBiased(spreadWord, _biasLanes) & _invalidLanes;
+        if (bad != 0) revert ValueOutOfRange(index, bad);
+    }
+
+    /// @dev Validates, biases and adds (or, for the round's first submission, writes) every
+    ///      word into the accumulator; returns sum |v - g| against the current global model.
+    function _accumulate(uint256[] calldata words, bool first) internal returns (uint256 distanceSum) {
+        uint256 biasLanes = _biasLanes;
+        uint256 invalid = _invalidLanes;
+        uint256 accRoot = ACC_ROOT;
+        uint256 globalRoot = GLOBAL_ROOT;
+        for (uint256 i; i < words.length; ++i) {
+            uint256 w = words[i];
+            uint256 lo = PackedLanes.toBiased(PackedLanes.spread(w), biasLanes);
+            uint256 hi = PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes);
+            if ((lo | hi) & invalid != 0) revert ValueOutOfRange(i, (lo | hi) & invalid);
+
+            uint256 g;
+            assembly {
+                g := sload(add(globalRoot, i))
+            }
+            distanceSum += PackedLanes.absDiffSum(lo, PackedLanes.toBiased(PackedLanes.spread(g), biasLanes));
+            distanceSum += PackedLanes.absDiffSum(hi, PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes));
+
+            uint256 slot = accRoot + 2 * i;
+            assembly {
+                switch first
+                case 0 {
+                    // No lane carries: each holds < maxParticipants * 2^B < 2^32.
+                    sstore(slot, add(sload(slot), lo))
+                    sstore(add(slot, 1), add(sload(add(slot, 1)), hi))
+                }
+                default {
+                    sstore(slot, lo)
+                    sstore(add(slot, 1), hi)
+                }
+            }
+        }
+    }
+
+    function _writeMean(uint256 n) internal {
+        uint256 words = modelWords;
+        uint256 bias = _bias;
+        uint256 accRoot = ACC_ROOT;
+        uint256 globalRoot = GLOBAL_ROOT;
+        for (uint256 i; i < words; ++i) {
+            uint256 lo;
+            uint256 hi;
+            assembly {
+                lo := sload(add(accRoot, shl(1, i)))
+                hi := sload(add(accRoot, add(shl(1, i), 1)))
+            }
+            uint256 w = PackedLanes.meanWord(lo, hi, n, bias);
+            assembly {
+                sstore(add(globalRoot, i), w)
+            }
+        }
+    }
+
+    function _unattributedRevenue(uint256 amount) internal override {
+        rewardPool += amount;
+        emit PoolFunded(msg.sender, amount, rewardPool);
+    }
+}
