@@ -12,7 +12,7 @@ import {RevenueShare} from "./RevenueShare.sol";
 ///         access licences whose revenue flows back to contributors.
 /// @dev Protocol (paper rule): the reward tier of a submission is chosen by its distance to
 ///      the global model current at submission time, distance = floor(sum |v_p - g_p| / N)
-///      in fixed-point units. Every piece of arithmetic is mirrored in `ml/fedchain/reference.py`.
+///      in fixed-point units. Every piece of arithmetic is mirrored in `ml/reference.py`.
 ///
 ///      Storage layout of the model (see PackedLanes): the global model occupies ceil(N/16)
 ///      words of 16 int16 lanes; the round accumulator ceil(N/16)*2 words of 8 biased 32-bit

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 /// @title PackedLanes
 /// @notice SWAR (SIMD-within-a-register) arithmetic on packed fixed-point weight vectors.
 /// @dev Two packings are used, and every function here is mirrored bit-for-bit by
-///      `ml/fedchain/reference.py`:
+///      `ml/reference.py`:
 ///
 ///      * wire/global words: 16 lanes x 16 bits, each lane an int16 in two's complement
 ///        (parameter p lives in word p/16, bits 16*(p%16) .. +16). This is exactly

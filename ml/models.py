@@ -1,0 +1,64 @@
+"""Torch models and the flat-vector view of their parameters the codec works on."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class LogisticRegression(nn.Module):
+    """Multinomial logistic regression (softmax of one linear layer), as in the paper."""
+
+    def __init__(self, n_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+class MLP(nn.Module):
+    """One hidden ReLU layer."""
+
+    def __init__(self, n_features: int, n_classes: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+MODELS = ("logreg", "mlp")
+
+
+def build_model(name: str, n_features: int, n_classes: int, seed: int = 0) -> nn.Module:
+    """Builds a model with seeded initial weights."""
+    torch.manual_seed(seed)
+    if name == "logreg":
+        return LogisticRegression(n_features, n_classes)
+    if name == "mlp":
+        return MLP(n_features, n_classes)
+    raise ValueError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def get_flat(model: nn.Module) -> np.ndarray:
+    """All parameters, in `model.parameters()` order, as one float64 vector."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+
+
+def set_flat(model: nn.Module, flat: np.ndarray) -> None:
+    """Loads a flat vector produced by `get_flat` (or decoded from chain) into the model."""
+    flat = np.asarray(flat)
+    if flat.size != param_count(model):
+        raise ValueError(f"vector has {flat.size} values, model has {param_count(model)} parameters")
+    offset = 0
+    with torch.no_grad():
+        for p in model.parameters():
+            n = p.numel()
+            p.copy_(torch.from_numpy(flat[offset : offset + n].reshape(p.shape)).to(p.dtype))
+            offset += n

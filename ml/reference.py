@@ -1,0 +1,134 @@
+"""Bit-exact Python reference of every piece of the contract's arithmetic.
+
+Each function names the Solidity it mirrors; the tests hold the EVM to these. They are
+written for clarity (plain integers, one parameter at a time), not speed, except where a
+vectorised numpy form is provably identical (`mean`, `distance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MASK256 = (1 << 256) - 1
+ONES32 = sum(1 << (32 * k) for k in range(8))
+LOW16 = 0xFFFF * ONES32
+
+
+# --- PackedLanes.sol -----------------------------------------------------------------
+
+
+def spread(x: int) -> int:
+    """PackedLanes.spread: 8 lanes of 16 bits (low 128 bits of x) -> 8 lanes of 32 bits."""
+    return sum(((x >> (16 * k)) & 0xFFFF) << (32 * k) for k in range(8))
+
+
+def to_biased(spread_word: int, value_bits: int) -> int:
+    """PackedLanes.toBiased: per lane (t + 2^(B-1)) mod 2^16."""
+    bias = 1 << (value_bits - 1)
+    return sum(((((spread_word >> (32 * k)) & 0xFFFF) + bias) & 0xFFFF) << (32 * k) for k in range(8))
+
+
+def lanes_valid(biased: int, value_bits: int) -> bool:
+    return all(((biased >> (32 * k)) & 0xFFFF) < (1 << value_bits) for k in range(8))
+
+
+def abs_diff_sum(a: int, b: int) -> int:
+    """PackedLanes.absDiffSum: sum over 8 lanes of |a_k - b_k|."""
+    return sum(abs(((a >> (32 * k)) & 0xFFFFFFFF) - ((b >> (32 * k)) & 0xFFFFFFFF)) for k in range(8))
+
+
+def round_mean(lane_sum: int, n: int) -> int:
+    """The contract's rounding rule: floor((sum + floor(n/2)) / n) on biased values."""
+    return (lane_sum + n // 2) // n
+
+
+# --- FederatedTask.sol ---------------------------------------------------------------
+
+
+def mean(submissions: list[np.ndarray], value_bits: int = 16) -> np.ndarray:
+    """Global model after a round: per-parameter rounded mean of the signed submissions.
+
+    In the biased domain u = v + 2^(B-1) the contract computes floor((sum u + n//2) / n);
+    since the bias is an integer, that equals 2^(B-1) + floor((sum v + n//2) / n), i.e.
+    round half towards +infinity of the signed mean.
+    """
+    if not submissions:
+        raise ValueError("mean of no submissions")
+    n = len(submissions)
+    total = np.sum(np.stack([np.asarray(s, dtype=np.int64) for s in submissions]), axis=0)
+    return np.floor_divide(total + n // 2, n)
+
+
+def distance(local: np.ndarray, global_: np.ndarray) -> int:
+    """floor(sum |v_p - g_p| / N) in fixed-point units (FederatedTask.submit)."""
+    a = np.asarray(local, dtype=np.int64)
+    b = np.asarray(global_, dtype=np.int64)
+    if a.shape != b.shape:
+        raise ValueError("distance: shapes differ")
+    return int(np.abs(a - b).sum()) // a.size
+
+
+def reward_tier(dist: int, thresholds: list[int]) -> int:
+    """FederatedTask.rewardTier: first i with dist <= thresholds[i], else len(thresholds)."""
+    for i, t in enumerate(thresholds):
+        if dist <= t:
+            return i
+    return len(thresholds)
+
+
+def reward_for(dist: int, thresholds: list[int], rewards: list[int]) -> int:
+    tier = reward_tier(dist, thresholds)
+    return rewards[tier] if tier < len(rewards) else 0
+
+
+def round_reserve(rewards: list[int], max_participants: int) -> int:
+    """Wei a round locks from the pool when it starts."""
+    return max(rewards) * max_participants
+
+
+# --- RevenueShare.sol ----------------------------------------------------------------
+
+MAGNITUDE = 1 << 64
+
+
+@dataclass
+class RevenueLedger:
+    """RevenueShare's magnified-revenue-per-share accounting, integer for integer."""
+
+    shares: dict[str, int] = field(default_factory=dict)
+    correction: dict[str, int] = field(default_factory=dict)
+    paid: dict[str, int] = field(default_factory=dict)
+    total_shares: int = 0
+    per_share: int = 0
+    carry: int = 0
+    received: int = 0
+    withdrawn: int = 0
+    unattributed: int = 0
+
+    def add_shares(self, account: str, amount: int) -> None:
+        self.shares[account] = self.shares.get(account, 0) + amount
+        self.total_shares += amount
+        self.correction[account] = self.correction.get(account, 0) - amount * self.per_share
+
+    def buy(self, value: int) -> None:
+        if self.total_shares == 0:
+            self.unattributed += value
+            return
+        if value == 0:
+            return
+        magnified = value * MAGNITUDE + self.carry
+        self.per_share += magnified // self.total_shares
+        self.carry = magnified % self.total_shares
+        self.received += value
+
+    def revenue_of(self, account: str) -> int:
+        accrued = self.shares.get(account, 0) * self.per_share + self.correction.get(account, 0)
+        return accrued // MAGNITUDE - self.paid.get(account, 0)
+
+    def take(self, account: str) -> int:
+        amount = self.revenue_of(account)
+        self.paid[account] = self.paid.get(account, 0) + amount
+        self.withdrawn += amount
+        return amount
