@@ -1,0 +1,110 @@
+"""Shared fixtures: accounts -> contracts -> SDK handles, session-scoped where possible.
+
+Tests that change chain state run inside ``chain.isolate()`` (snapshot/revert), so one
+deployment serves many hypothesis examples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml.chain import FedTask, TaskSettings
+
+torch.set_num_threads(1)
+
+SMALL = TaskSettings(
+    param_count=40,  # 3 words; the last one has 8 padding lanes
+    frac_bits=8,
+    value_bits=12,
+    round_duration=600,
+    min_participants=2,
+    max_participants=4,
+    access_price=10**15,
+    tier_thresholds=(10, 100, 1000),
+    tier_rewards=(300, 200, 100),
+)
+
+
+@pytest.fixture(scope="session")
+def owner(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def clients(accounts):
+    return list(accounts)[1:9]
+
+
+@pytest.fixture(scope="session")
+def buyer(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
+def lanes(project, owner):
+    return project.LanesHarness.deploy(sender=owner)
+
+
+@pytest.fixture(scope="session")
+def deploy_task(project, owner):
+    def deploy(settings: TaskSettings = SMALL, funding: int | None = None) -> FedTask:
+        fund = settings.round_reserve * 10 if funding is None else funding
+        return FedTask.deploy(project.FederatedTask, owner, settings, funding=fund)
+
+    return deploy
+
+
+@pytest.fixture(scope="session")
+def task(deploy_task) -> FedTask:
+    """A small task, deployed once, with round 1 not yet started."""
+    return deploy_task()
+
+
+@pytest.fixture
+def open_task(task, owner, chain):
+    """The small task with round 1 open, reverted after the test."""
+    with chain.isolate():
+        task.start_round(owner)
+        yield task
+
+
+def ints_to_floats(ints, fmt):
+    return np.asarray(ints, dtype=np.float64) / fmt.scale
+
+
+def _error_selectors(contract_type) -> dict[str, str]:
+    from eth_utils import keccak
+
+    out = {}
+    for err in contract_type.errors:
+        sig = f"{err.name}({','.join(i.canonical_type for i in err.inputs)})"
+        out[err.name] = keccak(text=sig)[:4].hex().removeprefix("0x")
+    return out
+
+
+@pytest.fixture(scope="session")
+def reverts(project):
+    """``with reverts("WrongRound"):`` passes only if the call reverts with that custom
+    error (decoded by ape, or recognised by its selector when ape cannot decode it)."""
+    from contextlib import contextmanager
+
+    from ape.exceptions import ContractLogicError
+
+    selectors = {}
+    for name in ("FederatedTask", "RevenueShare"):
+        selectors.update(_error_selectors(getattr(project, name).contract_type))
+
+    @contextmanager
+    def check(error: str):
+        assert error in selectors, f"unknown custom error {error}"
+        with pytest.raises(ContractLogicError) as info:
+            yield info
+        exc = info.value
+        text = f"{exc} {getattr(exc, 'message', '')} {getattr(exc, 'revert_message', '')}".lower()
+        raw = text.encode("latin-1", "ignore").hex()
+        found = type(exc).__name__ == error or selectors[error] in text or selectors[error] in raw
+        assert found, f"expected {error} ({selectors[error]}), got {type(exc).__name__}: {exc!r}"
+
+    return check

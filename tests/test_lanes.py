@@ -1,0 +1,51 @@
+"""PackedLanes on the EVM == ml.reference, including the extremes of every lane."""
+
+from hypothesis import HealthCheck, given, settings as _settings, strategies as st
+
+
+def settings(max_examples, deadline=None):
+    return _settings(max_examples=max_examples, deadline=deadline)
+
+from ml import reference
+
+lane16 = st.one_of(st.sampled_from([0, 1, 0x7FFF, 0x8000, 0xFFFF]), st.integers(0, 0xFFFF))
+lane32 = st.one_of(st.sampled_from([0, 1, 0xFFFF, 0xFFFFFFFF]), st.integers(0, 0xFFFFFFFF))
+
+
+def words_of(lanes, bits):
+    return sum(v << (bits * k) for k, v in enumerate(lanes))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(lane16, min_size=16, max_size=16))
+def test_spread(lanes, values):
+    x = words_of(values, 16)
+    assert lanes.spread(x) == reference.spread(x)
+    assert lanes.spread(x >> 128) == reference.spread(x >> 128)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(lane16, min_size=8, max_size=8), st.integers(2, 16))
+def test_to_biased(lanes, values, bits):
+    s = words_of(values, 32)
+    bias_lanes = (1 << (bits - 1)) * reference.ONES32
+    assert lanes.toBiased(s, bias_lanes) == reference.to_biased(s, bits)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(lane16, min_size=8, max_size=8), st.lists(lane16, min_size=8, max_size=8))
+def test_abs_diff_sum(lanes, a, b):
+    wa, wb = words_of(a, 32), words_of(b, 32)
+    assert lanes.absDiffSum(wa, wb) == reference.abs_diff_sum(wa, wb) == sum(abs(x - y) for x, y in zip(a, b))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(2, 16))
+def test_mean_word(lanes, data, bits):
+    n = data.draw(st.integers(1, (1 << (32 - bits)) - 1), label="n")
+    hi_sum = n * ((1 << bits) - 1)
+    sums = data.draw(st.lists(st.one_of(st.just(0), st.just(hi_sum), st.integers(0, hi_sum)), min_size=16, max_size=16))
+    lo, hi = words_of(sums[:8], 32), words_of(sums[8:], 32)
+    bias = 1 << (bits - 1)
+    expected = words_of([(reference.round_mean(s, n) - bias) % 2**16 for s in sums], 16)
+    assert lanes.meanWord(lo, hi, n, bias) == expected
