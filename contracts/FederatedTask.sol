@@ -53,7 +53,7 @@ contract FederatedTask is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     event PoolFunded(address indexed from, uint256 amount, uint256 pool);
-    event InitialModelSet(uint256 words);
+    event InitialModelSet(uint256 offset, uint256 words);
     event RoundStarted(uint256 indexed round, uint256 deadline, uint256 reserved);
     event Submitted(
         uint256 indexed round, address indexed participant, uint256 distance, uint256 tier, uint256 reward
@@ -215,22 +215,32 @@ contract FederatedTask is RevenueShare {
         emit PoolFunded(msg.sender, msg.value, rewardPool);
     }
 
-    /// @notice Sets the initial global model (packed int16 words); owner only, before round 1.
-    /// @dev Without it the initial model is all zeros.
-    function setInitialModel(uint256[] calldata words) external {
+    /// @notice Sets words [offset, offset + words.length) of the initial global model
+    ///         (packed int16 words); owner only, before round 1. Call it in slices for models
+    ///         whose first write would not fit one transaction.
+    /// @dev Also writes a nonzero placeholder into the matching accumulator slots, so the
+    ///      sponsor pays the one-off 22,100-gas fresh-slot writes here and every submission,
+    ///      round 1 included, pays the 5,000-gas warm price. Without it the model starts at 0.
+    function setInitialModel(uint256 offset, uint256[] calldata words) external {
         if (msg.sender != owner) revert NotOwner(msg.sender);
         if (currentRound != 0) revert ModelLocked();
-        _checkShape(words);
-        uint256 root = GLOBAL_ROOT;
+        uint256 end = offset + words.length;
+        if (words.length == 0 || end > modelWords) revert WrongLength(end, modelWords);
+        if (end == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(end - 1);
+        uint256 globalRoot = GLOBAL_ROOT;
+        uint256 accRoot = ACC_ROOT;
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
-            _checkRange(PackedLanes.spread(w), i);
-            _checkRange(PackedLanes.spread(w >> 128), i);
+            _checkRange(PackedLanes.spread(w), offset + i);
+            _checkRange(PackedLanes.spread(w >> 128), offset + i);
+            uint256 slot = accRoot + 2 * (offset + i);
             assembly {
-                sstore(add(root, i), w)
+                sstore(add(globalRoot, add(offset, i)), w)
+                sstore(slot, 1)
+                sstore(add(slot, 1), 1)
             }
         }
-        emit InitialModelSet(words.length);
+        emit InitialModelSet(offset, words.length);
     }
 
     /// @notice Changes the access price; owner only.

@@ -16,6 +16,9 @@ from . import codec
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
+#: Words per setInitialModel transaction: 3 fresh 22,100-gas slots each, ~10M gas per slice,
+#: under the 16,777,216 per-transaction cap (EIP-7825).
+INITIAL_WORDS_PER_TX = 150
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ class FedTask:
     def set_initial_model(self, owner: Any, weights: np.ndarray) -> int:
         """Quantizes and stores the starting model; returns the number of saturated values."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
-        self.contract.setInitialModel(words, sender=owner)
+        for offset in range(0, len(words), INITIAL_WORDS_PER_TX):
+            self.contract.setInitialModel(offset, words[offset : offset + INITIAL_WORDS_PER_TX], sender=owner)
         return saturated
 
     def fund(self, sender: Any, amount: int) -> None:

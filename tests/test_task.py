@@ -257,22 +257,29 @@ def test_owner_only_and_lifecycle_reverts(task, owner, clients, chain, reverts):
     c = task.contract
     with chain.isolate():
         with reverts("NotOwner"):
-            c.setInitialModel(raw_words(), sender=clients[0])
+            c.setInitialModel(0, raw_words(), sender=clients[0])
         with reverts("NotOwner"):
             c.startRound(sender=clients[0])
         with reverts("NotOwner"):
             c.setAccessPrice(1, sender=clients[0])
         with reverts("WrongLength"):
-            c.setInitialModel(raw_words()[:1], sender=owner)
+            c.setInitialModel(1, raw_words(), sender=owner)  # runs past the last word
+        with reverts("WrongLength"):
+            c.setInitialModel(0, [], sender=owner)
+        padded = raw_words()
+        padded[-1] |= 1 << (16 * (N % 16))
+        with reverts("NonZeroPadding"):
+            c.setInitialModel(0, padded, sender=owner)
         bad = raw_words()
         bad[0] |= 0x7FFF  # lane 0 = 32767: outside 12 bits
         with reverts("ValueOutOfRange"):
-            c.setInitialModel(bad, sender=owner)
+            c.setInitialModel(0, bad, sender=owner)
+        c.setInitialModel(1, raw_words()[1:], sender=owner)  # a slice is fine
         task.start_round(owner)
         with reverts("RoundStillOpen"):
             c.startRound(sender=owner)
         with reverts("ModelLocked"):
-            c.setInitialModel(raw_words(), sender=owner)
+            c.setInitialModel(0, raw_words(), sender=owner)
 
 
 def test_access_reverts_and_price_change(task, owner, buyer, chain, reverts):
