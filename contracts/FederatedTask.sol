@@ -36,6 +36,14 @@ contract FederatedTask is RevenueShare {
     /// @param tierThresholds ascending distance bounds; tier i pays tierRewards[i] when
     ///        distance <= tierThresholds[i]; beyond the last threshold nothing is paid.
     /// @param tierRewards wei paid per tier.
+    /// @param rewardRule PAPER (0): tier by distance to the global model at submission.
+    ///        CONSENSUS (1): commit, reveal, then claim: tier by distance to the round's result.
+    /// @param revealDuration CONSENSUS: seconds of the reveal phase after the commit phase.
+    /// @param stake CONSENSUS: wei each commit must carry; returned at claim, forfeited to the
+    ///        pool by a rejected reveal or no reveal.
+    /// @param minMove CONSENSUS: a reveal whose distance to the previous global model is below
+    ///        this did not train and is rejected.
+    /// @param maxMove CONSENSUS: a reveal farther than this is an outlier and is rejected.
     struct TaskConfig {
         uint32 paramCount;
         uint8 valueBits;
@@ -46,7 +54,22 @@ contract FederatedTask is RevenueShare {
         uint256 accessPrice;
         uint256[] tierThresholds;
         uint256[] tierRewards;
+        uint8 rewardRule;
+        uint64 revealDuration;
+        uint256 stake;
+        uint256 minMove;
+        uint256 maxMove;
     }
+
+    uint8 public constant PAPER = 0;
+    uint8 public constant CONSENSUS = 1;
+
+    // Status of an address in a round (CONSENSUS).
+    uint8 internal constant NONE = 0;
+    uint8 internal constant COMMITTED = 1;
+    uint8 internal constant ACCEPTED = 2;
+    uint8 internal constant REJECTED = 3;
+    uint8 internal constant CLAIMED = 4;
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -61,6 +84,12 @@ contract FederatedTask is RevenueShare {
     event RoundFinalized(uint256 indexed round, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants, uint256 quorum);
     event Withdrawn(address indexed account, uint256 rewards, uint256 revenue);
+    event Committed(uint256 indexed round, address indexed participant, bytes32 commitment, uint256 stake);
+    event Revealed(uint256 indexed round, address indexed participant, uint256 move, bool accepted);
+    event StakeForfeited(uint256 indexed round, address indexed participant, uint256 amount);
+    event Claimed(
+        uint256 indexed round, address indexed participant, uint256 distance, uint256 tier, uint256 reward, uint256 stake
+    );
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -82,6 +111,13 @@ contract FederatedTask is RevenueShare {
     error NothingToWithdraw(address account);
     error TransferFailed(address to, uint256 amount);
     error Reentrancy();
+    error WrongRule(uint8 rule);
+    error WrongPhase(uint256 round, uint8 phase);
+    error AlreadyCommitted(address participant, uint256 round);
+    error NotCommitted(address participant, uint256 round);
+    error BadReveal(address participant, uint256 round);
+    error NotClaimable(address participant, uint256 round, uint8 status);
+    error WrongStake(uint256 sent, uint256 stake);
 
     /*//////////////////////////////////////////////////////////////
                                IMMUTABLES
@@ -101,6 +137,11 @@ contract FederatedTask is RevenueShare {
     uint256 public immutable roundDuration;
     uint256 public immutable minParticipants;
     uint256 public immutable maxParticipants;
+    uint8 public immutable rewardRule;
+    uint256 public immutable revealDuration;
+    uint256 public immutable stake;
+    uint256 public immutable minMove;
+    uint256 public immutable maxMove;
 
     uint256 internal immutable _bias; // 2^(B-1)
     uint256 internal immutable _biasLanes; // 2^(B-1) in each 32-bit lane
@@ -133,8 +174,30 @@ contract FederatedTask is RevenueShare {
     uint256 public roundSubmissions;
     /// @notice Rounds whose aggregate became the global model.
     uint256 public completedRounds;
-    /// @notice Last round each address submitted to.
+    /// @notice Last round each address submitted to (PAPER).
     mapping(address => uint256) public lastSubmittedRound;
+
+    /// @notice Which round's result each of the two model buffers holds (0: the initial model).
+    /// @dev Finalize writes the buffer not holding the current model, so the previous result
+    ///      stays readable: CONSENSUS claims for round r work until round r+2 is finalized.
+    uint256[2] public bufferRound;
+    /// @notice Index (0 or 1) of the buffer holding the current global model.
+    uint256 public currentBuffer;
+
+    /// @notice CONSENSUS: commits and reveals of the current round.
+    uint256 public roundCommits;
+    uint256 public roundReveals;
+    /// @notice CONSENSUS: the commit phase ends at this time (or when maxParticipants commit).
+    uint256 public commitDeadline;
+    /// @notice CONSENSUS: commitment and status of each address in each round.
+    mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
+    mapping(uint256 => mapping(address => uint8)) public statusOf;
+    /// @notice CONSENSUS: wei reserved for the claims of each finalized round.
+    mapping(uint256 => uint256) public claimReserve;
+    /// @notice CONSENSUS: sum of `claimReserve` over rounds still claimable.
+    uint256 public totalClaimReserve;
+    /// @notice CONSENSUS: stakes held (committed rounds and accepted, unclaimed reveals).
+    uint256 public totalStakes;
 
     /*//////////////////////////////////////////////////////////////
                                CONSTRUCTOR
@@ -163,7 +226,18 @@ contract FederatedTask is RevenueShare {
             }
         }
 
+        if (cfg.rewardRule > CONSENSUS) revert InvalidConfig("rewardRule must be 0 (PAPER) or 1 (CONSENSUS)");
+        if (cfg.rewardRule == CONSENSUS) {
+            if (cfg.revealDuration == 0) revert InvalidConfig("revealDuration must be > 0");
+            if (cfg.minMove > cfg.maxMove) revert InvalidConfig("minMove must be <= maxMove");
+        }
+
         owner = msg.sender;
+        rewardRule = cfg.rewardRule;
+        revealDuration = cfg.revealDuration;
+        stake = cfg.stake;
+        minMove = cfg.minMove;
+        maxMove = cfg.maxMove;
         paramCount = cfg.paramCount;
         valueBits = cfg.valueBits;
         fracBits = cfg.fracBits;
@@ -218,16 +292,17 @@ contract FederatedTask is RevenueShare {
     /// @notice Sets words [offset, offset + words.length) of the initial global model
     ///         (packed int16 words); owner only, before round 1. Call it in slices for models
     ///         whose first write would not fit one transaction.
-    /// @dev Also writes a nonzero placeholder into the matching accumulator slots, so the
-    ///      sponsor pays the one-off 22,100-gas fresh-slot writes here and every submission,
-    ///      round 1 included, pays the 5,000-gas warm price. Without it the model starts at 0.
+    /// @dev Writes both model buffers and a nonzero placeholder into the matching
+    ///      accumulator slots, so the sponsor pays the one-off 22,100-gas fresh-slot writes
+    ///      here and every later transaction pays warm prices. Without it the model starts at 0.
     function setInitialModel(uint256 offset, uint256[] calldata words) external {
         if (msg.sender != owner) revert NotOwner(msg.sender);
         if (currentRound != 0) revert ModelLocked();
         uint256 end = offset + words.length;
         if (words.length == 0 || end > modelWords) revert WrongLength(end, modelWords);
         if (end == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(end - 1);
-        uint256 globalRoot = GLOBAL_ROOT;
+        uint256 root0 = _bufferRoot(0);
+        uint256 root1 = _bufferRoot(1);
         uint256 accRoot = ACC_ROOT;
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
@@ -235,7 +310,8 @@ contract FederatedTask is RevenueShare {
             _checkRange(PackedLanes.spread(w >> 128), offset + i);
             uint256 slot = accRoot + 2 * (offset + i);
             assembly {
-                sstore(add(globalRoot, add(offset, i)), w)
+                sstore(add(root0, add(offset, i)), w)
+                sstore(add(root1, add(offset, i)), w)
                 sstore(slot, 1)
                 sstore(add(slot, 1), 1)
             }
@@ -267,6 +343,7 @@ contract FederatedTask is RevenueShare {
     /// @param words the packed model: `modelWords` words of 16 int16 lanes, unused lanes 0.
     /// @return reward wei credited to the caller for this submission.
     function submit(uint256 round, uint256[] calldata words) external returns (uint256 reward) {
+        if (rewardRule != PAPER) revert WrongRule(rewardRule);
         if (!roundOpen) revert RoundNotOpen(currentRound);
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (lastSubmittedRound[msg.sender] == round) revert AlreadySubmitted(msg.sender, round);
@@ -274,7 +351,7 @@ contract FederatedTask is RevenueShare {
         if (count >= maxParticipants) revert RoundFull(round, maxParticipants);
         _checkShape(words);
 
-        uint256 distanceSum = _accumulate(words, count == 0);
+        uint256 distanceSum = _accumulate(words, count == 0, true);
         uint256 distance = distanceSum / paramCount;
         uint256 tier = rewardTier(distance);
         if (tier < _tierRewards.length) reward = _tierRewards[tier];
@@ -291,30 +368,163 @@ contract FederatedTask is RevenueShare {
         emit Submitted(round, msg.sender, distance, tier, reward);
     }
 
-    /// @notice Closes the open round. Anyone may call once the deadline has passed or the
-    ///         round is full. With a quorum the rounded mean of the submissions becomes the
-    ///         global model; without one the round is abandoned and the model is unchanged.
-    ///         The next round opens at once if the pool can fund it.
+    /// @notice Closes the open round. Anyone may call once the deadline has passed or every
+    ///         expected participant has acted (PAPER: the round is full; CONSENSUS: the commit
+    ///         phase is over and every committer has revealed). With a quorum of accepted
+    ///         submissions their rounded mean becomes the global model; without one the round
+    ///         is abandoned and the model is unchanged. The next round opens at once if the
+    ///         pool can fund it.
     function finalize() external {
         uint256 round = currentRound;
         if (!roundOpen) revert RoundNotOpen(round);
         uint256 n = roundSubmissions;
-        if (n < maxParticipants && block.timestamp < roundDeadline) {
+        bool everyoneActed = rewardRule == PAPER ? n >= maxParticipants : _commitClosed() && roundReveals == roundCommits;
+        if (!everyoneActed && block.timestamp < roundDeadline) {
             revert DeadlineNotReached(roundDeadline, block.timestamp);
         }
 
         roundOpen = false;
-        rewardPool += roundReserve;
+        uint256 release = roundReserve;
         roundReserve = 0;
+        bool completed = n >= minParticipants;
+        if (rewardRule == CONSENSUS) {
+            uint256 noShows = roundCommits - roundReveals;
+            if (noShows != 0) {
+                // Their stakes go to the pool; O(1) because every stake is the same amount.
+                totalStakes -= noShows * stake;
+                release += noShows * stake;
+            }
+            if (completed) {
+                // Keep what the accepted reveals can claim; return the rest.
+                uint256 keep = n * _topReward();
+                claimReserve[round] = keep;
+                totalClaimReserve += keep;
+                release -= keep;
+            }
+        }
 
-        if (n >= minParticipants) {
-            _writeMean(n);
+        if (completed) {
+            uint256 target = 1 - currentBuffer;
+            uint256 expired = bufferRound[target];
+            if (expired != 0 && claimReserve[expired] != 0) {
+                // Claims of the round that buffer held are no longer possible.
+                release += claimReserve[expired];
+                totalClaimReserve -= claimReserve[expired];
+                claimReserve[expired] = 0;
+            }
+            _writeMean(n, _bufferRoot(target));
+            bufferRound[target] = round;
+            currentBuffer = target;
             completedRounds += 1;
             emit RoundFinalized(round, n);
         } else {
             emit RoundAbandoned(round, n, minParticipants);
         }
+        rewardPool += release;
         _startRound(false);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                        COMMIT, REVEAL, CLAIM (CONSENSUS)
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Commits to an update for the open round, with `stake` wei attached.
+    /// @param commitment `commitmentHash(round, msg.sender, salt, words)`: binds the update to
+    ///        this task, the round and the sender, so a copied commitment is useless.
+    function commit(uint256 round, bytes32 commitment) external payable {
+        if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
+        if (!roundOpen) revert RoundNotOpen(currentRound);
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (_commitClosed()) revert WrongPhase(round, 2);
+        if (statusOf[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
+        if (msg.value != stake) revert WrongStake(msg.value, stake);
+
+        statusOf[round][msg.sender] = COMMITTED;
+        commitmentOf[round][msg.sender] = commitment;
+        roundCommits += 1;
+        totalStakes += msg.value;
+        emit Committed(round, msg.sender, commitment, msg.value);
+    }
+
+    /// @notice Reveals the committed update. It is accumulated if its distance to the
+    ///         current global model lies in [minMove, maxMove]; otherwise it is rejected and
+    ///         the stake is forfeited to the reward pool.
+    /// @return accepted whether the update entered the aggregate.
+    function reveal(uint256 round, bytes32 salt, uint256[] calldata words) external returns (bool accepted) {
+        if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
+        if (!roundOpen) revert RoundNotOpen(currentRound);
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!_commitClosed() || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        if (statusOf[round][msg.sender] != COMMITTED) revert NotCommitted(msg.sender, round);
+        _checkShape(words);
+        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
+            revert BadReveal(msg.sender, round);
+        }
+
+        bool checkMove = minMove != 0 || maxMove != type(uint256).max;
+        uint256 count = roundSubmissions;
+        uint256 move = _accumulate(words, count == 0, checkMove) / paramCount;
+        accepted = move >= minMove && move <= maxMove;
+        roundReveals += 1;
+        if (accepted) {
+            statusOf[round][msg.sender] = ACCEPTED;
+            roundSubmissions = count + 1;
+        } else {
+            // Undo the addition; a rejected first reveal leaves junk that the next accepted
+            // reveal overwrites, since the accepted count is still 0.
+            if (count != 0) _subtract(words);
+            statusOf[round][msg.sender] = REJECTED;
+            totalStakes -= stake;
+            rewardPool += stake;
+            emit StakeForfeited(round, msg.sender, stake);
+        }
+        emit Revealed(round, msg.sender, move, accepted);
+    }
+
+    /// @notice Claims the reward of an accepted reveal of a finalized round by re-sending the
+    ///         update (calldata only, no storage written per parameter). The tier follows from
+    ///         its distance to that round's result, the consensus. Returns the stake as well.
+    ///         After the round's result has been overwritten (two completed rounds later) or if
+    ///         the round was abandoned, only the stake is returned.
+    function claim(uint256 round, bytes32 salt, uint256[] calldata words) external returns (uint256 reward) {
+        uint8 status = statusOf[round][msg.sender];
+        if (status != ACCEPTED || (round == currentRound && roundOpen)) {
+            revert NotClaimable(msg.sender, round, status);
+        }
+        _checkShape(words);
+        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
+            revert BadReveal(msg.sender, round);
+        }
+        statusOf[round][msg.sender] = CLAIMED;
+
+        uint256 distance = type(uint256).max;
+        uint256 tier_ = _tierRewards.length;
+        uint256 b = bufferRound[0] == round ? 0 : bufferRound[1] == round ? 1 : 2;
+        if (b < 2) {
+            distance = _distanceTo(words, _bufferRoot(b)) / paramCount;
+            tier_ = rewardTier(distance);
+            if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+        }
+        uint256 stake_ = stake;
+        totalStakes -= stake_;
+        if (reward != 0) {
+            // Cannot underflow: the round reserved the top reward for each accepted reveal.
+            claimReserve[round] -= reward;
+            totalClaimReserve -= reward;
+            _addShares(msg.sender, reward);
+        }
+        rewardBalance[msg.sender] += reward + stake_;
+        totalRewardsOwed += reward + stake_;
+        emit Claimed(round, msg.sender, distance, tier_, reward, stake_);
+    }
+
+    /// @notice The commitment a participant must send for `words` in `round`.
+    function commitmentHash(uint256 round, address participant, bytes32 salt, uint256[] calldata words)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(address(this), round, participant, salt, keccak256(abi.encodePacked(words))));
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -348,7 +558,7 @@ contract FederatedTask is RevenueShare {
     function globalModelSlice(uint256 from, uint256 to) public view returns (uint256[] memory words) {
         if (to > modelWords || from > to) revert WrongLength(to, modelWords);
         words = new uint256[](to - from);
-        uint256 root = GLOBAL_ROOT;
+        uint256 root = _bufferRoot(currentBuffer);
         for (uint256 i = from; i < to; ++i) {
             uint256 w;
             assembly {
@@ -384,12 +594,23 @@ contract FederatedTask is RevenueShare {
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
 
-    function _startRound(bool mustSucceed) internal {
-        uint256 top;
+    function _topReward() internal view returns (uint256 top) {
         for (uint256 i; i < _tierRewards.length; ++i) {
             if (_tierRewards[i] > top) top = _tierRewards[i];
         }
-        uint256 reserve = top * maxParticipants;
+    }
+
+    function _bufferRoot(uint256 b) internal pure returns (uint256) {
+        return GLOBAL_ROOT + (b << 128);
+    }
+
+    /// @dev CONSENSUS: commits end at the deadline or when maxParticipants have committed.
+    function _commitClosed() internal view returns (bool) {
+        return roundCommits >= maxParticipants || block.timestamp >= commitDeadline;
+    }
+
+    function _startRound(bool mustSucceed) internal {
+        uint256 reserve = _topReward() * maxParticipants;
         if (reserve > rewardPool) {
             if (mustSucceed) revert InsufficientPool(reserve, rewardPool);
             return; // someone funds the pool and calls startRound()
@@ -400,7 +621,14 @@ contract FederatedTask is RevenueShare {
         currentRound = round;
         roundOpen = true;
         roundSubmissions = 0;
-        roundDeadline = block.timestamp + roundDuration;
+        if (rewardRule == CONSENSUS) {
+            roundCommits = 0;
+            roundReveals = 0;
+            commitDeadline = block.timestamp + roundDuration;
+            roundDeadline = block.timestamp + roundDuration + revealDuration;
+        } else {
+            roundDeadline = block.timestamp + roundDuration;
+        }
         emit RoundStarted(round, roundDeadline, reserve);
     }
 
@@ -415,24 +643,31 @@ contract FederatedTask is RevenueShare {
     }
 
     /// @dev Validates, biases and adds (or, for the round's first submission, writes) every
-    ///      word into the accumulator; returns sum |v - g| against the current global model.
-    function _accumulate(uint256[] calldata words, bool first) internal returns (uint256 distanceSum) {
+    ///      word into the accumulator; with `withDistance`, also returns sum |v - g| against
+    ///      the current global model.
+    function _accumulate(uint256[] calldata words, bool first, bool withDistance)
+        internal
+        returns (uint256 distanceSum)
+    {
         uint256 biasLanes = _biasLanes;
         uint256 invalid = _invalidLanes;
         uint256 accRoot = ACC_ROOT;
-        uint256 globalRoot = GLOBAL_ROOT;
+        uint256 globalRoot = _bufferRoot(currentBuffer);
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
             uint256 lo = PackedLanes.toBiased(PackedLanes.spread(w), biasLanes);
             uint256 hi = PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes);
             if ((lo | hi) & invalid != 0) revert ValueOutOfRange(i, (lo | hi) & invalid);
 
-            uint256 g;
-            assembly {
-                g := sload(add(globalRoot, i))
+            if (withDistance) {
+                uint256 g;
+                assembly {
+                    g := sload(add(globalRoot, i))
+                }
+                distanceSum += PackedLanes.absDiffSum(lo, PackedLanes.toBiased(PackedLanes.spread(g), biasLanes));
+                distanceSum +=
+                    PackedLanes.absDiffSum(hi, PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes));
             }
-            distanceSum += PackedLanes.absDiffSum(lo, PackedLanes.toBiased(PackedLanes.spread(g), biasLanes));
-            distanceSum += PackedLanes.absDiffSum(hi, PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes));
 
             uint256 slot = accRoot + 2 * i;
             assembly {
@@ -450,11 +685,47 @@ contract FederatedTask is RevenueShare {
         }
     }
 
-    function _writeMean(uint256 n) internal {
+    /// @dev Removes a rejected reveal that `_accumulate` added (already validated).
+    function _subtract(uint256[] calldata words) internal {
+        uint256 biasLanes = _biasLanes;
+        uint256 accRoot = ACC_ROOT;
+        for (uint256 i; i < words.length; ++i) {
+            uint256 w = words[i];
+            uint256 lo = PackedLanes.toBiased(PackedLanes.spread(w), biasLanes);
+            uint256 hi = PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes);
+            uint256 slot = accRoot + 2 * i;
+            assembly {
+                // Each lane holds at least this value, so no lane borrows.
+                sstore(slot, sub(sload(slot), lo))
+                sstore(add(slot, 1), sub(sload(add(slot, 1)), hi))
+            }
+        }
+    }
+
+    /// @dev sum |v - g| between `words` and the model buffer at `root`; reads only.
+    function _distanceTo(uint256[] calldata words, uint256 root) internal view returns (uint256 distanceSum) {
+        uint256 biasLanes = _biasLanes;
+        for (uint256 i; i < words.length; ++i) {
+            uint256 w = words[i];
+            uint256 g;
+            assembly {
+                g := sload(add(root, i))
+            }
+            distanceSum += PackedLanes.absDiffSum(
+                PackedLanes.toBiased(PackedLanes.spread(w), biasLanes),
+                PackedLanes.toBiased(PackedLanes.spread(g), biasLanes)
+            );
+            distanceSum += PackedLanes.absDiffSum(
+                PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes),
+                PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes)
+            );
+        }
+    }
+
+    function _writeMean(uint256 n, uint256 globalRoot) internal {
         uint256 words = modelWords;
         uint256 bias = _bias;
         uint256 accRoot = ACC_ROOT;
-        uint256 globalRoot = GLOBAL_ROOT;
         for (uint256 i; i < words; ++i) {
             uint256 lo;
             uint256 hi;

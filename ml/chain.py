@@ -7,15 +7,20 @@ Every write goes through the codec in ``ml.codec``: there is no second encoder.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
-from . import codec
+from . import codec, reference
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
+RULES = ("paper", "consensus")
+UNBOUNDED = 2**256 - 1
+
 #: Words per setInitialModel transaction: 3 fresh 22,100-gas slots each, ~10M gas per slice,
 #: under the 16,777,216 per-transaction cap (EIP-7825).
 INITIAL_WORDS_PER_TX = 150
@@ -34,11 +39,18 @@ class TaskSettings:
     access_price: int = 10**16
     tier_thresholds: Sequence[int] = (64, 256, 1024)
     tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
+    reward_rule: str = "paper"  # "paper" or "consensus"
+    reveal_duration: int = 3600
+    stake: int = 0
+    min_move: int = 0
+    max_move: int = UNBOUNDED
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
         if len(self.tier_thresholds) != len(self.tier_rewards):
             raise ValueError("tier_thresholds and tier_rewards must have the same length")
+        if self.reward_rule not in RULES:
+            raise ValueError(f"reward_rule must be one of {', '.join(RULES)}, got {self.reward_rule!r}")
 
     @property
     def fmt(self) -> codec.FixedPoint:
@@ -59,6 +71,11 @@ class TaskSettings:
             self.access_price,
             list(self.tier_thresholds),
             list(self.tier_rewards),
+            RULES.index(self.reward_rule),
+            self.reveal_duration,
+            self.stake,
+            self.min_move,
+            self.max_move,
         )
 
 
@@ -74,6 +91,36 @@ class Submission:
     gas_used: int
     saturated: int
     param_count: int = field(repr=False, default=0)
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What a participant must keep between commit and claim (the SDK's client state)."""
+
+    round: int
+    salt: bytes
+    words: list[int]
+    saturated: int = 0
+
+
+@dataclass(frozen=True)
+class Reveal:
+    round: int
+    participant: str
+    move: int
+    accepted: bool
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    round: int
+    participant: str
+    distance: int
+    tier: int
+    reward: int
+    stake: int
+    gas_used: int
 
 
 @dataclass(frozen=True)
@@ -147,6 +194,39 @@ class FedTask:
             saturated=saturated,
             param_count=self.param_count,
         )
+
+    # --- commit / reveal / claim (CONSENSUS rule) -------------------------------------
+
+    def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None) -> Commitment:
+        """Quantizes and packs an update and draws a fresh 32-byte salt."""
+        words, saturated = codec.encode(self._check(weights), self.fmt)
+        return Commitment(round_, salt if salt is not None else os.urandom(32), words, saturated)
+
+    def commitment_hash(self, participant: Any, c: Commitment) -> bytes:
+        return reference.commitment_hash(self.address, c.round, str(participant), c.salt, c.words)
+
+    def commit(self, sender: Any, c: Commitment) -> int:
+        receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), sender=sender, value=self.stake)
+        return int(receipt.gas_used)
+
+    def reveal(self, sender: Any, c: Commitment) -> Reveal:
+        receipt = self.contract.reveal(c.round, c.salt, c.words, sender=sender)
+        (ev,) = _event_args(receipt, "Revealed")
+        return Reveal(int(ev.round), str(ev.participant), int(ev.move), bool(ev.accepted), int(receipt.gas_used))
+
+    def claim(self, sender: Any, c: Commitment) -> Claim:
+        receipt = self.contract.claim(c.round, c.salt, c.words, sender=sender)
+        (ev,) = _event_args(receipt, "Claimed")
+        return Claim(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
+                     int(ev.stake), int(receipt.gas_used))
+
+    @property
+    def stake(self) -> int:
+        return int(self.contract.stake())
+
+    @property
+    def rule(self) -> str:
+        return RULES[int(self.contract.rewardRule())]
 
     def finalize(self, sender: Any) -> Finalization:
         round_ = self.current_round

@@ -83,6 +83,23 @@ def reward_for(dist: int, thresholds: list[int], rewards: list[int]) -> int:
     return rewards[tier] if tier < len(rewards) else 0
 
 
+def commitment_hash(task: str, round_: int, participant: str, salt: bytes, words: list[int]) -> bytes:
+    """FederatedTask.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
+    keccak256(abi.encodePacked(words))))."""
+    from eth_utils import keccak, to_bytes
+
+    if len(salt) != 32:
+        raise ValueError("salt must be 32 bytes")
+    data_hash = keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
+    addr = lambda a: to_bytes(hexstr=a).rjust(32, b"\0")  # noqa: E731
+    return keccak(addr(task) + round_.to_bytes(32, "big") + addr(participant) + salt + data_hash)
+
+
+def move_accepted(move: int, min_move: int, max_move: int) -> bool:
+    """FederatedTask.reveal: an update enters the aggregate iff min_move <= move <= max_move."""
+    return min_move <= move <= max_move
+
+
 def round_reserve(rewards: list[int], max_participants: int) -> int:
     """Wei a round locks from the pool when it starts."""
     return max(rewards) * max_participants

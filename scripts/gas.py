@@ -32,6 +32,7 @@ def cli(ecosystem, network, provider, sizes, participants, json_path):
         s = TaskSettings(param_count=n, max_participants=participants, min_participants=1,
                          tier_thresholds=(10**9,), tier_rewards=(1,))
         t = FedTask.deploy(project.FederatedTask, acct[0], s, funding=10**18)
+        t.set_initial_model(acct[0], rng.normal(0, 0.5, n))  # pre-warms every slot
         t.start_round(acct[0])
         first = [t.submit(acct[k + 1], 1, rng.normal(0, 0.5, n)).gas_used for k in range(participants)]
         t.finalize(acct[0])

@@ -317,12 +317,16 @@ def test_view_slice_bounds(task, reverts):
         (dict(tier_thresholds=(), tier_rewards=()), "tiers"),
         (dict(tier_thresholds=tuple(range(1, 10)), tier_rewards=(1,) * 9), "tiers"),
         (dict(tier_thresholds=(5, 5), tier_rewards=(2, 1)), "ascending"),
+        (dict(reward_rule=2), "rewardRule"),
+        (dict(reward_rule=1, reveal_duration=0), "revealDuration"),
+        (dict(reward_rule=1, min_move=5, max_move=4), "minMove"),
     ],
 )
 def test_invalid_config_reverts(project, owner, change, reason, reverts):
     base = SMALL.as_tuple()
     fields = ["param_count", "value_bits", "frac_bits", "round_duration", "min_participants",
-              "max_participants", "access_price", "tier_thresholds", "tier_rewards"]
+              "max_participants", "access_price", "tier_thresholds", "tier_rewards", "reward_rule",
+              "reveal_duration", "stake", "min_move", "max_move"]
     cfg = dict(zip(fields, base))
     cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
     with reverts("InvalidConfig") as info:
