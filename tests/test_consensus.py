@@ -1,0 +1,206 @@
+"""CONSENSUS rule: commit-reveal-claim, stake, move bounds, claim windows, and every revert."""
+
+import numpy as np
+import pytest
+
+from ml import codec, reference
+from ml.chain import TaskSettings
+
+N = 40
+STAKE = 10**15
+CONS = TaskSettings(
+    param_count=N, frac_bits=8, value_bits=12, round_duration=600, min_participants=2, max_participants=4,
+    access_price=10**15, tier_thresholds=(4, 20, 80), tier_rewards=(300, 200, 100),
+    reward_rule="consensus", reveal_duration=600, stake=STAKE, min_move=2, max_move=400,
+)
+
+
+@pytest.fixture(scope="module")
+def ctask(deploy_task):
+    return deploy_task(CONS)
+
+
+@pytest.fixture
+def cround(ctask, owner, chain):
+    with chain.isolate():
+        ctask.start_round(owner)
+        yield ctask
+
+
+def upd(offset, seed=0):
+    """An update at mean distance ~offset from the zero model."""
+    rng = np.random.default_rng(seed)
+    ints = np.clip(offset + rng.integers(-1, 2, N), -2048, 2047)
+    return codec.dequantize(ints, CONS.fmt)
+
+
+def test_commitment_hash_matches_contract(ctask, clients):
+    c = ctask.prepare(3, upd(10))
+    assert bytes(ctask.contract.commitmentHash(3, clients[0], c.salt, c.words)) == ctask.commitment_hash(clients[0], c)
+
+
+def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
+    t = cround
+    ups = [upd(10, 1), upd(12, 2), upd(11, 3), upd(0, 4)]  # the last did not train: rejected
+    cs = [t.prepare(1, u) for u in ups]
+    for a, c in zip(clients, cs):
+        t.commit(a, c)
+    assert int(t.contract.roundCommits()) == 4  # full: commit phase closed early
+    pool0 = int(t.contract.rewardPool())
+    reveals = [t.reveal(a, c) for a, c in zip(clients, cs)]
+    assert [r.accepted for r in reveals] == [True, True, True, False]
+    ints = [codec.unpack(c.words, N) for c in cs]
+    assert [r.move for r in reveals] == [reference.distance(i, np.zeros(N, dtype=np.int64)) for i in ints]
+    assert int(t.contract.rewardPool()) == pool0 + STAKE  # the free-rider's stake
+    fin = t.finalize(owner)  # everyone revealed: no need to wait
+    assert fin.completed and fin.participants == 3
+    consensus = reference.mean(ints[:3])
+    assert t.global_ints().tolist() == consensus.tolist()
+    for a, c, i in zip(clients[:3], cs[:3], ints[:3]):
+        cl = t.claim(a, c)
+        d = reference.distance(i, consensus)
+        assert cl.distance == d and cl.reward == reference.reward_for(d, [4, 20, 80], [300, 200, 100])
+        assert cl.stake == STAKE and t.withdrawable(a) == cl.reward + STAKE
+    assert t.withdrawable(clients[3]) == 0
+    c = t.contract
+    assert c.balance == (int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalClaimReserve())
+                         + int(c.totalRewardsOwed()) + int(c.totalStakes()))
+
+
+def test_no_show_forfeits_and_round_finalizes_at_deadline(cround, owner, clients, chain):
+    t = cround
+    cs = [t.prepare(1, upd(10, k)) for k in range(3)]
+    for a, c in zip(clients, cs):
+        t.commit(a, c)
+    chain.pending_timestamp += CONS.round_duration  # commit phase over (not full)
+    for a, c in zip(clients[:2], cs[:2]):
+        assert t.reveal(a, c).accepted
+    with pytest.raises(Exception):
+        t.finalize(owner)  # one committer has not revealed and the reveal phase is open
+    chain.pending_timestamp += CONS.reveal_duration
+    pool = int(t.contract.rewardPool())
+    fin = t.finalize(owner)
+    assert fin.completed and fin.participants == 2
+    assert int(t.contract.totalStakes()) == 2 * STAKE
+    # pool got the no-show's stake, the unused reserve, and paid round 2's reserve
+    kept = 2 * 300
+    assert int(t.contract.rewardPool()) == pool + STAKE + (4 * 300 - kept) - 4 * 300
+
+
+def test_claim_window_is_one_later_round(cround, owner, clients, chain):
+    t = cround
+    r1 = [t.prepare(1, upd(10, k)) for k in range(4)]
+    for a, c in zip(clients, r1):
+        t.commit(a, c)
+    for a, c in zip(clients, r1):
+        t.reveal(a, c)
+    t.finalize(owner)
+    # round 2 completes; round 1's claims stay open throughout
+    r2 = [t.prepare(2, upd(20, 10 + k)) for k in range(4)]
+    for a, c in zip(clients, r2):
+        t.commit(a, c)
+    for a, c in zip(clients, r2):
+        t.reveal(a, c)
+    assert t.claim(clients[0], r1[0]).reward > 0  # during round 2
+    t.finalize(owner)
+    assert t.claim(clients[1], r1[1]).reward > 0  # after round 2
+    # round 3 overwrites round 1's buffer: late claims return only the stake
+    r3 = [t.prepare(3, upd(30, 20 + k)) for k in range(4)]
+    for a, c in zip(clients, r3):
+        t.commit(a, c)
+    for a, c in zip(clients, r3):
+        t.reveal(a, c)
+    reserve_before = int(t.contract.claimReserve(1))
+    assert reserve_before == 2 * 300
+    t.finalize(owner)
+    assert int(t.contract.claimReserve(1)) == 0  # released to the pool
+    late = t.claim(clients[2], r1[2])
+    assert late.reward == 0 and late.stake == STAKE
+
+
+def test_consensus_reverts(cround, owner, clients, chain, reverts):
+    t = cround
+    c0 = t.prepare(1, upd(10))
+    h = t.commitment_hash(clients[0], c0)
+    con = t.contract
+    with reverts("WrongStake"):
+        con.commit(1, h, sender=clients[0], value=STAKE - 1)
+    with reverts("WrongRound"):
+        con.commit(2, h, sender=clients[0], value=STAKE)
+    with reverts("WrongRule"):
+        con.submit(1, c0.words, sender=clients[0])
+    with reverts("WrongPhase"):
+        con.reveal(1, c0.salt, c0.words, sender=clients[0])  # commit phase still open
+    con.commit(1, h, sender=clients[0], value=STAKE)
+    with reverts("AlreadyCommitted"):
+        con.commit(1, h, sender=clients[0], value=STAKE)
+    # a copier commits the same hash: binds to clients[0], so the copier cannot reveal it
+    con.commit(1, h, sender=clients[1], value=STAKE)
+    with reverts("NotClaimable"):
+        con.claim(1, c0.salt, c0.words, sender=clients[0])  # before finalize
+    chain.pending_timestamp += CONS.round_duration
+    with reverts("WrongPhase"):
+        con.commit(1, h, sender=clients[2], value=STAKE)  # commit phase over
+    with reverts("NotCommitted"):
+        con.reveal(1, c0.salt, c0.words, sender=clients[2])
+    with reverts("BadReveal"):
+        con.reveal(1, c0.salt, c0.words, sender=clients[1])  # copied commitment
+    altered = list(c0.words)
+    altered[0] ^= 1
+    with reverts("BadReveal"):
+        con.reveal(1, c0.salt, altered, sender=clients[0])
+    with reverts("WrongLength"):
+        con.reveal(1, c0.salt, c0.words[:-1], sender=clients[0])
+    t.reveal(clients[0], c0)
+    with reverts("NotCommitted"):
+        con.reveal(1, c0.salt, c0.words, sender=clients[0])  # reveal twice
+    chain.pending_timestamp += CONS.reveal_duration
+    with reverts("WrongPhase"):
+        con.reveal(1, c0.salt, c0.words, sender=clients[1])  # reveal phase over
+    t.finalize(owner)  # 1 accepted < quorum 2: abandoned
+    with reverts("BadReveal"):
+        con.claim(1, c0.salt, altered, sender=clients[0])  # claim with altered weights
+    cl = t.claim(clients[0], c0)
+    assert cl.reward == 0 and cl.stake == STAKE  # abandoned round: stake back, no reward
+    with reverts("NotClaimable"):
+        con.claim(1, c0.salt, c0.words, sender=clients[0])  # claim twice
+    with reverts("NotClaimable"):
+        con.claim(1, c0.salt, c0.words, sender=clients[1])  # never revealed
+
+
+def test_paper_task_refuses_consensus_calls(task, owner, clients, chain, reverts):
+    with chain.isolate():
+        task.start_round(owner)
+        with reverts("WrongRule"):
+            task.contract.commit(1, b"\x00" * 32, sender=clients[0])
+        with reverts("WrongRule"):
+            task.contract.reveal(1, b"\x00" * 32, codec.pack(np.zeros(40)), sender=clients[0])
+
+
+def test_outlier_rejected_and_not_in_aggregate(cround, owner, clients, chain):
+    t = cround
+    ups = [upd(10, 1), upd(11, 2), upd(1500, 3)]  # the last is a poisoner (move > 400)
+    cs = [t.prepare(1, u) for u in ups]
+    for a, c in zip(clients, cs):
+        t.commit(a, c)
+    chain.pending_timestamp += CONS.round_duration
+    # the poisoner reveals FIRST and SECOND positions are honest: subtraction path and overwrite path
+    assert not t.reveal(clients[2], cs[2]).accepted
+    assert t.reveal(clients[0], cs[0]).accepted
+    assert t.reveal(clients[1], cs[1]).accepted
+    t.finalize(owner)
+    ints = [codec.unpack(c.words, N) for c in cs]
+    assert t.global_ints().tolist() == reference.mean(ints[:2]).tolist()
+
+
+def test_rejected_reveal_after_accepted_is_subtracted(cround, owner, clients, chain):
+    t = cround
+    ups = [upd(10, 1), upd(1500, 3), upd(11, 2)]
+    cs = [t.prepare(1, u) for u in ups]
+    for a, c in zip(clients, cs):
+        t.commit(a, c)
+    chain.pending_timestamp += CONS.round_duration
+    assert [t.reveal(a, c).accepted for a, c in zip(clients, cs)] == [True, False, True]
+    t.finalize(owner)
+    ints = [codec.unpack(c.words, N) for c in cs]
+    assert t.global_ints().tolist() == reference.mean([ints[0], ints[2]]).tolist()
