@@ -35,6 +35,7 @@ contract FederatedTask is RevenueShare {
     /// @param accessPrice wei per access licence.
     /// @param tierThresholds ascending distance bounds; tier i pays tierRewards[i] when
     ///        distance <= tierThresholds[i]; beyond the last threshold nothing is paid.
+    ///        PAPER: in fixed-point units. CONSENSUS: in per-mille of the round's mean move.
     /// @param tierRewards wei paid per tier.
     /// @param rewardRule PAPER (0): tier by distance to the global model at submission.
     ///        CONSENSUS (1): commit, reveal, then claim: tier by distance to the round's result.
@@ -44,6 +45,9 @@ contract FederatedTask is RevenueShare {
     /// @param minMove CONSENSUS: a reveal whose distance to the previous global model is below
     ///        this did not train and is rejected.
     /// @param maxMove CONSENSUS: a reveal farther than this is an outlier and is rejected.
+    /// @param maxMoveRatio CONSENSUS: also reject a reveal whose move exceeds this many
+    ///        per-mille of the last completed round's mean move (0: off). Updates shrink as
+    ///        training converges, so a fixed `maxMove` alone lets late scaled poison through.
     struct TaskConfig {
         uint32 paramCount;
         uint8 valueBits;
@@ -59,6 +63,7 @@ contract FederatedTask is RevenueShare {
         uint256 stake;
         uint256 minMove;
         uint256 maxMove;
+        uint256 maxMoveRatio;
     }
 
     uint8 public constant PAPER = 0;
@@ -142,6 +147,7 @@ contract FederatedTask is RevenueShare {
     uint256 public immutable stake;
     uint256 public immutable minMove;
     uint256 public immutable maxMove;
+    uint256 public immutable maxMoveRatio;
 
     uint256 internal immutable _bias; // 2^(B-1)
     uint256 internal immutable _biasLanes; // 2^(B-1) in each 32-bit lane
@@ -192,6 +198,13 @@ contract FederatedTask is RevenueShare {
     /// @notice CONSENSUS: commitment and status of each address in each round.
     mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
     mapping(uint256 => mapping(address => uint8)) public statusOf;
+    /// @notice CONSENSUS: sum of the moves of the current round's accepted reveals.
+    uint256 public roundMoveSum;
+    /// @notice CONSENSUS: mean move of each completed round's accepted reveals; claim
+    ///         thresholds are in per-mille of it, so tiers adapt as updates shrink.
+    mapping(uint256 => uint256) public roundMeanMove;
+    /// @notice CONSENSUS: mean move of the last completed round (0 before the first).
+    uint256 public lastMeanMove;
     /// @notice CONSENSUS: wei reserved for the claims of each finalized round.
     mapping(uint256 => uint256) public claimReserve;
     /// @notice CONSENSUS: sum of `claimReserve` over rounds still claimable.
@@ -238,6 +251,7 @@ contract FederatedTask is RevenueShare {
         stake = cfg.stake;
         minMove = cfg.minMove;
         maxMove = cfg.maxMove;
+        maxMoveRatio = cfg.maxMoveRatio;
         paramCount = cfg.paramCount;
         valueBits = cfg.valueBits;
         fracBits = cfg.fracBits;
@@ -398,6 +412,8 @@ contract FederatedTask is RevenueShare {
                 // Keep what the accepted reveals can claim; return the rest.
                 uint256 keep = n * _topReward();
                 claimReserve[round] = keep;
+                roundMeanMove[round] = roundMoveSum / n;
+                lastMeanMove = roundMoveSum / n;
                 totalClaimReserve += keep;
                 release -= keep;
             }
@@ -461,14 +477,15 @@ contract FederatedTask is RevenueShare {
             revert BadReveal(msg.sender, round);
         }
 
-        bool checkMove = minMove != 0 || maxMove != type(uint256).max;
+        bool checkMove = minMove != 0 || maxMove != type(uint256).max || maxMoveRatio != 0;
         uint256 count = roundSubmissions;
         uint256 move = _accumulate(words, count == 0, checkMove) / paramCount;
-        accepted = move >= minMove && move <= maxMove;
+        accepted = moveAccepted(move, lastMeanMove);
         roundReveals += 1;
         if (accepted) {
             statusOf[round][msg.sender] = ACCEPTED;
             roundSubmissions = count + 1;
+            roundMoveSum += move;
         } else {
             // Undo the addition; a rejected first reveal leaves junk that the next accepted
             // reveal overwrites, since the accepted count is still 0.
@@ -502,7 +519,7 @@ contract FederatedTask is RevenueShare {
         uint256 b = bufferRound[0] == round ? 0 : bufferRound[1] == round ? 1 : 2;
         if (b < 2) {
             distance = _distanceTo(words, _bufferRoot(b)) / paramCount;
-            tier_ = rewardTier(distance);
+            tier_ = rewardTier(relativeDistance(distance, roundMeanMove[round]));
             if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
         }
         uint256 stake_ = stake;
@@ -516,6 +533,19 @@ contract FederatedTask is RevenueShare {
         rewardBalance[msg.sender] += reward + stake_;
         totalRewardsOwed += reward + stake_;
         emit Claimed(round, msg.sender, distance, tier_, reward, stake_);
+    }
+
+    /// @notice CONSENSUS: whether a reveal that moved `move` from the previous global model
+    ///         enters the aggregate, given the last completed round's mean move.
+    function moveAccepted(uint256 move, uint256 lastMean) public view returns (bool) {
+        if (move < minMove || move > maxMove) return false;
+        return maxMoveRatio == 0 || lastMean == 0 || move * 1000 <= maxMoveRatio * lastMean;
+    }
+
+    /// @notice CONSENSUS: a claim's distance in per-mille of its round's mean move (the
+    ///         unit of the tier thresholds under this rule).
+    function relativeDistance(uint256 distance, uint256 meanMove) public pure returns (uint256) {
+        return distance * 1000 / (meanMove == 0 ? 1 : meanMove);
     }
 
     /// @notice The commitment a participant must send for `words` in `round`.
@@ -624,6 +654,7 @@ contract FederatedTask is RevenueShare {
         if (rewardRule == CONSENSUS) {
             roundCommits = 0;
             roundReveals = 0;
+            roundMoveSum = 0;
             commitDeadline = block.timestamp + roundDuration;
             roundDeadline = block.timestamp + roundDuration + revealDuration;
         } else {

@@ -44,6 +44,7 @@ class TaskSettings:
     stake: int = 0
     min_move: int = 0
     max_move: int = UNBOUNDED
+    max_move_ratio: int = 0
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
@@ -76,6 +77,7 @@ class TaskSettings:
             self.stake,
             self.min_move,
             self.max_move,
+            self.max_move_ratio,
         )
 
 

@@ -95,9 +95,17 @@ def commitment_hash(task: str, round_: int, participant: str, salt: bytes, words
     return keccak(addr(task) + round_.to_bytes(32, "big") + addr(participant) + salt + data_hash)
 
 
-def move_accepted(move: int, min_move: int, max_move: int) -> bool:
-    """FederatedTask.reveal: an update enters the aggregate iff min_move <= move <= max_move."""
-    return min_move <= move <= max_move
+def relative_distance(dist: int, mean_move: int) -> int:
+    """FederatedTask.relativeDistance: per-mille of the round's mean accepted move."""
+    return dist * 1000 // (mean_move if mean_move else 1)
+
+
+def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, last_mean: int = 0) -> bool:
+    """FederatedTask.moveAccepted: min_move <= move <= max_move and, when a previous round
+    completed and the ratio is set, move <= max_move_ratio/1000 x its mean move."""
+    if not min_move <= move <= max_move:
+        return False
+    return max_move_ratio == 0 or last_mean == 0 or move * 1000 <= max_move_ratio * last_mean
 
 
 def round_reserve(rewards: list[int], max_participants: int) -> int:

@@ -10,7 +10,7 @@ N = 40
 STAKE = 10**15
 CONS = TaskSettings(
     param_count=N, frac_bits=8, value_bits=12, round_duration=600, min_participants=2, max_participants=4,
-    access_price=10**15, tier_thresholds=(4, 20, 80), tier_rewards=(300, 200, 100),
+    access_price=10**15, tier_thresholds=(200, 500, 1000), tier_rewards=(300, 200, 100),
     reward_rule="consensus", reveal_duration=600, stake=STAKE, min_move=2, max_move=400,
 )
 
@@ -56,10 +56,13 @@ def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
     assert fin.completed and fin.participants == 3
     consensus = reference.mean(ints[:3])
     assert t.global_ints().tolist() == consensus.tolist()
+    mean_move = sum(r.move for r in reveals[:3]) // 3
+    assert int(t.contract.roundMeanMove(1)) == mean_move
     for a, c, i in zip(clients[:3], cs[:3], ints[:3]):
         cl = t.claim(a, c)
         d = reference.distance(i, consensus)
-        assert cl.distance == d and cl.reward == reference.reward_for(d, [4, 20, 80], [300, 200, 100])
+        rel = reference.relative_distance(d, mean_move)
+        assert cl.distance == d and cl.reward == reference.reward_for(rel, [200, 500, 1000], [300, 200, 100])
         assert cl.stake == STAKE and t.withdrawable(a) == cl.reward + STAKE
     assert t.withdrawable(clients[3]) == 0
     c = t.contract

@@ -326,7 +326,7 @@ def test_invalid_config_reverts(project, owner, change, reason, reverts):
     base = SMALL.as_tuple()
     fields = ["param_count", "value_bits", "frac_bits", "round_duration", "min_participants",
               "max_participants", "access_price", "tier_thresholds", "tier_rewards", "reward_rule",
-              "reveal_duration", "stake", "min_move", "max_move"]
+              "reveal_duration", "stake", "min_move", "max_move", "max_move_ratio"]
     cfg = dict(zip(fields, base))
     cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
     with reverts("InvalidConfig") as info:

@@ -1,0 +1,211 @@
+"""Adversary study: the same population of honest and dishonest clients under the PAPER
+and CONSENSUS reward rules, on chain, with per-behaviour rewards and stake losses.
+
+Behaviours (what a rational cheater can do without training):
+- honest: trains on its shard.
+- free_rider: resubmits the current global model.
+- noisy_free_rider: global + Gaussian noise sized like an honest update (mimics training).
+- copier: PAPER: copies an honest client's submission of the same round (public in the
+  mempool). CONSENSUS: round 1, re-sends an honest client's commitment (it cannot open it);
+  later rounds, reveals an honest client's update from the previous round (public calldata).
+- poisoner: global - 10 x an honest update (a scaled, sign-flipped update).
+- no_show: PAPER: submits nothing. CONSENSUS: commits and never reveals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import codec
+from .chain import Commitment, FedTask, TaskSettings
+from .data import Dataset
+from .models import build_model, set_flat
+from .training import TrainConfig, accuracy, client_seed, train_local
+
+BEHAVIOURS = ("honest", "free_rider", "noisy_free_rider", "copier", "poisoner", "no_show")
+
+
+@dataclass
+class ClientRound:
+    round: int
+    client: int
+    behaviour: str
+    reward_wei: int = 0
+    stake_lost_wei: int = 0
+    accepted: bool | None = None
+    distance: int | None = None
+
+
+@dataclass
+class StudyRun:
+    rule: str
+    split: str
+    population: list[str]
+    accuracy: list[float] = field(default_factory=list)
+    rows: list[ClientRound] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "split": self.split, "population": self.population,
+                "accuracy": self.accuracy, "rows": [asdict(r) for r in self.rows]}
+
+
+def study_settings(rule: str, n_params: int, clients: int) -> TaskSettings:
+    """Reward settings of the study. PAPER thresholds are fixed-point units of distance to
+    the current global; CONSENSUS thresholds are per-mille of the round's mean move."""
+    if rule == "paper":
+        return TaskSettings(param_count=n_params, max_participants=clients, min_participants=2,
+                            tier_thresholds=(16, 32, 64, 128), tier_rewards=(4 * 10**15, 3 * 10**15, 2 * 10**15, 10**15))
+    return TaskSettings(param_count=n_params, max_participants=clients, min_participants=2,
+                        tier_thresholds=CONSENSUS_THRESHOLDS, tier_rewards=CONSENSUS_REWARDS,
+                        reward_rule="consensus", reveal_duration=600, stake=10**16, min_move=3, max_move=400,
+                        max_move_ratio=2000)
+
+
+#: CONSENSUS tiers: distance to the round's result in per-mille of the round's mean move.
+CONSENSUS_THRESHOLDS = (400, 550, 700, 850, 1000, 1200, 1500, 2000)
+CONSENSUS_REWARDS = tuple(k * 10**15 for k in (8, 7, 6, 5, 4, 3, 2, 1))
+
+
+def run_population(
+    container: Any,
+    owner: Any,
+    accounts: Sequence[Any],
+    population: Sequence[str],
+    data: Dataset,
+    parts: Sequence[np.ndarray],
+    rule: str,
+    rounds: int,
+    train: TrainConfig,
+    seed: int,
+    advance_time: Callable[[int], None],
+    split: str = "iid",
+    model_name: str = "logreg",
+    on_round: Callable[[int], None] | None = None,
+) -> StudyRun:
+    model = build_model(model_name, data.n_features, data.n_classes, seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    settings = study_settings(rule, n_params, len(population))
+    task = FedTask.deploy(container, owner, settings, funding=settings.round_reserve * (rounds + 1))
+    init = codec.dequantize(codec.quantize(set_and_get(model), task.fmt).ints, task.fmt)
+    task.set_initial_model(owner, init)
+    task.start_round(owner)
+    rng = np.random.default_rng(seed)
+    run = StudyRun(rule, split, list(population))
+    honest_ids = [i for i, b in enumerate(population) if b == "honest"]
+    prev_honest: dict[int, np.ndarray] = {}
+    pending_claims: list[tuple[int, Commitment, ClientRound]] = []
+
+    for r in range(1, rounds + 1):
+        rid = task.current_round
+        global_ = task.global_model()
+        honest: dict[int, np.ndarray] = {}
+        for i in honest_ids:
+            set_flat(model, global_)
+            honest[i] = train_local(model, data.x_train[parts[i]], data.y_train[parts[i]], train, client_seed(seed, r, i))
+        ref = honest[honest_ids[0]]
+        honest_delta = ref - global_
+
+        updates: dict[int, np.ndarray | None] = {}
+        for i, b in enumerate(population):
+            if b == "honest":
+                updates[i] = honest[i]
+            elif b == "free_rider":
+                updates[i] = global_.copy()
+            elif b == "noisy_free_rider":
+                sigma = float(np.mean(np.abs(honest_delta))) * np.sqrt(np.pi / 2)
+                updates[i] = global_ + rng.normal(0.0, sigma, global_.size)
+            elif b == "copier":
+                updates[i] = ref.copy() if rule == "paper" else prev_honest.get(honest_ids[0])
+            elif b == "poisoner":
+                updates[i] = global_ - 10.0 * honest_delta
+            elif b == "no_show":
+                updates[i] = None if rule == "paper" else global_ + honest_delta  # commits, never reveals
+        rows = {i: ClientRound(rid, i, b) for i, b in enumerate(population)}
+
+        if rule == "paper":
+            for i, u in updates.items():
+                if u is None:
+                    continue
+                sub = task.submit(accounts[i], rid, u)
+                rows[i].reward_wei, rows[i].distance, rows[i].accepted = sub.reward, sub.distance, True
+            _late_finalize(task, owner, settings, advance_time)
+        else:
+            commits: dict[int, Commitment] = {}
+            for i, b in enumerate(population):
+                if b == "copier" and updates[i] is None:
+                    # round 1: nothing public to copy yet but the honest commitment itself
+                    victim = commits.get(honest_ids[0]) or task.prepare(rid, ref)
+                    task.contract.commit(rid, task.commitment_hash(accounts[honest_ids[0]], victim),
+                                         sender=accounts[i], value=task.stake)
+                    rows[i].stake_lost_wei = task.stake  # it can never open that commitment
+                    continue
+                commits[i] = task.prepare(rid, updates[i])
+                task.commit(accounts[i], commits[i])
+            advance_time(settings.round_duration)  # commit phase over (the copier did not fill it)
+            for i, c in commits.items():
+                if population[i] == "no_show":
+                    rows[i].stake_lost_wei = task.stake
+                    continue
+                rev = task.reveal(accounts[i], c)
+                rows[i].accepted = rev.accepted
+                if rev.accepted:
+                    pending_claims.append((i, c, rows[i]))
+                else:
+                    rows[i].stake_lost_wei = task.stake
+            _late_finalize(task, owner, settings, advance_time)
+            for i, c, row in pending_claims:
+                cl = task.claim(accounts[i], c)
+                row.reward_wei, row.distance = cl.reward, cl.distance
+            pending_claims.clear()
+        prev_honest = honest
+        set_flat(model, task.global_model())
+        run.accuracy.append(accuracy(model, data.x_test, data.y_test))
+        run.rows.extend(rows.values())
+        if on_round:
+            on_round(r)
+    return run
+
+
+def _late_finalize(task: FedTask, owner: Any, settings: TaskSettings, advance_time: Callable[[int], None]) -> None:
+    """Finalizes now if every expected participant acted, else after the round's deadline."""
+    c = task.contract
+    if task.rule == "paper":
+        everyone = int(c.roundSubmissions()) >= settings.max_participants
+    else:
+        everyone = int(c.roundReveals()) == int(c.roundCommits()) == settings.max_participants
+    if not everyone:
+        advance_time(settings.round_duration + settings.reveal_duration)
+    task.finalize(owner)
+
+
+def set_and_get(model: Any) -> np.ndarray:
+    from .models import get_flat
+
+    return get_flat(model)
+
+
+def summarize(run: StudyRun) -> list[dict[str, Any]]:
+    """One record per behaviour: mean reward per round (wei and share of the honest mean),
+    stake lost, and whether it earned strictly less than every honest client every round."""
+    out = []
+    rounds = sorted({r.round for r in run.rows})
+    honest_mean = np.mean([r.reward_wei for r in run.rows if r.behaviour == "honest"]) or 1.0
+    for b in dict.fromkeys(run.population):
+        mine = [r for r in run.rows if r.behaviour == b]
+        strictly_less = all(
+            max(r.reward_wei for r in mine if r.round == k)
+            < min(r.reward_wei for r in run.rows if r.round == k and r.behaviour == "honest")
+            for k in rounds
+        ) if b != "honest" else None
+        out.append({
+            "rule": run.rule, "split": run.split, "behaviour": b,
+            "reward_wei_per_round": float(np.mean([r.reward_wei for r in mine])),
+            "share_of_honest": float(np.mean([r.reward_wei for r in mine]) / honest_mean),
+            "stake_lost_wei": int(sum(r.stake_lost_wei for r in mine)),
+            "strictly_less_than_every_honest_every_round": strictly_less,
+            "final_accuracy": run.accuracy[-1],
+        })
+    return out
