@@ -33,9 +33,9 @@ contract FederatedTask is RevenueShare {
     /// @param minParticipants quorum: a round with fewer submissions keeps the old model.
     /// @param maxParticipants submissions after which a round may be finalized at once.
     /// @param accessPrice wei per access licence.
-    /// @param tierThresholds ascending distance bounds; tier i pays tierRewards[i] when
-    ///        distance <= tierThresholds[i]; beyond the last threshold nothing is paid.
-    ///        PAPER: in fixed-point units. CONSENSUS: in per-mille of the round's mean move.
+    /// @param tierThresholds ascending bounds; tier i pays tierRewards[i] when the score is
+    ///        <= tierThresholds[i]; beyond the last threshold nothing is paid. PAPER: the score
+    ///        is the distance to the global model, in fixed-point units. CONSENSUS: `claimScore`.
     /// @param tierRewards wei paid per tier.
     /// @param rewardRule PAPER (0): tier by distance to the global model at submission.
     ///        CONSENSUS (1): commit, reveal, then claim: tier by distance to the round's result.
@@ -195,9 +195,10 @@ contract FederatedTask is RevenueShare {
     uint256 public roundReveals;
     /// @notice CONSENSUS: the commit phase ends at this time (or when maxParticipants commit).
     uint256 public commitDeadline;
-    /// @notice CONSENSUS: commitment and status of each address in each round.
+    /// @notice CONSENSUS: commitment of each address in each round.
     mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
-    mapping(uint256 => mapping(address => uint8)) public statusOf;
+    /// @dev CONSENSUS: status (low 8 bits) and move of the reveal (the rest), one slot.
+    mapping(uint256 => mapping(address => uint256)) internal _entry;
     /// @notice CONSENSUS: sum of the moves of the current round's accepted reveals.
     uint256 public roundMoveSum;
     /// @notice CONSENSUS: mean move of each completed round's accepted reveals; claim
@@ -452,10 +453,10 @@ contract FederatedTask is RevenueShare {
         if (!roundOpen) revert RoundNotOpen(currentRound);
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (_commitClosed()) revert WrongPhase(round, 2);
-        if (statusOf[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
+        if (_entry[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
         if (msg.value != stake) revert WrongStake(msg.value, stake);
 
-        statusOf[round][msg.sender] = COMMITTED;
+        _entry[round][msg.sender] = COMMITTED;
         commitmentOf[round][msg.sender] = commitment;
         roundCommits += 1;
         totalStakes += msg.value;
@@ -471,7 +472,7 @@ contract FederatedTask is RevenueShare {
         if (!roundOpen) revert RoundNotOpen(currentRound);
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (!_commitClosed() || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
-        if (statusOf[round][msg.sender] != COMMITTED) revert NotCommitted(msg.sender, round);
+        if (_entry[round][msg.sender] != COMMITTED) revert NotCommitted(msg.sender, round);
         _checkShape(words);
         if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
             revert BadReveal(msg.sender, round);
@@ -483,14 +484,14 @@ contract FederatedTask is RevenueShare {
         accepted = moveAccepted(move, lastMeanMove);
         roundReveals += 1;
         if (accepted) {
-            statusOf[round][msg.sender] = ACCEPTED;
+            _entry[round][msg.sender] = ACCEPTED | (move << 8);
             roundSubmissions = count + 1;
             roundMoveSum += move;
         } else {
             // Undo the addition; a rejected first reveal leaves junk that the next accepted
             // reveal overwrites, since the accepted count is still 0.
             if (count != 0) _subtract(words);
-            statusOf[round][msg.sender] = REJECTED;
+            _entry[round][msg.sender] = REJECTED | (move << 8);
             totalStakes -= stake;
             rewardPool += stake;
             emit StakeForfeited(round, msg.sender, stake);
@@ -504,7 +505,8 @@ contract FederatedTask is RevenueShare {
     ///         After the round's result has been overwritten (two completed rounds later) or if
     ///         the round was abandoned, only the stake is returned.
     function claim(uint256 round, bytes32 salt, uint256[] calldata words) external returns (uint256 reward) {
-        uint8 status = statusOf[round][msg.sender];
+        uint256 entry = _entry[round][msg.sender];
+        uint8 status = uint8(entry);
         if (status != ACCEPTED || (round == currentRound && roundOpen)) {
             revert NotClaimable(msg.sender, round, status);
         }
@@ -512,14 +514,14 @@ contract FederatedTask is RevenueShare {
         if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
             revert BadReveal(msg.sender, round);
         }
-        statusOf[round][msg.sender] = CLAIMED;
+        _entry[round][msg.sender] = CLAIMED | (entry >> 8 << 8);
 
         uint256 distance = type(uint256).max;
         uint256 tier_ = _tierRewards.length;
         uint256 b = bufferRound[0] == round ? 0 : bufferRound[1] == round ? 1 : 2;
         if (b < 2) {
             distance = _distanceTo(words, _bufferRoot(b)) / paramCount;
-            tier_ = rewardTier(relativeDistance(distance, roundMeanMove[round]));
+            tier_ = rewardTier(claimScore(distance, entry >> 8, roundMeanMove[round]));
             if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
         }
         uint256 stake_ = stake;
@@ -542,10 +544,24 @@ contract FederatedTask is RevenueShare {
         return maxMoveRatio == 0 || lastMean == 0 || move * 1000 <= maxMoveRatio * lastMean;
     }
 
-    /// @notice CONSENSUS: a claim's distance in per-mille of its round's mean move (the
-    ///         unit of the tier thresholds under this rule).
-    function relativeDistance(uint256 distance, uint256 meanMove) public pure returns (uint256) {
-        return distance * 1000 / (meanMove == 0 ? 1 : meanMove);
+    /// @notice CONSENSUS: the score a claim's tier is chosen by (lower is better), in
+    ///         per-mille of the round's mean move: (distance + meanMove - move) / meanMove.
+    /// @dev move - distance = |v - g_old| - |v - g_new| is how far the round's consensus
+    ///      moved towards this update (the L1 analogue of projecting the update on the
+    ///      consensus step). An honest update pulls the consensus along; a free-rider's noise
+    ///      or a stale copy does not, so its score stays near or above 1000. The triangle
+    ///      inequality bounds move - distance by the consensus step, itself at most the mean
+    ///      move, so the score is >= 0 but for per-parameter flooring, which saturates.
+    function claimScore(uint256 distance, uint256 move, uint256 meanMove) public pure returns (uint256) {
+        uint256 m = meanMove == 0 ? 1 : meanMove;
+        return distance + m < move ? 0 : (distance + m - move) * 1000 / m;
+    }
+
+    /// @notice CONSENSUS: status of `participant` in `round` (0 none, 1 committed,
+    ///         2 accepted, 3 rejected, 4 claimed) and the move of its reveal.
+    function statusOf(uint256 round, address participant) external view returns (uint8 status, uint256 move) {
+        uint256 entry = _entry[round][participant];
+        return (uint8(entry), entry >> 8);
     }
 
     /// @notice The commitment a participant must send for `words` in `round`.

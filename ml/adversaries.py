@@ -64,8 +64,9 @@ def study_settings(rule: str, n_params: int, clients: int) -> TaskSettings:
                         max_move_ratio=2000)
 
 
-#: CONSENSUS tiers: distance to the round's result in per-mille of the round's mean move.
-CONSENSUS_THRESHOLDS = (400, 550, 700, 850, 1000, 1200, 1500, 2000)
+#: CONSENSUS tiers over FederatedTask.claimScore (per-mille of the round's mean move; an
+#: update the consensus did not move towards scores ~1000 or more).
+CONSENSUS_THRESHOLDS = (400, 550, 700, 850, 970, 1100, 1300, 1600)
 CONSENSUS_REWARDS = tuple(k * 10**15 for k in (8, 7, 6, 5, 4, 3, 2, 1))
 
 

@@ -95,9 +95,11 @@ def commitment_hash(task: str, round_: int, participant: str, salt: bytes, words
     return keccak(addr(task) + round_.to_bytes(32, "big") + addr(participant) + salt + data_hash)
 
 
-def relative_distance(dist: int, mean_move: int) -> int:
-    """FederatedTask.relativeDistance: per-mille of the round's mean accepted move."""
-    return dist * 1000 // (mean_move if mean_move else 1)
+def claim_score(dist: int, move: int, mean_move: int) -> int:
+    """FederatedTask.claimScore: (distance + mean_move - move) in per-mille of mean_move,
+    saturating at 0; lower is better."""
+    m = mean_move if mean_move else 1
+    return 0 if dist + m < move else (dist + m - move) * 1000 // m
 
 
 def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, last_mean: int = 0) -> bool:

@@ -10,7 +10,7 @@ N = 40
 STAKE = 10**15
 CONS = TaskSettings(
     param_count=N, frac_bits=8, value_bits=12, round_duration=600, min_participants=2, max_participants=4,
-    access_price=10**15, tier_thresholds=(200, 500, 1000), tier_rewards=(300, 200, 100),
+    access_price=10**15, tier_thresholds=(500, 900, 1300), tier_rewards=(300, 200, 100),
     reward_rule="consensus", reveal_duration=600, stake=STAKE, min_move=2, max_move=400,
 )
 
@@ -61,8 +61,9 @@ def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
     for a, c, i in zip(clients[:3], cs[:3], ints[:3]):
         cl = t.claim(a, c)
         d = reference.distance(i, consensus)
-        rel = reference.relative_distance(d, mean_move)
-        assert cl.distance == d and cl.reward == reference.reward_for(rel, [200, 500, 1000], [300, 200, 100])
+        move = reference.distance(i, np.zeros(N, dtype=np.int64))
+        rel = reference.claim_score(d, move, mean_move)
+        assert cl.distance == d and cl.reward == reference.reward_for(rel, [500, 900, 1300], [300, 200, 100])
         assert cl.stake == STAKE and t.withdrawable(a) == cl.reward + STAKE
     assert t.withdrawable(clients[3]) == 0
     c = t.contract

@@ -11,7 +11,7 @@ from ml import codec, reference
 from ml.chain import TaskSettings
 
 N = 24
-THRESHOLDS, REWARDS = (300, 700, 1500), (30, 20, 10)
+THRESHOLDS, REWARDS = (500, 900, 1300), (30, 20, 10)
 S = TaskSettings(param_count=N, frac_bits=6, value_bits=12, round_duration=100, reveal_duration=100,
                  min_participants=2, max_participants=4, access_price=0, tier_thresholds=THRESHOLDS,
                  tier_rewards=REWARDS, reward_rule="consensus", stake=1000, min_move=2, max_move=300,
@@ -111,7 +111,7 @@ def test_consensus_state_machine(project, accounts, chain):
                 self.global_ = result
                 self.last_mean = mean_move
             for a in accepted:
-                self.claimable[(r, a)] = (self.commits[a], accepted[a][0])
+                self.claimable[(r, a)] = (self.commits[a], accepted[a][0], accepted[a][1])
             self.commits, self.revealed = {}, {}
             if not self.t.round_open:
                 self.t.fund(owner, S.round_reserve)
@@ -124,7 +124,7 @@ def test_consensus_state_machine(project, accounts, chain):
             r, actor = key
             if r == self.round and self.t.round_open:
                 return
-            c, ints = self.claimable.pop(key)
+            c, ints, move = self.claimable.pop(key)
             assert key not in self.paid_rounds
             self.paid_rounds.add(key)
             cl = self.t.claim(people[actor], c)
@@ -133,7 +133,7 @@ def test_consensus_state_machine(project, accounts, chain):
                 result, mean_move = self.results[r]
                 d = reference.distance(ints, result)
                 assert cl.distance == d
-                reward = reference.reward_for(reference.relative_distance(d, mean_move), list(THRESHOLDS), list(REWARDS))
+                reward = reference.reward_for(reference.claim_score(d, move, mean_move), list(THRESHOLDS), list(REWARDS))
             assert cl.reward == reward and cl.stake == S.stake
             self.owed[actor] += reward + S.stake
             if reward:
