@@ -122,7 +122,7 @@ def test_claim_window_is_one_later_round(cround, owner, clients, chain):
     assert late.reward == 0 and late.stake == STAKE
 
 
-def test_consensus_reverts(cround, owner, clients, chain, reverts):
+def test_consensus_reverts(reverts, owner, clients, chain, cround):
     t = cround
     c0 = t.prepare(1, upd(10))
     h = t.commitment_hash(clients[0], c0)
@@ -172,7 +172,7 @@ def test_consensus_reverts(cround, owner, clients, chain, reverts):
         con.claim(1, c0.salt, c0.words, sender=clients[1])  # never revealed
 
 
-def test_paper_task_refuses_consensus_calls(task, owner, clients, chain, reverts):
+def test_paper_task_refuses_consensus_calls(reverts, task, owner, clients, chain):
     with chain.isolate():
         task.start_round(owner)
         with reverts("WrongRule"):
