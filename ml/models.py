@@ -29,7 +29,28 @@ class MLP(nn.Module):
         return self.net(x.flatten(1))
 
 
-MODELS = ("logreg", "mlp")
+class CNN(nn.Module):
+    """Two 5x5 conv layers (8 and 16 channels) with max-pooling, then 256->24->10:
+    9,842 parameters on 28x28 inputs, small enough for one submission transaction."""
+
+    def __init__(self, n_features: int, n_classes: int) -> None:
+        super().__init__()
+        side = int(round(n_features**0.5))
+        if side * side != n_features or side < 16:
+            raise ValueError(f"cnn needs square images of side >= 16, got {n_features} features")
+        self.side = side
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        flat = 16 * (((side - 4) // 2 - 4) // 2) ** 2
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 24), nn.ReLU(), nn.Linear(24, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x.reshape(-1, 1, self.side, self.side)))
+
+
+MODELS = ("logreg", "mlp", "cnn")
 
 
 def build_model(name: str, n_features: int, n_classes: int, seed: int = 0) -> nn.Module:
@@ -39,6 +60,8 @@ def build_model(name: str, n_features: int, n_classes: int, seed: int = 0) -> nn
         return LogisticRegression(n_features, n_classes)
     if name == "mlp":
         return MLP(n_features, n_classes)
+    if name == "cnn":
+        return CNN(n_features, n_classes)
     raise ValueError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
 
 
