@@ -691,33 +691,56 @@ contract FederatedTask is RevenueShare {
 
     /// @dev Validates, biases and adds (or, for the round's first submission, writes) every
     ///      word into the accumulator; with `withDistance`, also returns sum |v - g| against
-    ///      the current global model.
+    ///      the current global model. This is the hot loop of submit/reveal, so it is one
+    ///      assembly block running exactly the PackedLanes steps (spread, toBiased,
+    ///      absDiffSum) inline; tests hold its results to ml/reference.py. Out-of-range lanes
+    ///      are OR-ed together and checked once after the loop.
     function _accumulate(uint256[] calldata words, bool first, bool withDistance)
         internal
         returns (uint256 distanceSum)
     {
         uint256 biasLanes = _biasLanes;
-        uint256 invalid = _invalidLanes;
         uint256 accRoot = ACC_ROOT;
         uint256 globalRoot = _bufferRoot(currentBuffer);
-        for (uint256 i; i < words.length; ++i) {
-            uint256 w = words[i];
-            uint256 lo = PackedLanes.toBiased(PackedLanes.spread(w), biasLanes);
-            uint256 hi = PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes);
-            if ((lo | hi) & invalid != 0) revert ValueOutOfRange(i, (lo | hi) & invalid);
-
-            if (withDistance) {
-                uint256 g;
-                assembly {
-                    g := sload(add(globalRoot, i))
-                }
-                distanceSum += PackedLanes.absDiffSum(lo, PackedLanes.toBiased(PackedLanes.spread(g), biasLanes));
-                distanceSum +=
-                    PackedLanes.absDiffSum(hi, PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes));
+        uint256 seen;
+        assembly {
+            function spread(x) -> y {
+                y := and(x, 0xffffffffffffffffffffffffffffffff)
+                y := and(or(y, shl(64, y)), 0x0000000000000000ffffffffffffffff0000000000000000ffffffffffffffff)
+                y := and(or(y, shl(32, y)), 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff)
+                y := and(or(y, shl(16, y)), 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff)
             }
-
-            uint256 slot = accRoot + 2 * i;
-            assembly {
+            function absDiffSum(a, b) -> total {
+                let d := sub(add(a, 0x0001000000010000000100000001000000010000000100000001000000010000), b)
+                let s := and(shr(16, d), 0x0000000100000001000000010000000100000001000000010000000100000001)
+                let geLanes := and(d, mul(s, 0xffffffff))
+                let ones := 0x0000000100000001000000010000000100000001000000010000000100000001
+                let geCount := shr(224, mul(s, ones))
+                total := sub(
+                    add(shr(224, mul(geLanes, ones)), shl(16, sub(8, geCount))),
+                    add(shl(16, geCount), shr(224, mul(xor(d, geLanes), ones)))
+                )
+            }
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let slot := accRoot
+            let gslot := globalRoot
+            let end := add(words.offset, shl(5, words.length))
+            for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
+                let w := calldataload(p)
+                let lo := and(add(spread(w), biasLanes), low16)
+                let hi := and(add(spread(shr(128, w)), biasLanes), low16)
+                seen := or(seen, or(lo, hi))
+                if withDistance {
+                    let g := sload(gslot)
+                    distanceSum := add(
+                        distanceSum,
+                        add(
+                            absDiffSum(lo, and(add(spread(g), biasLanes), low16)),
+                            absDiffSum(hi, and(add(spread(shr(128, g)), biasLanes), low16))
+                        )
+                    )
+                    gslot := add(gslot, 1)
+                }
                 switch first
                 case 0 {
                     // No lane carries: each holds < maxParticipants * 2^B < 2^32.
@@ -728,7 +751,17 @@ contract FederatedTask is RevenueShare {
                     sstore(slot, lo)
                     sstore(add(slot, 1), hi)
                 }
+                slot := add(slot, 2)
             }
+        }
+        if (seen & _invalidLanes != 0) _revertOutOfRange(words);
+    }
+
+    /// @dev Error path only: finds the first word with an out-of-range lane and reverts.
+    function _revertOutOfRange(uint256[] calldata words) internal view {
+        for (uint256 i; i < words.length; ++i) {
+            _checkRange(PackedLanes.spread(words[i]), i);
+            _checkRange(PackedLanes.spread(words[i] >> 128), i);
         }
     }
 

@@ -12,7 +12,7 @@ from ape import accounts, project
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
-from ml.chain import FedTask, TaskSettings
+from ml.chain import UNBOUNDED, FedTask, TaskSettings
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Gas per parameter of submit and finalize")
@@ -22,15 +22,17 @@ from ml.chain import FedTask, TaskSettings
 @click.option("--participants", default=2, show_default=True, help="Submissions per round.")
 @click.option("--rule", type=click.Choice(["paper", "consensus"]), default="paper", show_default=True,
               help="paper: submit + finalize; consensus: commit + reveal + finalize + claim.")
+@click.option("--move-checks/--no-move-checks", default=True, show_default=True,
+              help="consensus: bound each reveal's move (reads the global model) or not.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the measurements as JSON.")
-def cli(ecosystem, network, provider, sizes, participants, rule, json_path):
+def cli(ecosystem, network, provider, sizes, participants, rule, move_checks, json_path):
     logger.set_level("WARNING")
     acct = list(accounts.test_accounts)
     rng = np.random.default_rng(0)
     rows = []
     if rule == "consensus":
-        return _consensus(acct, rng, [int(x) for x in sizes.split(",")], participants, json_path)
+        return _consensus(acct, rng, [int(x) for x in sizes.split(",")], participants, move_checks, json_path)
     click.echo(f"{'params':>7} {'submit r1':>10} {'submit':>10} {'/param':>7} {'finalize':>10} {'/param':>7}")
     for n in (int(s) for s in sizes.split(",")):
         s = TaskSettings(param_count=n, max_participants=participants, min_participants=1,
@@ -53,14 +55,15 @@ def cli(ecosystem, network, provider, sizes, participants, rule, json_path):
         click.echo(f"wrote {json_path}")
 
 
-def _consensus(acct, rng, sizes, participants, json_path):
+def _consensus(acct, rng, sizes, participants, move_checks, json_path):
     click.echo(f"{'params':>7} {'commit':>8} {'reveal':>10} {'/param':>7} {'finalize':>10} {'/param':>7}"
                f" {'claim':>10} {'/param':>7}")
     rows = []
     for n in sizes:
         s = TaskSettings(param_count=n, max_participants=participants, min_participants=1,
                          tier_thresholds=(10**9,), tier_rewards=(1,), reward_rule="consensus",
-                         stake=10**15, min_move=0, max_move=10**9, max_move_ratio=0)
+                         stake=10**15, min_move=1 if move_checks else 0,
+                         max_move=10**9 if move_checks else UNBOUNDED, max_move_ratio=0)
         t = FedTask.deploy(project.FederatedTask, acct[0], s, funding=10**18)
         base = rng.normal(0, 0.5, n)
         t.set_initial_model(acct[0], base)
