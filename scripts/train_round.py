@@ -48,6 +48,12 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
         local_epochs, lr, batch_size, seed, frac_bits, baseline, json_path):
     torch.set_num_threads(1)
     logger.set_level("WARNING")  # one line per round, not one per transaction
+    if provider.network.name != "local":
+        raise click.UsageError(
+            f"train_round drives every client from the node's funded test accounts, which only a local "
+            f"chain has; network {provider.network.name!r} is not local. Deploy a task and run one "
+            f"client process per participant instead."
+        )
     if dataset == "digits" and data_dir is not None:
         raise click.BadParameter("--data-dir applies to --dataset mnist only", param_hint="--data-dir")
     data = datasets.load_dataset(dataset, data_dir)
