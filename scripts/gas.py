@@ -20,8 +20,9 @@ from ml.chain import UNBOUNDED, FedTask, TaskSettings
 @click.option("--sizes", default="256,1024,4096,8192", show_default=True,
               help="Comma-separated parameter counts to measure.")
 @click.option("--participants", default=2, show_default=True, help="Submissions per round.")
-@click.option("--rule", type=click.Choice(["paper", "consensus"]), default="paper", show_default=True,
-              help="paper: submit + finalize; consensus: commit + reveal + finalize + claim.")
+@click.option("--rule", type=click.Choice(["paper", "consensus", "naive"]), default="paper", show_default=True,
+              help="paper: submit + finalize; consensus: commit + reveal + finalize + claim; "
+                   "naive: the one-slot-per-parameter baseline contract (contracts/test/NaiveFedAvg.sol).")
 @click.option("--move-checks/--no-move-checks", default=True, show_default=True,
               help="consensus: bound each reveal's move (reads the global model) or not.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -31,6 +32,8 @@ def cli(ecosystem, network, provider, sizes, participants, rule, move_checks, js
     acct = list(accounts.test_accounts)
     rng = np.random.default_rng(0)
     rows = []
+    if rule == "naive":
+        return _naive(acct, rng, [int(x) for x in sizes.split(",")], participants, json_path)
     if rule == "consensus":
         return _consensus(acct, rng, [int(x) for x in sizes.split(",")], participants, move_checks, json_path)
     click.echo(f"{'params':>7} {'submit r1':>10} {'submit':>10} {'/param':>7} {'finalize':>10} {'/param':>7}")
@@ -79,6 +82,28 @@ def _consensus(acct, rng, sizes, participants, move_checks, json_path):
         rows.append(row)
         click.echo(f"{n:>7} {row['commit']:>8,} {row['reveal']:>10,} {row['reveal_per_param']:>7.0f}"
                    f" {fin:>10,} {row['finalize_per_param']:>7.0f} {row['claim']:>10,} {row['claim_per_param']:>7.0f}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(rows, indent=2))
+        click.echo(f"wrote {json_path}")
+
+
+def _naive(acct, rng, sizes, participants, json_path):
+    click.echo(f"{'params':>7} {'submit 1st':>11} {'/param':>7} {'submit 2nd':>11} {'/param':>7}"
+               f" {'finalize':>11} {'/param':>7}")
+    rows = []
+    for n in sizes:
+        c = project.NaiveFedAvg.deploy(n, sender=acct[0])
+        for _ in (1, 2):  # round 2: the naive contract cleared its sums, so it pays fresh writes again
+            subs = [c.submit([int(v) for v in rng.integers(-2**15, 2**15, n)], sender=acct[k + 1]).gas_used
+                    for k in range(participants)]
+            fin = c.finalize(sender=acct[0]).gas_used
+        row = dict(params=n, submit_first=max(subs), submit_later=min(subs), finalize=fin,
+                   submit_first_per_param=max(subs) / n, submit_later_per_param=min(subs) / n,
+                   finalize_per_param=fin / n)
+        rows.append(row)
+        click.echo(f"{n:>7} {max(subs):>11,} {max(subs) / n:>7.0f} {min(subs):>11,} {min(subs) / n:>7.0f}"
+                   f" {fin:>11,} {fin / n:>7.0f}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, indent=2))
