@@ -52,10 +52,7 @@ def cli(ecosystem, network, provider, sizes, participants, rule, move_checks, js
         rows.append(row)
         click.echo(f"{n:>7} {row['submit_first_round']:>10,} {row['submit']:>10,} {row['submit_per_param']:>7.0f}"
                    f" {fin:>10,} {row['finalize_per_param']:>7.0f}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(rows, indent=2))
-        click.echo(f"wrote {json_path}")
+    _write_json(rows, json_path)
 
 
 def _consensus(acct, rng, sizes, participants, move_checks, json_path):
@@ -82,10 +79,7 @@ def _consensus(acct, rng, sizes, participants, move_checks, json_path):
         rows.append(row)
         click.echo(f"{n:>7} {row['commit']:>8,} {row['reveal']:>10,} {row['reveal_per_param']:>7.0f}"
                    f" {fin:>10,} {row['finalize_per_param']:>7.0f} {row['claim']:>10,} {row['claim_per_param']:>7.0f}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(rows, indent=2))
-        click.echo(f"wrote {json_path}")
+    _write_json(rows, json_path)
 
 
 def _naive(acct, rng, sizes, participants, json_path):
@@ -104,6 +98,10 @@ def _naive(acct, rng, sizes, participants, json_path):
         rows.append(row)
         click.echo(f"{n:>7} {max(subs):>11,} {max(subs) / n:>7.0f} {min(subs):>11,} {min(subs) / n:>7.0f}"
                    f" {fin:>11,} {fin / n:>7.0f}")
+    _write_json(rows, json_path)
+
+
+def _write_json(rows: list[dict], json_path: Path | None) -> None:
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(rows, indent=2))
