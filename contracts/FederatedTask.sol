@@ -321,8 +321,7 @@ contract FederatedTask is RevenueShare {
         uint256 accRoot = ACC_ROOT;
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
-            _checkRange(PackedLanes.spread(w), offset + i);
-            _checkRange(PackedLanes.spread(w >> 128), offset + i);
+            _checkWordRange(w, offset + i);
             uint256 slot = accRoot + 2 * (offset + i);
             assembly {
                 sstore(add(root0, add(offset, i)), w)
@@ -473,10 +472,7 @@ contract FederatedTask is RevenueShare {
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (!_commitClosed() || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
         if (_entry[round][msg.sender] != COMMITTED) revert NotCommitted(msg.sender, round);
-        _checkShape(words);
-        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
-            revert BadReveal(msg.sender, round);
-        }
+        _checkOpening(round, salt, words);
 
         bool checkMove = minMove != 0 || maxMove != type(uint256).max || maxMoveRatio != 0;
         uint256 count = roundSubmissions;
@@ -510,10 +506,7 @@ contract FederatedTask is RevenueShare {
         if (status != ACCEPTED || (round == currentRound && roundOpen)) {
             revert NotClaimable(msg.sender, round, status);
         }
-        _checkShape(words);
-        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
-            revert BadReveal(msg.sender, round);
-        }
+        _checkOpening(round, salt, words);
         _entry[round][msg.sender] = CLAIMED | (entry >> 8 << 8);
 
         uint256 distance = type(uint256).max;
@@ -684,9 +677,21 @@ contract FederatedTask is RevenueShare {
         if (words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(words.length - 1);
     }
 
-    function _checkRange(uint256 spreadWord, uint256 index) internal view {
-        uint256 bad = PackedLanes.toBiased(spreadWord, _biasLanes) & _invalidLanes;
+    /// @dev Reverts unless all 16 lanes of the wire word are valid B-bit values.
+    function _checkWordRange(uint256 w, uint256 index) internal view {
+        uint256 bad = (
+            PackedLanes.toBiased(PackedLanes.spread(w), _biasLanes)
+                | PackedLanes.toBiased(PackedLanes.spread(w >> 128), _biasLanes)
+        ) & _invalidLanes;
         if (bad != 0) revert ValueOutOfRange(index, bad);
+    }
+
+    /// @dev A reveal or claim must re-send exactly the committed, well-shaped update.
+    function _checkOpening(uint256 round, bytes32 salt, uint256[] calldata words) internal view {
+        _checkShape(words);
+        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
+            revert BadReveal(msg.sender, round);
+        }
     }
 
     /// @dev Validates, biases and adds (or, for the round's first submission, writes) every
@@ -760,8 +765,7 @@ contract FederatedTask is RevenueShare {
     /// @dev Error path only: finds the first word with an out-of-range lane and reverts.
     function _revertOutOfRange(uint256[] calldata words) internal view {
         for (uint256 i; i < words.length; ++i) {
-            _checkRange(PackedLanes.spread(words[i]), i);
-            _checkRange(PackedLanes.spread(words[i] >> 128), i);
+            _checkWordRange(words[i], i);
         }
     }
 

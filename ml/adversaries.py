@@ -19,9 +19,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import codec
 from .chain import Commitment, FedTask, TaskSettings
 from .data import Dataset
+from .federation import initial_weights
 from .models import build_model, set_flat
 from .training import TrainConfig, accuracy, client_seed, train_local
 
@@ -90,7 +90,7 @@ def run_population(
     n_params = sum(p.numel() for p in model.parameters())
     settings = study_settings(rule, n_params, len(population))
     task = FedTask.deploy(container, owner, settings, funding=settings.round_reserve * (rounds + 1))
-    init = codec.dequantize(codec.quantize(set_and_get(model), task.fmt).ints, task.fmt)
+    init = initial_weights(model_name, data, seed, task.fmt)
     task.set_initial_model(owner, init)
     task.start_round(owner)
     rng = np.random.default_rng(seed)
@@ -180,12 +180,6 @@ def _late_finalize(task: FedTask, owner: Any, settings: TaskSettings, advance_ti
     if not everyone:
         advance_time(settings.round_duration + settings.reveal_duration)
     task.finalize(owner)
-
-
-def set_and_get(model: Any) -> np.ndarray:
-    from .models import get_flat
-
-    return get_flat(model)
 
 
 def summarize(run: StudyRun) -> list[dict[str, Any]]:

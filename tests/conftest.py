@@ -108,3 +108,16 @@ def reverts(project):
         assert found, f"expected {error} ({selectors[error]}), got {type(exc).__name__}: {exc!r}"
 
     return check
+
+
+def assert_money_conserved(contract, ledger, n_accounts: int, max_dust: int) -> None:
+    """The contract's ETH balance is exactly what it owes or holds in trust: pool, reserves,
+    credited rewards and stakes, revenue owed (per the reference ledger) and the floor dust
+    of the revenue split, which is bounded and never paid out."""
+    revenue_owed = sum(ledger.revenue_of(str(a)) for a in range(n_accounts))
+    dust = ledger.received - ledger.withdrawn - revenue_owed
+    assert 0 <= dust <= max_dust
+    assert contract.balance == (
+        int(contract.rewardPool()) + int(contract.roundReserve()) + int(contract.totalClaimReserve())
+        + int(contract.totalRewardsOwed()) + int(contract.totalStakes()) + revenue_owed + dust
+    )

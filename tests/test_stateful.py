@@ -10,6 +10,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from ml import codec, reference
 from ml.chain import TaskSettings
 
+from conftest import assert_money_conserved
+
 N = 24
 THRESHOLDS, REWARDS = (500, 900, 1300), (30, 20, 10)
 S = TaskSettings(param_count=N, frac_bits=6, value_bits=12, round_duration=100, reveal_duration=100,
@@ -159,13 +161,8 @@ def test_consensus_state_machine(project, accounts, chain):
         # --- invariants --------------------------------------------------------------
         @invariant()
         def money_is_conserved(self):
-            c = self.c
-            revenue_owed = sum(self.ledger.revenue_of(str(a)) for a in range(ACTORS))
-            dust = self.ledger.received - self.ledger.withdrawn - revenue_owed
-            assert 0 <= dust <= ACTORS + 1
-            assert c.balance == (int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalClaimReserve())
-                                 + int(c.totalRewardsOwed()) + int(c.totalStakes()) + revenue_owed + dust)
-            assert int(c.totalRewardsOwed()) == sum(self.owed)
+            assert_money_conserved(self.c, self.ledger, n_accounts=ACTORS, max_dust=ACTORS + 1)
+            assert int(self.c.totalRewardsOwed()) == sum(self.owed)
 
         @invariant()
         def global_is_mean_of_accepted(self):
