@@ -2,23 +2,31 @@
 pragma solidity ^0.8.28;
 
 import {PackedLanes} from "./lib/PackedLanes.sol";
+import {CodeStore} from "./lib/CodeStore.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
 /// @title FederatedTask
 /// @notice One federated-learning task whose server is this contract. Each round,
-///         participants submit their locally trained, quantized weights; the contract
-///         sums them in packed lanes, publishes the rounded integer mean as the new global
-///         model, pays each submission a tiered reward from a sponsor-funded pool, and sells
-///         access licences whose revenue flows back to contributors.
-/// @dev Protocol (paper rule): the reward tier of a submission is chosen by its distance to
-///      the global model current at submission time, distance = floor(sum |v_p - g_p| / N)
-///      in fixed-point units. Every piece of arithmetic is mirrored in `ml/reference.py`.
+///         participants send their locally trained, quantized weights; the contract sums
+///         them in packed lanes, publishes the rounded integer mean as the new global model,
+///         pays each contributor a tiered reward from a sponsor-funded pool, and sells access
+///         licences whose revenue flows back to contributors.
+/// @dev Every piece of arithmetic is mirrored in `ml/reference.py`; docs/PROTOCOL.md is the
+///      specification.
 ///
-///      Storage layout of the model (see PackedLanes): the global model occupies ceil(N/16)
-///      words of 16 int16 lanes; the round accumulator ceil(N/16)*2 words of 8 biased 32-bit
-///      lanes. Neither is ever cleared: the first submission of a round overwrites the
-///      accumulator instead of adding to it, so every later round pays 5,000 gas per word
-///      (nonzero -> nonzero) rather than 22,100.
+///      Chunks. A model of N parameters is `modelWords` = ceil(N/16) words of 16 int16 lanes,
+///      cut into `chunkCount` chunks of `chunkWords` words (the last may be shorter). Every
+///      per-parameter operation (submit, reveal, claim, finalize) works one chunk per call,
+///      so a transaction's gas is bounded by the chunk size, not the model size. A
+///      participant sends its chunks in order. Each chunk keeps its own contribution count
+///      for the round, so every parameter of the new model is the exact rounded mean of the
+///      values that actually arrived for it, whether or not their senders finished.
+///
+///      Storage. The round accumulator is ceil(N/16)*2 storage words of 8 biased 32-bit
+///      lanes; it is never cleared: a chunk's first contribution of a round overwrites
+///      instead of adding, so every round pays 5,000 gas per word (nonzero -> nonzero), not
+///      22,100. Global models are immutable once finalized, so each chunk of each version is
+///      a data contract (see CodeStore): reading a chunk costs ~3 gas per word.
 contract FederatedTask is RevenueShare {
     /*//////////////////////////////////////////////////////////////
                                  TYPES
@@ -29,9 +37,11 @@ contract FederatedTask is RevenueShare {
     /// @param valueBits B: each parameter is a signed B-bit integer, 2 <= B <= 16.
     /// @param fracBits fractional bits F of the fixed-point format (value = int / 2^F);
     ///        informational for clients, the contract works on the integers.
-    /// @param roundDuration seconds a round stays open for submissions.
-    /// @param minParticipants quorum: a round with fewer submissions keeps the old model.
-    /// @param maxParticipants submissions after which a round may be finalized at once.
+    /// @param roundDuration seconds a round (CONSENSUS: its commit phase) stays open.
+    /// @param minParticipants quorum: a round with fewer complete, accepted contributions
+    ///        keeps the old model.
+    /// @param maxParticipants participants per round; when all have acted the round may be
+    ///        finalized at once.
     /// @param accessPrice wei per access licence.
     /// @param tierThresholds ascending bounds; tier i pays tierRewards[i] when the score is
     ///        <= tierThresholds[i]; beyond the last threshold nothing is paid. PAPER: the score
@@ -41,13 +51,14 @@ contract FederatedTask is RevenueShare {
     ///        CONSENSUS (1): commit, reveal, then claim: tier by distance to the round's result.
     /// @param revealDuration CONSENSUS: seconds of the reveal phase after the commit phase.
     /// @param stake CONSENSUS: wei each commit must carry; returned at claim, forfeited to the
-    ///        pool by a rejected reveal or no reveal.
-    /// @param minMove CONSENSUS: a reveal whose distance to the previous global model is below
-    ///        this did not train and is rejected.
+    ///        pool by a rejected reveal or an unfinished one.
+    /// @param minMove CONSENSUS: a reveal whose mean distance to the previous global model is
+    ///        below this did not train and is rejected.
     /// @param maxMove CONSENSUS: a reveal farther than this is an outlier and is rejected.
     /// @param maxMoveRatio CONSENSUS: also reject a reveal whose move exceeds this many
     ///        per-mille of the last completed round's mean move (0: off). Updates shrink as
     ///        training converges, so a fixed `maxMove` alone lets late scaled poison through.
+    /// @param chunkWords words per chunk, 1 <= chunkWords <= MAX_CHUNK_WORDS.
     struct TaskConfig {
         uint32 paramCount;
         uint8 valueBits;
@@ -64,28 +75,47 @@ contract FederatedTask is RevenueShare {
         uint256 minMove;
         uint256 maxMove;
         uint256 maxMoveRatio;
+        uint32 chunkWords;
+    }
+
+    /// @notice What a participant sends with each chunk of a reveal or claim.
+    /// @param salt the commitment's secret (read with chunk 0 only).
+    /// @param move declared move sum: sum |v - g| over all parameters against the global
+    ///        model current during the reveal (read with chunk 0 only).
+    /// @param chunkMove this chunk's part of `move` (bound by the chunk's link).
+    /// @param nextLink link hash of the next chunk (0 after the last).
+    struct Opening {
+        bytes32 salt;
+        uint256 move;
+        uint256 chunkMove;
+        bytes32 nextLink;
     }
 
     uint8 public constant PAPER = 0;
     uint8 public constant CONSENSUS = 1;
 
-    // Status of an address in a round (CONSENSUS).
+    // Status of an address in a round.
     uint8 internal constant NONE = 0;
-    uint8 internal constant COMMITTED = 1;
-    uint8 internal constant ACCEPTED = 2;
-    uint8 internal constant REJECTED = 3;
-    uint8 internal constant CLAIMED = 4;
+    uint8 internal constant COMMITTED = 1; // CONSENSUS: committed, no chunk revealed yet
+    uint8 internal constant ACCEPTED = 2; // every chunk in (and, CONSENSUS, the move accepted)
+    uint8 internal constant REJECTED = 3; // CONSENSUS: declared move out of bounds
+    uint8 internal constant CLAIMED = 4; // CONSENSUS: reward and stake credited
+    uint8 internal constant SENDING = 5; // some chunks in, not all
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
     //////////////////////////////////////////////////////////////*/
 
     event PoolFunded(address indexed from, uint256 amount, uint256 pool);
-    event InitialModelSet(uint256 offset, uint256 words);
+    event InitialModelSet(uint256 indexed chunk, address store);
+    event StorageWarmed(uint256 fromWord, uint256 toWord);
     event RoundStarted(uint256 indexed round, uint256 deadline, uint256 reserved);
+    event ChunkReceived(uint256 indexed round, address indexed participant, uint256 chunk);
     event Submitted(
         uint256 indexed round, address indexed participant, uint256 distance, uint256 tier, uint256 reward
     );
+    event RoundClosed(uint256 indexed round, uint256 participants);
+    event ChunksFinalized(uint256 indexed round, uint256 done, uint256 total);
     event RoundFinalized(uint256 indexed round, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants, uint256 quorum);
     event Withdrawn(address indexed account, uint256 rewards, uint256 revenue);
@@ -108,6 +138,7 @@ contract FederatedTask is RevenueShare {
     error AlreadySubmitted(address participant, uint256 round);
     error RoundFull(uint256 round, uint256 maxParticipants);
     error WrongLength(uint256 given, uint256 expected);
+    error WrongChunk(uint256 given, uint256 expected);
     error ValueOutOfRange(uint256 word, uint256 lanes);
     error NonZeroPadding(uint256 word);
     error DeadlineNotReached(uint256 deadline, uint256 nowTime);
@@ -121,6 +152,7 @@ contract FederatedTask is RevenueShare {
     error AlreadyCommitted(address participant, uint256 round);
     error NotCommitted(address participant, uint256 round);
     error BadReveal(address participant, uint256 round);
+    error MoveMismatch(uint256 chunk, uint256 declared, uint256 actual);
     error NotClaimable(address participant, uint256 round, uint8 status);
     error WrongStake(uint256 sent, uint256 stake);
 
@@ -129,8 +161,9 @@ contract FederatedTask is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     uint256 public constant MAX_TIERS = 8;
-    /// @dev ERC-7201-style roots for the two packed vectors, far from Solidity's own slots.
-    uint256 internal constant GLOBAL_ROOT = uint256(keccak256("fedchain.global")) - 1;
+    /// @notice Largest chunk: its data contract must stay under the 24,576-byte code limit.
+    uint256 public constant MAX_CHUNK_WORDS = 767;
+    /// @dev ERC-7201-style root of the packed accumulator, far from Solidity's own slots.
     uint256 internal constant ACC_ROOT = uint256(keccak256("fedchain.accumulator")) - 1;
 
     address public immutable owner;
@@ -139,6 +172,9 @@ contract FederatedTask is RevenueShare {
     uint256 public immutable fracBits;
     /// @notice Number of 256-bit words of a packed model (16 parameters per word).
     uint256 public immutable modelWords;
+    /// @notice Words per chunk, and number of chunks of a model.
+    uint256 public immutable chunkWords;
+    uint256 public immutable chunkCount;
     uint256 public immutable roundDuration;
     uint256 public immutable minParticipants;
     uint256 public immutable maxParticipants;
@@ -153,6 +189,8 @@ contract FederatedTask is RevenueShare {
     uint256 internal immutable _biasLanes; // 2^(B-1) in each 32-bit lane
     uint256 internal immutable _invalidLanes; // bits B..15 of each 32-bit lane
     uint256 internal immutable _lastWordPadding; // unused 16-bit lanes of the last word
+    uint256 internal immutable _maxMoveSum; // N * (2^B - 1): no update moves farther
+    bool internal immutable _checkMoves; // CONSENSUS with any move bound set
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -165,40 +203,52 @@ contract FederatedTask is RevenueShare {
     uint256 public rewardPool;
     /// @notice Wei set aside for the open round (maxParticipants x top reward).
     uint256 public roundReserve;
-    /// @notice Rewards credited and not yet withdrawn, per account.
+    /// @notice Rewards (and returned stakes) credited and not yet withdrawn, per account.
     mapping(address => uint256) public rewardBalance;
     /// @notice Sum of `rewardBalance` over all accounts.
     uint256 public totalRewardsOwed;
 
     /// @notice Current round id (0 before the first round starts).
     uint256 public currentRound;
-    /// @notice Whether the current round accepts submissions.
+    /// @notice Whether the current round accepts submissions, commits or reveals.
     bool public roundOpen;
+    /// @notice Whether the current round is closed and its model is being written.
+    bool public finalizing;
+    /// @notice Chunks of the new model written so far while `finalizing`.
+    uint256 public finalizeCursor;
     /// @notice Unix time after which the current round may be finalized.
     uint256 public roundDeadline;
-    /// @notice Submissions accepted in the current round.
+    /// @notice Participants that entered the current round (PAPER: sent a first chunk;
+    ///         CONSENSUS: committed).
+    uint256 public roundEntrants;
+    /// @notice Complete, accepted contributions of the current round.
     uint256 public roundSubmissions;
-    /// @notice Rounds whose aggregate became the global model.
+    /// @notice Model versions fully written: version 0 is the initial model, version v the
+    ///         result of the v-th completed round. The current global model is this version.
     uint256 public completedRounds;
-    /// @notice Last round each address submitted to (PAPER).
-    mapping(address => uint256) public lastSubmittedRound;
+    /// @notice Version produced by each completed round (0: abandoned or not closed yet).
+    mapping(uint256 => uint256) public roundVersion;
+    /// @notice Round that produced each version.
+    mapping(uint256 => uint256) public versionRound;
 
-    /// @notice Which round's result each of the two model buffers holds (0: the initial model).
-    /// @dev Finalize writes the buffer not holding the current model, so the previous result
-    ///      stays readable: CONSENSUS claims for round r work until round r+2 is finalized.
-    uint256[2] public bufferRound;
-    /// @notice Index (0 or 1) of the buffer holding the current global model.
-    uint256 public currentBuffer;
+    /// @dev Data contract of each chunk of each model version.
+    mapping(uint256 => mapping(uint256 => address)) internal _modelChunk;
+    /// @dev Per chunk: round of its latest contribution (high bits) and the number of
+    ///      contributions in that round (low 32 bits).
+    mapping(uint256 => uint256) internal _chunkTally;
+    /// @dev Per round and address: status (bits 0-7), next chunk expected (8-39), move sum
+    ///      declared at reveal (40-135), running sum of the chunks so far (136-255): the
+    ///      distance during a PAPER submission or a claim, the verified move during a reveal.
+    mapping(uint256 => mapping(address => uint256)) internal _entry;
 
-    /// @notice CONSENSUS: commits and reveals of the current round.
-    uint256 public roundCommits;
+    /// @notice CONSENSUS: commits and finished reveals (accepted or rejected) this round.
     uint256 public roundReveals;
     /// @notice CONSENSUS: the commit phase ends at this time (or when maxParticipants commit).
     uint256 public commitDeadline;
     /// @notice CONSENSUS: commitment of each address in each round.
     mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
-    /// @dev CONSENSUS: status (low 8 bits) and move of the reveal (the rest), one slot.
-    mapping(uint256 => mapping(address => uint256)) internal _entry;
+    /// @dev CONSENSUS: the link hash the next chunk of a reveal or claim must open.
+    mapping(uint256 => mapping(address => bytes32)) internal _nextLink;
     /// @notice CONSENSUS: sum of the moves of the current round's accepted reveals.
     uint256 public roundMoveSum;
     /// @notice CONSENSUS: mean move of each completed round's accepted reveals; claim
@@ -230,6 +280,9 @@ contract FederatedTask is RevenueShare {
             revert InvalidConfig("maxParticipants must be < 2^(32 - valueBits)");
         }
         if (cfg.roundDuration == 0) revert InvalidConfig("roundDuration must be > 0");
+        if (cfg.chunkWords == 0 || cfg.chunkWords > MAX_CHUNK_WORDS) {
+            revert InvalidConfig("chunkWords must be in [1, 767]");
+        }
         uint256 tiers = cfg.tierThresholds.length;
         if (tiers == 0 || tiers > MAX_TIERS || tiers != cfg.tierRewards.length) {
             revert InvalidConfig("need 1..8 tiers with one reward each");
@@ -253,10 +306,15 @@ contract FederatedTask is RevenueShare {
         minMove = cfg.minMove;
         maxMove = cfg.maxMove;
         maxMoveRatio = cfg.maxMoveRatio;
+        _checkMoves = cfg.rewardRule == CONSENSUS
+            && (cfg.minMove != 0 || cfg.maxMove != type(uint256).max || cfg.maxMoveRatio != 0);
         paramCount = cfg.paramCount;
         valueBits = cfg.valueBits;
         fracBits = cfg.fracBits;
-        modelWords = (uint256(cfg.paramCount) + 15) / 16;
+        uint256 words = (uint256(cfg.paramCount) + 15) / 16;
+        modelWords = words;
+        chunkWords = cfg.chunkWords;
+        chunkCount = (words + cfg.chunkWords - 1) / cfg.chunkWords;
         roundDuration = cfg.roundDuration;
         minParticipants = cfg.minParticipants;
         maxParticipants = cfg.maxParticipants;
@@ -269,6 +327,7 @@ contract FederatedTask is RevenueShare {
         _invalidLanes = (0xffff ^ ((1 << cfg.valueBits) - 1)) * PackedLanes.ONES32;
         uint256 used = uint256(cfg.paramCount) % 16;
         _lastWordPadding = used == 0 ? 0 : type(uint256).max << (16 * used);
+        _maxMoveSum = uint256(cfg.paramCount) * ((1 << cfg.valueBits) - 1);
 
         if (msg.value != 0) {
             rewardPool = msg.value;
@@ -294,6 +353,12 @@ contract FederatedTask is RevenueShare {
         }
     }
 
+    modifier onlyOwnerBeforeStart() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (currentRound != 0) revert ModelLocked();
+        _;
+    }
+
     /*//////////////////////////////////////////////////////////////
                               SPONSOR / OWNER
     //////////////////////////////////////////////////////////////*/
@@ -304,33 +369,38 @@ contract FederatedTask is RevenueShare {
         emit PoolFunded(msg.sender, msg.value, rewardPool);
     }
 
-    /// @notice Sets words [offset, offset + words.length) of the initial global model
-    ///         (packed int16 words); owner only, before round 1. Call it in slices for models
-    ///         whose first write would not fit one transaction.
-    /// @dev Writes both model buffers and a nonzero placeholder into the matching
-    ///      accumulator slots, so the sponsor pays the one-off 22,100-gas fresh-slot writes
-    ///      here and every later transaction pays warm prices. Without it the model starts at 0.
-    function setInitialModel(uint256 offset, uint256[] calldata words) external {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
-        if (currentRound != 0) revert ModelLocked();
-        uint256 end = offset + words.length;
-        if (words.length == 0 || end > modelWords) revert WrongLength(end, modelWords);
-        if (end == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(end - 1);
-        uint256 root0 = _bufferRoot(0);
-        uint256 root1 = _bufferRoot(1);
-        uint256 accRoot = ACC_ROOT;
+    /// @notice Sets chunk `chunk` of the initial global model (packed int16 words); owner
+    ///         only, before round 1. Chunks never set start at 0.
+    function setInitialModel(uint256 chunk, uint256[] calldata words) external onlyOwnerBeforeStart {
+        (uint256 from,) = _checkChunk(chunk, words);
+        (uint256 codePtr, uint256 dataPtr) = CodeStore.alloc(words.length);
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
-            _checkWordRange(w, offset + i);
-            uint256 slot = accRoot + 2 * (offset + i);
+            _checkWordRange(w, from + i);
             assembly {
-                sstore(add(root0, add(offset, i)), w)
-                sstore(add(root1, add(offset, i)), w)
-                sstore(slot, 1)
-                sstore(add(slot, 1), 1)
+                mstore(add(dataPtr, shl(5, i)), w)
             }
         }
-        emit InitialModelSet(offset, words.length);
+        address store = CodeStore.deploy(codePtr, words.length);
+        _modelChunk[0][chunk] = store;
+        // Round 0 never exists, so this reads as "no contribution yet" but is already nonzero.
+        if (_chunkTally[chunk] == 0) _chunkTally[chunk] = 1;
+        emit InitialModelSet(chunk, store);
+    }
+
+    /// @notice Writes placeholders into accumulator words [fromWord, toWord); owner only,
+    ///         before round 1. Optional: the sponsor pays the one-off 22,100-gas fresh-slot
+    ///         writes here, so no participant of round 1 pays more than later ones.
+    function warmStorage(uint256 fromWord, uint256 toWord) external onlyOwnerBeforeStart {
+        if (fromWord >= toWord || toWord > modelWords) revert WrongLength(toWord, modelWords);
+        uint256 slot = ACC_ROOT + 2 * fromWord;
+        uint256 end = ACC_ROOT + 2 * toWord;
+        for (; slot < end; ++slot) {
+            assembly {
+                sstore(slot, 1)
+            }
+        }
+        emit StorageWarmed(fromWord, toWord);
     }
 
     /// @notice Changes the access price; owner only.
@@ -348,96 +418,83 @@ contract FederatedTask is RevenueShare {
     ///      automatically at finalize when the pool suffices, or by anyone calling this.
     function startRound() external {
         if (currentRound == 0 && msg.sender != owner) revert NotOwner(msg.sender);
-        if (roundOpen) revert RoundStillOpen(currentRound);
+        if (roundOpen || finalizing) revert RoundStillOpen(currentRound);
         _startRound(true);
     }
 
-    /// @notice Submits the caller's quantized weights to the open round.
+    /// @notice Submits one chunk of the caller's quantized weights (PAPER). Chunks go in
+    ///         order, 0 first; the reward is credited with the last one.
     /// @param round the round the weights were trained for (guards against stale sends).
-    /// @param words the packed model: `modelWords` words of 16 int16 lanes, unused lanes 0.
-    /// @return reward wei credited to the caller for this submission.
-    function submit(uint256 round, uint256[] calldata words) external returns (uint256 reward) {
+    /// @param chunk index of the chunk, the caller's next one.
+    /// @param words the chunk's packed words (16 int16 lanes each, unused lanes 0).
+    /// @return reward wei credited (0 before the last chunk).
+    function submit(uint256 round, uint256 chunk, uint256[] calldata words) external returns (uint256 reward) {
         if (rewardRule != PAPER) revert WrongRule(rewardRule);
-        if (!roundOpen) revert RoundNotOpen(currentRound);
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (lastSubmittedRound[msg.sender] == round) revert AlreadySubmitted(msg.sender, round);
-        uint256 count = roundSubmissions;
-        if (count >= maxParticipants) revert RoundFull(round, maxParticipants);
-        _checkShape(words);
+        _checkOpen(round);
+        uint256 entry = _entry[round][msg.sender];
+        if (uint8(entry) == ACCEPTED) revert AlreadySubmitted(msg.sender, round);
+        _checkNextChunk(entry, chunk);
+        _checkChunk(chunk, words);
+        if (chunk == 0) {
+            if (roundEntrants >= maxParticipants) revert RoundFull(round, maxParticipants);
+            roundEntrants += 1;
+        }
 
-        uint256 distanceSum = _accumulate(words, count == 0, true);
-        uint256 distance = distanceSum / paramCount;
-        uint256 tier = rewardTier(distance);
-        if (tier < _tierRewards.length) reward = _tierRewards[tier];
+        uint256 running = (entry >> 136) + _accumulate(round, chunk, words, true);
+        if (chunk + 1 < chunkCount) {
+            _entry[round][msg.sender] = SENDING | ((chunk + 1) << 8) | (running << 136);
+            emit ChunkReceived(round, msg.sender, chunk);
+            return 0;
+        }
 
-        lastSubmittedRound[msg.sender] = round;
-        roundSubmissions = count + 1;
+        uint256 distance = running / paramCount;
+        uint256 tier_ = rewardTier(distance);
+        if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+        _entry[round][msg.sender] = ACCEPTED;
+        roundSubmissions += 1;
         if (reward != 0) {
             // Cannot underflow: the reserve holds maxParticipants x the largest reward.
             roundReserve -= reward;
-            rewardBalance[msg.sender] += reward;
-            totalRewardsOwed += reward;
-            _addShares(msg.sender, reward);
+            _credit(msg.sender, reward, reward);
         }
-        emit Submitted(round, msg.sender, distance, tier, reward);
+        emit Submitted(round, msg.sender, distance, tier_, reward);
     }
 
-    /// @notice Closes the open round. Anyone may call once the deadline has passed or every
-    ///         expected participant has acted (PAPER: the round is full; CONSENSUS: the commit
-    ///         phase is over and every committer has revealed). With a quorum of accepted
-    ///         submissions their rounded mean becomes the global model; without one the round
-    ///         is abandoned and the model is unchanged. The next round opens at once if the
-    ///         pool can fund it.
+    /// @notice Closes the open round and writes the new global model; `finalizeChunks` with
+    ///         no limit. Fits one transaction only for small models.
     function finalize() external {
+        finalizeChunks(type(uint256).max);
+    }
+
+    /// @notice Closes the open round, then writes at most `maxChunks` chunks of the new
+    ///         global model per call until it is complete. Anyone may call: closing needs the
+    ///         deadline passed or every expected participant done (PAPER: maxParticipants
+    ///         complete submissions; CONSENSUS: the commit phase over and every committer's
+    ///         reveal finished). With a quorum of complete, accepted contributions the new
+    ///         model becomes current when its last chunk is written; without one the round is
+    ///         abandoned and the model is unchanged. Then the next round opens if the pool
+    ///         can fund it.
+    /// @return done whether the round is fully finalized.
+    function finalizeChunks(uint256 maxChunks) public returns (bool done) {
+        if (!finalizing) {
+            if (!_closeRound()) return true;
+        }
         uint256 round = currentRound;
-        if (!roundOpen) revert RoundNotOpen(round);
-        uint256 n = roundSubmissions;
-        bool everyoneActed = rewardRule == PAPER ? n >= maxParticipants : _commitClosed() && roundReveals == roundCommits;
-        if (!everyoneActed && block.timestamp < roundDeadline) {
-            revert DeadlineNotReached(roundDeadline, block.timestamp);
+        uint256 version = roundVersion[round];
+        uint256 c = finalizeCursor;
+        uint256 end = maxChunks > chunkCount - c ? chunkCount : c + maxChunks;
+        for (; c < end; ++c) {
+            _writeChunk(round, version, c);
         }
+        finalizeCursor = end;
+        emit ChunksFinalized(round, end, chunkCount);
+        if (end < chunkCount) return false;
 
-        roundOpen = false;
-        uint256 release = roundReserve;
-        roundReserve = 0;
-        bool completed = n >= minParticipants;
-        if (rewardRule == CONSENSUS) {
-            uint256 noShows = roundCommits - roundReveals;
-            if (noShows != 0) {
-                // Their stakes go to the pool; O(1) because every stake is the same amount.
-                totalStakes -= noShows * stake;
-                release += noShows * stake;
-            }
-            if (completed) {
-                // Keep what the accepted reveals can claim; return the rest.
-                uint256 keep = n * _topReward();
-                claimReserve[round] = keep;
-                roundMeanMove[round] = roundMoveSum / n;
-                lastMeanMove = roundMoveSum / n;
-                totalClaimReserve += keep;
-                release -= keep;
-            }
-        }
-
-        if (completed) {
-            uint256 target = 1 - currentBuffer;
-            uint256 expired = bufferRound[target];
-            if (expired != 0 && claimReserve[expired] != 0) {
-                // Claims of the round that buffer held are no longer possible.
-                release += claimReserve[expired];
-                totalClaimReserve -= claimReserve[expired];
-                claimReserve[expired] = 0;
-            }
-            _writeMean(n, _bufferRoot(target));
-            bufferRound[target] = round;
-            currentBuffer = target;
-            completedRounds += 1;
-            emit RoundFinalized(round, n);
-        } else {
-            emit RoundAbandoned(round, n, minParticipants);
-        }
-        rewardPool += release;
+        finalizing = false;
+        completedRounds = version;
+        emit RoundFinalized(round, roundSubmissions);
         _startRound(false);
+        return true;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -445,93 +502,121 @@ contract FederatedTask is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Commits to an update for the open round, with `stake` wei attached.
-    /// @param commitment `commitmentHash(round, msg.sender, salt, words)`: binds the update to
-    ///        this task, the round and the sender, so a copied commitment is useless.
+    /// @param commitment `commitmentHash(round, msg.sender, salt, move, firstLink)`: binds
+    ///        every chunk (through the link chain) to this task, the round and the sender, so
+    ///        a copied commitment is useless.
     function commit(uint256 round, bytes32 commitment) external payable {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
-        if (!roundOpen) revert RoundNotOpen(currentRound);
-        if (round != currentRound) revert WrongRound(round, currentRound);
+        _checkOpen(round);
         if (_commitClosed()) revert WrongPhase(round, 2);
         if (_entry[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
         if (msg.value != stake) revert WrongStake(msg.value, stake);
 
         _entry[round][msg.sender] = COMMITTED;
         commitmentOf[round][msg.sender] = commitment;
-        roundCommits += 1;
+        roundEntrants += 1;
         totalStakes += msg.value;
         emit Committed(round, msg.sender, commitment, msg.value);
     }
 
-    /// @notice Reveals the committed update. It is accumulated if its distance to the
-    ///         current global model lies in [minMove, maxMove]; otherwise it is rejected and
-    ///         the stake is forfeited to the reward pool.
-    /// @return accepted whether the update entered the aggregate.
-    function reveal(uint256 round, bytes32 salt, uint256[] calldata words) external returns (bool accepted) {
+    /// @notice Reveals one chunk of the committed update, in order. Chunk 0 also opens the
+    ///         commitment and declares the update's move (sum |v - g| over all parameters
+    ///         against the current global model): if the mean move lies outside the bounds
+    ///         (`moveAccepted`) the reveal is rejected at once, nothing enters the aggregate
+    ///         and the stake is forfeited. Otherwise each chunk enters the aggregate once its
+    ///         link hash and its declared chunk move check out; a false declaration reverts,
+    ///         so a liar can never finish and forfeits its stake at finalize.
+    /// @param opening salt and declared move (chunk 0), chunk move and next link; see `Opening`.
+    /// @return accepted false only for a rejected chunk 0.
+    function reveal(
+        uint256 round,
+        uint256 chunk,
+        Opening calldata opening,
+        uint256[] calldata words
+    ) external returns (bool accepted) {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
-        if (!roundOpen) revert RoundNotOpen(currentRound);
-        if (round != currentRound) revert WrongRound(round, currentRound);
+        _checkOpen(round);
         if (!_commitClosed() || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
-        if (_entry[round][msg.sender] != COMMITTED) revert NotCommitted(msg.sender, round);
-        _checkOpening(round, salt, words);
-
-        bool checkMove = minMove != 0 || maxMove != type(uint256).max || maxMoveRatio != 0;
-        uint256 count = roundSubmissions;
-        uint256 move = _accumulate(words, count == 0, checkMove) / paramCount;
-        accepted = moveAccepted(move, lastMeanMove);
-        roundReveals += 1;
-        if (accepted) {
-            _entry[round][msg.sender] = ACCEPTED | (move << 8);
-            roundSubmissions = count + 1;
-            roundMoveSum += move;
-        } else {
-            // Undo the addition; a rejected first reveal leaves junk that the next accepted
-            // reveal overwrites, since the accepted count is still 0.
-            if (count != 0) _subtract(words);
-            _entry[round][msg.sender] = REJECTED | (move << 8);
-            totalStakes -= stake;
-            rewardPool += stake;
-            emit StakeForfeited(round, msg.sender, stake);
-        }
-        emit Revealed(round, msg.sender, move, accepted);
-    }
-
-    /// @notice Claims the reward of an accepted reveal of a finalized round by re-sending the
-    ///         update (calldata only, no storage written per parameter). The tier follows from
-    ///         its distance to that round's result, the consensus. Returns the stake as well.
-    ///         After the round's result has been overwritten (two completed rounds later) or if
-    ///         the round was abandoned, only the stake is returned.
-    function claim(uint256 round, bytes32 salt, uint256[] calldata words) external returns (uint256 reward) {
         uint256 entry = _entry[round][msg.sender];
-        uint8 status = uint8(entry);
-        if (status != ACCEPTED || (round == currentRound && roundOpen)) {
-            revert NotClaimable(msg.sender, round, status);
-        }
-        _checkOpening(round, salt, words);
-        _entry[round][msg.sender] = CLAIMED | (entry >> 8 << 8);
+        if (uint8(entry) != (chunk == 0 ? COMMITTED : SENDING)) revert NotCommitted(msg.sender, round);
+        _checkNextChunk(entry, chunk);
+        _checkChunk(chunk, words);
+        _openLink(round, chunk, opening, words);
 
-        uint256 distance = type(uint256).max;
-        uint256 tier_ = _tierRewards.length;
-        uint256 b = bufferRound[0] == round ? 0 : bufferRound[1] == round ? 1 : 2;
-        if (b < 2) {
-            distance = _distanceTo(words, _bufferRoot(b)) / paramCount;
-            tier_ = rewardTier(claimScore(distance, entry >> 8, roundMeanMove[round]));
-            if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+        uint256 move = opening.move;
+        if (chunk == 0) {
+            if (!_checkMoves) move = 0;
+            // No update can move farther: the declaration is a lie.
+            if (move > _maxMoveSum) revert MoveMismatch(0, move, _maxMoveSum);
+            if (!moveAccepted(move / paramCount, lastMeanMove)) {
+                _entry[round][msg.sender] = REJECTED | (move << 40);
+                roundReveals += 1;
+                totalStakes -= stake;
+                rewardPool += stake;
+                emit StakeForfeited(round, msg.sender, stake);
+                emit Revealed(round, msg.sender, move / paramCount, false);
+                return false;
+            }
+        } else {
+            move = (entry >> 40) & type(uint96).max;
         }
-        uint256 stake_ = stake;
-        totalStakes -= stake_;
-        if (reward != 0) {
-            // Cannot underflow: the round reserved the top reward for each accepted reveal.
-            claimReserve[round] -= reward;
-            totalClaimReserve -= reward;
-            _addShares(msg.sender, reward);
+
+        uint256 actual = _accumulate(round, chunk, words, _checkMoves);
+        uint256 running = entry >> 136;
+        if (_checkMoves) {
+            if (actual != opening.chunkMove) revert MoveMismatch(chunk, opening.chunkMove, actual);
+            running += actual;
+            // Later chunks cannot move negatively, so overshooting already proves a lie.
+            if (running > move || (chunk + 1 == chunkCount && running != move)) {
+                revert MoveMismatch(chunk, move, running);
+            }
         }
-        rewardBalance[msg.sender] += reward + stake_;
-        totalRewardsOwed += reward + stake_;
-        emit Claimed(round, msg.sender, distance, tier_, reward, stake_);
+        _nextLink[round][msg.sender] = opening.nextLink;
+        if (chunk + 1 < chunkCount) {
+            _entry[round][msg.sender] = SENDING | ((chunk + 1) << 8) | (move << 40) | (running << 136);
+            emit ChunkReceived(round, msg.sender, chunk);
+            return true;
+        }
+        _entry[round][msg.sender] = ACCEPTED | (move << 40);
+        roundReveals += 1;
+        roundSubmissions += 1;
+        roundMoveSum += move / paramCount;
+        emit Revealed(round, msg.sender, move / paramCount, true);
+        return true;
     }
 
-    /// @notice CONSENSUS: whether a reveal that moved `move` from the previous global model
-    ///         enters the aggregate, given the last completed round's mean move.
+    /// @notice Claims the reward of an accepted reveal of a finalized round by re-sending
+    ///         the update chunk by chunk, exactly as revealed (calldata only: no storage is
+    ///         written per parameter). The tier follows from its distance to that round's
+    ///         result, the consensus (`claimScore`); the stake is returned with the last
+    ///         chunk. Claims stay open until two more rounds have completed; after that, or if
+    ///         the round was abandoned, the first chunk settles the stake alone.
+    /// @return reward wei of reward credited (0 before the last chunk).
+    function claim(
+        uint256 round,
+        uint256 chunk,
+        Opening calldata opening,
+        uint256[] calldata words
+    ) external returns (uint256 reward) {
+        uint256 entry = _entry[round][msg.sender];
+        bool live = _claimWindow(round, entry);
+        _checkNextChunk(entry, chunk);
+        _checkChunk(chunk, words);
+        _openLink(round, chunk, opening, words);
+
+        uint256 running = entry >> 136;
+        if (!live) return _settleClaim(round, entry, 0, false);
+        running += _distanceTo(words, _modelChunk[roundVersion[round]][chunk]);
+        if (chunk + 1 == chunkCount) return _settleClaim(round, entry, running, true);
+        _nextLink[round][msg.sender] = opening.nextLink;
+        // Keep status and declared move (bits 0-135) with the next chunk and the running sum.
+        _entry[round][msg.sender] = (entry & (type(uint136).max ^ (uint256(type(uint32).max) << 8)))
+            | ((chunk + 1) << 8) | (running << 136);
+        emit ChunkReceived(round, msg.sender, chunk);
+    }
+
+    /// @notice CONSENSUS: whether a reveal that moved `move` (mean per parameter) from the
+    ///         previous global model enters the aggregate, given the last round's mean move.
     function moveAccepted(uint256 move, uint256 lastMean) public view returns (bool) {
         if (move < minMove || move > maxMove) return false;
         return maxMoveRatio == 0 || lastMean == 0 || move * 1000 <= maxMoveRatio * lastMean;
@@ -550,20 +635,40 @@ contract FederatedTask is RevenueShare {
         return distance + m < move ? 0 : (distance + m - move) * 1000 / m;
     }
 
-    /// @notice CONSENSUS: status of `participant` in `round` (0 none, 1 committed,
-    ///         2 accepted, 3 rejected, 4 claimed) and the move of its reveal.
-    function statusOf(uint256 round, address participant) external view returns (uint8 status, uint256 move) {
+    /// @notice Status of `participant` in `round` (0 none, 1 committed, 2 accepted,
+    ///         3 rejected, 4 claimed, 5 sending chunks), its next chunk, and its declared
+    ///         mean move (CONSENSUS).
+    function statusOf(uint256 round, address participant)
+        external
+        view
+        returns (uint8 status, uint256 nextChunk, uint256 move)
+    {
         uint256 entry = _entry[round][participant];
-        return (uint8(entry), entry >> 8);
+        return (uint8(entry), uint32(entry >> 8), ((entry >> 40) & type(uint96).max) / paramCount);
     }
 
-    /// @notice The commitment a participant must send for `words` in `round`.
-    function commitmentHash(uint256 round, address participant, bytes32 salt, uint256[] calldata words)
+    /// @notice The commitment a participant sends for an update whose chunk 0 has link
+    ///         `firstLink` and whose declared move sum is `move`.
+    function commitmentHash(uint256 round, address participant, bytes32 salt, uint256 move, bytes32 firstLink)
         public
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(address(this), round, participant, salt, keccak256(abi.encodePacked(words))));
+        return keccak256(abi.encode(address(this), round, participant, salt, move, firstLink));
+    }
+
+    /// @notice Link hash of one chunk: keccak256(words, chunkMove, nextLink). Chained from the
+    ///         last chunk (nextLink 0) back to chunk 0, it lets each chunk be checked on arrival
+    ///         with one stored hash per participant.
+    function chunkLink(uint256[] calldata words, uint256 chunkMove, bytes32 nextLink) public pure returns (bytes32 h) {
+        assembly {
+            let ptr := mload(0x40)
+            let len := shl(5, words.length)
+            calldatacopy(ptr, words.offset, len)
+            mstore(add(ptr, len), chunkMove)
+            mstore(add(ptr, add(len, 0x20)), nextLink)
+            h := keccak256(ptr, add(len, 0x40))
+        }
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -590,28 +695,43 @@ contract FederatedTask is RevenueShare {
 
     /// @notice The whole global model as packed int16 words (free to read with eth_call).
     function globalModel() external view returns (uint256[] memory) {
-        return globalModelSlice(0, modelWords);
+        return modelSlice(completedRounds, 0, modelWords);
     }
 
     /// @notice Words [from, to) of the global model, for models too large for one call.
-    function globalModelSlice(uint256 from, uint256 to) public view returns (uint256[] memory words) {
+    function globalModelSlice(uint256 from, uint256 to) external view returns (uint256[] memory) {
+        return modelSlice(completedRounds, from, to);
+    }
+
+    /// @notice Words [from, to) of model version `version` (0: initial; every completed
+    ///         round's model stays readable).
+    function modelSlice(uint256 version, uint256 from, uint256 to) public view returns (uint256[] memory words) {
         if (to > modelWords || from > to) revert WrongLength(to, modelWords);
+        if (version > completedRounds) revert WrongRound(version, completedRounds);
         words = new uint256[](to - from);
-        uint256 root = _bufferRoot(currentBuffer);
-        for (uint256 i = from; i < to; ++i) {
-            uint256 w;
-            assembly {
-                w := sload(add(root, i))
-            }
-            words[i - from] = w;
+        uint256 dest;
+        assembly {
+            dest := add(words, 0x20)
+        }
+        uint256 size = chunkWords;
+        for (uint256 i = from; i < to;) {
+            uint256 c = i / size;
+            uint256 stop = (c + 1) * size < to ? (c + 1) * size : to;
+            CodeStore.load(_modelChunk[version][c], i - c * size, stop - i, dest + 32 * (i - from));
+            i = stop;
         }
     }
 
-    /// @notice Tier selected by a distance: the first i with distance <= tierThresholds[i],
-    ///         or `tierCount()` (no reward) when the distance exceeds every threshold.
-    function rewardTier(uint256 distance) public view returns (uint256 tier) {
+    /// @notice Data contract holding chunk `chunk` of model version `version`.
+    function modelChunk(uint256 version, uint256 chunk) external view returns (address) {
+        return _modelChunk[version][chunk];
+    }
+
+    /// @notice Tier selected by a score: the first i with score <= tierThresholds[i],
+    ///         or `tierCount()` (no reward) when the score exceeds every threshold.
+    function rewardTier(uint256 score) public view returns (uint256 tier_) {
         uint256 tiers = _tierThresholds.length;
-        while (tier < tiers && distance > _tierThresholds[tier]) ++tier;
+        while (tier_ < tiers && score > _tierThresholds[tier_]) ++tier_;
     }
 
     /// @notice Number of reward tiers.
@@ -619,7 +739,7 @@ contract FederatedTask is RevenueShare {
         return _tierThresholds.length;
     }
 
-    /// @notice Distance bound and reward of tier `i`.
+    /// @notice Score bound and reward of tier `i`.
     function tier(uint256 i) external view returns (uint256 threshold, uint256 reward) {
         return (_tierThresholds[i], _tierRewards[i]);
     }
@@ -639,13 +759,20 @@ contract FederatedTask is RevenueShare {
         }
     }
 
-    function _bufferRoot(uint256 b) internal pure returns (uint256) {
-        return GLOBAL_ROOT + (b << 128);
-    }
-
     /// @dev CONSENSUS: commits end at the deadline or when maxParticipants have committed.
     function _commitClosed() internal view returns (bool) {
-        return roundCommits >= maxParticipants || block.timestamp >= commitDeadline;
+        return roundEntrants >= maxParticipants || block.timestamp >= commitDeadline;
+    }
+
+    function _checkOpen(uint256 round) internal view {
+        if (!roundOpen) revert RoundNotOpen(currentRound);
+        if (round != currentRound) revert WrongRound(round, currentRound);
+    }
+
+    function _credit(address account, uint256 amount, uint256 shares) internal {
+        rewardBalance[account] += amount;
+        totalRewardsOwed += amount;
+        if (shares != 0) _addShares(account, shares);
     }
 
     function _startRound(bool mustSucceed) internal {
@@ -659,9 +786,9 @@ contract FederatedTask is RevenueShare {
         uint256 round = currentRound + 1;
         currentRound = round;
         roundOpen = true;
+        roundEntrants = 0;
         roundSubmissions = 0;
         if (rewardRule == CONSENSUS) {
-            roundCommits = 0;
             roundReveals = 0;
             roundMoveSum = 0;
             commitDeadline = block.timestamp + roundDuration;
@@ -672,9 +799,148 @@ contract FederatedTask is RevenueShare {
         emit RoundStarted(round, roundDeadline, reserve);
     }
 
-    function _checkShape(uint256[] calldata words) internal view {
-        if (words.length != modelWords) revert WrongLength(words.length, modelWords);
-        if (words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(words.length - 1);
+    /// @dev Ends the open round's submissions and settles its money. Returns whether a new
+    ///      model must be written (quorum reached); if not, the round is abandoned and the
+    ///      next one opened here.
+    function _closeRound() internal returns (bool completed) {
+        uint256 round = currentRound;
+        if (!roundOpen) revert RoundNotOpen(round);
+        uint256 n = roundSubmissions;
+        bool everyoneActed = rewardRule == PAPER
+            ? n >= maxParticipants
+            : _commitClosed() && roundReveals == roundEntrants;
+        if (!everyoneActed && block.timestamp < roundDeadline) {
+            revert DeadlineNotReached(roundDeadline, block.timestamp);
+        }
+
+        roundOpen = false;
+        uint256 release = roundReserve;
+        roundReserve = 0;
+        completed = n >= minParticipants;
+        if (rewardRule == CONSENSUS) {
+            // Committers who did not finish revealing: their stakes go to the pool, in O(1)
+            // because every stake is the same amount.
+            uint256 unfinished = roundEntrants - roundReveals;
+            if (unfinished != 0) {
+                totalStakes -= unfinished * stake;
+                release += unfinished * stake;
+            }
+            if (completed) {
+                uint256 keep = n * _topReward();
+                claimReserve[round] = keep;
+                roundMeanMove[round] = roundMoveSum / n;
+                lastMeanMove = roundMoveSum / n;
+                totalClaimReserve += keep;
+                release -= keep;
+            }
+        }
+
+        if (completed) {
+            uint256 version = completedRounds + 1;
+            roundVersion[round] = version;
+            versionRound[version] = round;
+            if (version > 2) {
+                // Claims of the round two versions back close now.
+                uint256 expired = versionRound[version - 2];
+                if (claimReserve[expired] != 0) {
+                    release += claimReserve[expired];
+                    totalClaimReserve -= claimReserve[expired];
+                    claimReserve[expired] = 0;
+                }
+            }
+            finalizing = true;
+            finalizeCursor = 0;
+            emit RoundClosed(round, n);
+        } else {
+            emit RoundAbandoned(round, n, minParticipants);
+        }
+        rewardPool += release;
+        if (!completed) _startRound(false);
+    }
+
+    /// @dev Writes chunk `c` of model `version`: the rounded mean of this round's
+    ///      contributions to the chunk, or, if it received none, the previous version's code.
+    function _writeChunk(uint256 round, uint256 version, uint256 c) internal {
+        uint256 tally = _chunkTally[c];
+        if (tally >> 32 != round) {
+            _modelChunk[version][c] = _modelChunk[version - 1][c];
+            return;
+        }
+        uint256 n = uint32(tally);
+        uint256 from = c * chunkWords;
+        uint256 len = (c + 1) * chunkWords < modelWords ? chunkWords : modelWords - from;
+        uint256 bias = _bias;
+        (uint256 codePtr, uint256 dataPtr) = CodeStore.alloc(len);
+        uint256 slot = ACC_ROOT + 2 * from;
+        for (uint256 i; i < len; ++i) {
+            uint256 lo;
+            uint256 hi;
+            assembly {
+                lo := sload(slot)
+                hi := sload(add(slot, 1))
+            }
+            uint256 w = PackedLanes.meanWord(lo, hi, n, bias);
+            assembly {
+                mstore(add(dataPtr, shl(5, i)), w)
+            }
+            slot += 2;
+        }
+        _modelChunk[version][c] = CodeStore.deploy(codePtr, len);
+    }
+
+    /// @dev Reverts unless `entry` is an accepted reveal of a finalized round; returns
+    ///      whether the round's claims are still live. The claim reserve of a round is
+    ///      released when the round two versions later closes; abandoned rounds have none.
+    function _claimWindow(uint256 round, uint256 entry) internal view returns (bool live) {
+        uint256 version = roundVersion[round];
+        if (
+            uint8(entry) != ACCEPTED || (round == currentRound && (roundOpen || finalizing))
+                || version > completedRounds
+        ) {
+            revert NotClaimable(msg.sender, round, uint8(entry));
+        }
+        live = version != 0 && version + 2 > completedRounds + (finalizing ? 1 : 0);
+    }
+
+    /// @dev Credits a finished claim: the reward of its tier (if live) and the stake.
+    function _settleClaim(uint256 round, uint256 entry, uint256 distanceSum, bool live)
+        internal
+        returns (uint256 reward)
+    {
+        uint256 declared = (entry >> 40) & type(uint96).max;
+        uint256 distance = type(uint256).max;
+        uint256 tier_ = _tierRewards.length;
+        _entry[round][msg.sender] = CLAIMED | (declared << 40);
+        if (live) {
+            distance = distanceSum / paramCount;
+            tier_ = rewardTier(claimScore(distance, declared / paramCount, roundMeanMove[round]));
+            if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+        }
+        uint256 stake_ = stake;
+        totalStakes -= stake_;
+        if (reward != 0) {
+            // Cannot underflow: the round reserved the top reward for each accepted reveal.
+            claimReserve[round] -= reward;
+            totalClaimReserve -= reward;
+        }
+        _credit(msg.sender, reward + stake_, reward);
+        emit Claimed(round, msg.sender, distance, tier_, reward, stake_);
+    }
+
+    /// @dev A chunk index must be the participant's next one.
+    function _checkNextChunk(uint256 entry, uint256 chunk) internal pure {
+        uint256 expected = uint32(entry >> 8);
+        if (chunk != expected) revert WrongChunk(chunk, expected);
+    }
+
+    /// @dev Checks the length (and, for the last chunk, the padding) of chunk `chunk`;
+    ///      returns its word range.
+    function _checkChunk(uint256 chunk, uint256[] calldata words) internal view returns (uint256 from, uint256 to) {
+        if (chunk >= chunkCount) revert WrongChunk(chunk, chunkCount);
+        from = chunk * chunkWords;
+        to = from + chunkWords < modelWords ? from + chunkWords : modelWords;
+        if (words.length != to - from) revert WrongLength(words.length, to - from);
+        if (to == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(to - 1);
     }
 
     /// @dev Reverts unless all 16 lanes of the wire word are valid B-bit values.
@@ -686,27 +952,41 @@ contract FederatedTask is RevenueShare {
         if (bad != 0) revert ValueOutOfRange(index, bad);
     }
 
-    /// @dev A reveal or claim must re-send exactly the committed, well-shaped update.
-    function _checkOpening(uint256 round, bytes32 salt, uint256[] calldata words) internal view {
-        _checkShape(words);
-        if (commitmentHash(round, msg.sender, salt, words) != commitmentOf[round][msg.sender]) {
-            revert BadReveal(msg.sender, round);
-        }
+    /// @dev Checks that `link` is the link the participant committed to for this chunk:
+    ///      chunk 0 against the commitment, later chunks against the link stored by the
+    ///      previous one. The claim of chunk 0 starts over from the commitment.
+    function _openLink(uint256 round, uint256 chunk, Opening calldata o, uint256[] calldata words) internal view {
+        bytes32 link = chunkLink(words, o.chunkMove, o.nextLink);
+        bool ok = chunk == 0
+            ? commitmentHash(round, msg.sender, o.salt, o.move, link) == commitmentOf[round][msg.sender]
+            : link == _nextLink[round][msg.sender];
+        if (!ok) revert BadReveal(msg.sender, round);
     }
 
-    /// @dev Validates, biases and adds (or, for the round's first submission, writes) every
-    ///      word into the accumulator; with `withDistance`, also returns sum |v - g| against
-    ///      the current global model. This is the hot loop of submit/reveal, so it is one
-    ///      assembly block running exactly the PackedLanes steps (spread, toBiased,
-    ///      absDiffSum) inline; tests hold its results to ml/reference.py. Out-of-range lanes
-    ///      are OR-ed together and checked once after the loop.
-    function _accumulate(uint256[] calldata words, bool first, bool withDistance)
+    /// @dev Validates, biases and adds (or, for the chunk's first contribution of the
+    ///      round, writes) every word into the accumulator; with `withDistance`, also returns
+    ///      sum |v - g| against the current global model. This is the hot loop of
+    ///      submit/reveal, so it is one assembly block running exactly the PackedLanes steps
+    ///      (spread, toBiased, absDiffSum) inline; tests hold its results to ml/reference.py.
+    ///      Out-of-range lanes are OR-ed together and checked once after the loop.
+    function _accumulate(uint256 round, uint256 chunk, uint256[] calldata words, bool withDistance)
         internal
         returns (uint256 distanceSum)
     {
+        uint256 tally = _chunkTally[chunk];
+        bool first = tally >> 32 != round;
+        _chunkTally[chunk] = first ? (round << 32) | 1 : tally + 1;
+
+        uint256 g; // the current global chunk, copied into memory
+        if (withDistance) {
+            assembly {
+                g := mload(0x40)
+                mstore(0x40, add(g, shl(5, words.length)))
+            }
+            CodeStore.load(_modelChunk[completedRounds][chunk], 0, words.length, g);
+        }
         uint256 biasLanes = _biasLanes;
-        uint256 accRoot = ACC_ROOT;
-        uint256 globalRoot = _bufferRoot(currentBuffer);
+        uint256 slot = ACC_ROOT + 2 * chunk * chunkWords;
         uint256 seen;
         assembly {
             function spread(x) -> y {
@@ -727,8 +1007,6 @@ contract FederatedTask is RevenueShare {
                 )
             }
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
-            let slot := accRoot
-            let gslot := globalRoot
             let end := add(words.offset, shl(5, words.length))
             for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
                 let w := calldataload(p)
@@ -736,15 +1014,15 @@ contract FederatedTask is RevenueShare {
                 let hi := and(add(spread(shr(128, w)), biasLanes), low16)
                 seen := or(seen, or(lo, hi))
                 if withDistance {
-                    let g := sload(gslot)
+                    let gw := mload(g)
                     distanceSum := add(
                         distanceSum,
                         add(
-                            absDiffSum(lo, and(add(spread(g), biasLanes), low16)),
-                            absDiffSum(hi, and(add(spread(shr(128, g)), biasLanes), low16))
+                            absDiffSum(lo, and(add(spread(gw), biasLanes), low16)),
+                            absDiffSum(hi, and(add(spread(shr(128, gw)), biasLanes), low16))
                         )
                     )
-                    gslot := add(gslot, 1)
+                    g := add(g, 0x20)
                 }
                 switch first
                 case 0 {
@@ -759,68 +1037,38 @@ contract FederatedTask is RevenueShare {
                 slot := add(slot, 2)
             }
         }
-        if (seen & _invalidLanes != 0) _revertOutOfRange(words);
+        if (seen & _invalidLanes != 0) _revertOutOfRange(chunk, words);
     }
 
     /// @dev Error path only: finds the first word with an out-of-range lane and reverts.
-    function _revertOutOfRange(uint256[] calldata words) internal view {
+    function _revertOutOfRange(uint256 chunk, uint256[] calldata words) internal view {
         for (uint256 i; i < words.length; ++i) {
-            _checkWordRange(words[i], i);
+            _checkWordRange(words[i], chunk * chunkWords + i);
         }
     }
 
-    /// @dev Removes a rejected reveal that `_accumulate` added (already validated).
-    function _subtract(uint256[] calldata words) internal {
-        uint256 biasLanes = _biasLanes;
-        uint256 accRoot = ACC_ROOT;
-        for (uint256 i; i < words.length; ++i) {
-            uint256 w = words[i];
-            uint256 lo = PackedLanes.toBiased(PackedLanes.spread(w), biasLanes);
-            uint256 hi = PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes);
-            uint256 slot = accRoot + 2 * i;
-            assembly {
-                // Each lane holds at least this value, so no lane borrows.
-                sstore(slot, sub(sload(slot), lo))
-                sstore(add(slot, 1), sub(sload(add(slot, 1)), hi))
-            }
+    /// @dev sum |v - g| between a chunk's `words` and the data contract `store`; reads only.
+    function _distanceTo(uint256[] calldata words, address store) internal view returns (uint256 distanceSum) {
+        uint256 g;
+        assembly {
+            g := mload(0x40)
         }
-    }
-
-    /// @dev sum |v - g| between `words` and the model buffer at `root`; reads only.
-    function _distanceTo(uint256[] calldata words, uint256 root) internal view returns (uint256 distanceSum) {
+        CodeStore.load(store, 0, words.length, g);
         uint256 biasLanes = _biasLanes;
         for (uint256 i; i < words.length; ++i) {
             uint256 w = words[i];
-            uint256 g;
+            uint256 gw;
             assembly {
-                g := sload(add(root, i))
+                gw := mload(add(g, shl(5, i)))
             }
             distanceSum += PackedLanes.absDiffSum(
                 PackedLanes.toBiased(PackedLanes.spread(w), biasLanes),
-                PackedLanes.toBiased(PackedLanes.spread(g), biasLanes)
+                PackedLanes.toBiased(PackedLanes.spread(gw), biasLanes)
             );
             distanceSum += PackedLanes.absDiffSum(
                 PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes),
-                PackedLanes.toBiased(PackedLanes.spread(g >> 128), biasLanes)
+                PackedLanes.toBiased(PackedLanes.spread(gw >> 128), biasLanes)
             );
-        }
-    }
-
-    function _writeMean(uint256 n, uint256 globalRoot) internal {
-        uint256 words = modelWords;
-        uint256 bias = _bias;
-        uint256 accRoot = ACC_ROOT;
-        for (uint256 i; i < words; ++i) {
-            uint256 lo;
-            uint256 hi;
-            assembly {
-                lo := sload(add(accRoot, shl(1, i)))
-                hi := sload(add(accRoot, add(shl(1, i), 1)))
-            }
-            uint256 w = PackedLanes.meanWord(lo, hi, n, bias);
-            assembly {
-                sstore(add(globalRoot, i), w)
-            }
         }
     }
 

@@ -176,7 +176,7 @@ def _late_finalize(task: FedTask, owner: Any, settings: TaskSettings, advance_ti
     if task.rule == "paper":
         everyone = int(c.roundSubmissions()) >= settings.max_participants
     else:
-        everyone = int(c.roundReveals()) == int(c.roundCommits()) == settings.max_participants
+        everyone = int(c.roundReveals()) == int(c.roundEntrants()) == settings.max_participants
     if not everyone:
         advance_time(settings.round_duration + settings.reveal_duration)
     task.finalize(owner)

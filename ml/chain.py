@@ -21,9 +21,27 @@ VIEW_WORDS_PER_CALL = 2048
 RULES = ("paper", "consensus")
 UNBOUNDED = 2**256 - 1
 
-#: Words per setInitialModel transaction: 3 fresh 22,100-gas slots each, ~10M gas per slice,
-#: under the 16,777,216 per-transaction cap (EIP-7825).
-INITIAL_WORDS_PER_TX = 150
+#: Largest chunk (FederatedTask.MAX_CHUNK_WORDS): a chunk of the global model is one data
+#: contract, which must stay under the 24,576-byte code size limit (EIP-170).
+MAX_CHUNK_WORDS = 767
+#: Default gas budget per transaction, well under the 16,777,216 cap (EIP-7825).
+DEFAULT_TX_GAS_BUDGET = 12_000_000
+#: Measured upper bounds per chunk word (16 parameters), used to size transactions:
+#: a reveal with move checks (~890 gas/param) and a finalize (~800 gas/param), plus margin.
+GAS_PER_WORD_SEND = 15_000
+GAS_PER_WORD_FINALIZE = 14_000
+GAS_PER_TX_OVERHEAD = 250_000
+#: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
+WARM_WORDS_PER_TX = 240
+
+
+def default_chunk_words(param_count: int, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> int:
+    """The largest chunk whose submission or reveal stays under ``tx_gas_budget``."""
+    words = (param_count + 15) // 16
+    fit = (tx_gas_budget - GAS_PER_TX_OVERHEAD) // GAS_PER_WORD_SEND
+    if fit < 1:
+        raise ValueError(f"a gas budget of {tx_gas_budget} cannot carry even one word per transaction")
+    return max(1, min(words, fit, MAX_CHUNK_WORDS))
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,7 @@ class TaskSettings:
     min_move: int = 0
     max_move: int = UNBOUNDED
     max_move_ratio: int = 0
+    chunk_words: int = 0  # 0: the largest chunk under DEFAULT_TX_GAS_BUDGET
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
@@ -56,6 +75,10 @@ class TaskSettings:
     @property
     def fmt(self) -> codec.FixedPoint:
         return codec.FixedPoint(self.frac_bits, self.value_bits)
+
+    @property
+    def resolved_chunk_words(self) -> int:
+        return self.chunk_words or default_chunk_words(self.param_count)
 
     @property
     def round_reserve(self) -> int:
@@ -78,12 +101,13 @@ class TaskSettings:
             self.min_move,
             self.max_move,
             self.max_move_ratio,
+            self.resolved_chunk_words,
         )
 
 
 @dataclass(frozen=True)
 class Submission:
-    """What one submit transaction did."""
+    """What one (possibly chunked) submission did; gas over all its transactions."""
 
     round: int
     participant: str
@@ -93,16 +117,30 @@ class Submission:
     gas_used: int
     saturated: int
     param_count: int = field(repr=False, default=0)
+    transactions: int = 1
+    max_tx_gas: int = 0
 
 
 @dataclass(frozen=True)
 class Commitment:
-    """What a participant must keep between commit and claim (the SDK's client state)."""
+    """What a participant must keep between commit and claim (the SDK's client state):
+    the update, its salt, the declared move per chunk and the chunk link chain."""
 
     round: int
     salt: bytes
     words: list[int]
+    moves: list[int]
+    links: list[bytes]
     saturated: int = 0
+
+    @property
+    def move(self) -> int:
+        return sum(self.moves)
+
+    def opening(self, chunk: int) -> tuple[bytes, int, int, bytes]:
+        """The Opening struct sent with chunk ``chunk``."""
+        nxt = self.links[chunk + 1] if chunk + 1 < len(self.links) else b"\0" * 32
+        return (self.salt, self.move, self.moves[chunk], nxt)
 
 
 @dataclass(frozen=True)
@@ -112,6 +150,8 @@ class Reveal:
     move: int
     accepted: bool
     gas_used: int
+    transactions: int = 1
+    max_tx_gas: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +163,8 @@ class Claim:
     reward: int
     stake: int
     gas_used: int
+    transactions: int = 1
+    max_tx_gas: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,6 +174,8 @@ class Finalization:
     completed: bool  # False when the round was abandoned for lack of quorum
     gas_used: int
     next_round_open: bool
+    transactions: int = 1
+    max_tx_gas: int = 0
 
 
 def _event_args(receipt: Any, name: str) -> list[Any]:
@@ -141,11 +185,14 @@ def _event_args(receipt: Any, name: str) -> list[Any]:
 class FedTask:
     """Handle on one deployed FederatedTask."""
 
-    def __init__(self, contract: Any) -> None:
+    def __init__(self, contract: Any, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> None:
         self.contract = contract
         self.param_count = int(contract.paramCount())
         self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
         self.model_words = int(contract.modelWords())
+        self.chunk_words = int(contract.chunkWords())
+        self.chunks = reference.chunk_ranges(self.model_words, self.chunk_words)
+        self.tx_gas_budget = tx_gas_budget
 
     # --- deployment -------------------------------------------------------------------
 
@@ -165,11 +212,16 @@ class FedTask:
 
     # --- owner ------------------------------------------------------------------------
 
-    def set_initial_model(self, owner: Any, weights: np.ndarray) -> int:
-        """Quantizes and stores the starting model; returns the number of saturated values."""
+    def set_initial_model(self, owner: Any, weights: np.ndarray, warm: bool = True) -> int:
+        """Quantizes and stores the starting model, chunk by chunk, then (``warm``) pre-pays
+        the accumulator's fresh storage slots so round 1 costs what later rounds cost.
+        Returns the number of saturated values."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
-        for offset in range(0, len(words), INITIAL_WORDS_PER_TX):
-            self.contract.setInitialModel(offset, words[offset : offset + INITIAL_WORDS_PER_TX], sender=owner)
+        for c, (f, t) in enumerate(self.chunks):
+            self.contract.setInitialModel(c, words[f:t], sender=owner)
+        if warm:
+            for f in range(0, self.model_words, WARM_WORDS_PER_TX):
+                self.contract.warmStorage(f, min(f + WARM_WORDS_PER_TX, self.model_words), sender=owner)
         return saturated
 
     def fund(self, sender: Any, amount: int) -> None:
@@ -181,10 +233,17 @@ class FedTask:
 
     # --- participants -----------------------------------------------------------------
 
-    def submit(self, sender: Any, round_: int, weights: np.ndarray) -> Submission:
-        """Quantizes, packs and submits one participant's weights for ``round_``."""
+    def submit(self, sender: Any, round_: int, weights: np.ndarray, chunks: int | None = None) -> Submission | None:
+        """Quantizes, packs and submits one participant's weights for ``round_``, one
+        transaction per chunk. ``chunks`` stops after that many (a partial submission, for
+        tests and failure studies); it then returns None."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
-        receipt = self.contract.submit(round_, words, sender=sender)
+        gas: list[int] = []
+        for c, (f, t) in enumerate(self.chunks[:chunks]):
+            receipt = self.contract.submit(round_, c, words[f:t], sender=sender)
+            gas.append(int(receipt.gas_used))
+        if chunks is not None and chunks < len(self.chunks):
+            return None
         (ev,) = _event_args(receipt, "Submitted")
         return Submission(
             round=int(ev.round),
@@ -192,35 +251,64 @@ class FedTask:
             distance=int(ev.distance),
             tier=int(ev.tier),
             reward=int(ev.reward),
-            gas_used=int(receipt.gas_used),
+            gas_used=sum(gas),
             saturated=saturated,
             param_count=self.param_count,
+            transactions=len(gas),
+            max_tx_gas=max(gas),
         )
 
     # --- commit / reveal / claim (CONSENSUS rule) -------------------------------------
 
-    def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None) -> Commitment:
-        """Quantizes and packs an update and draws a fresh 32-byte salt."""
-        words, saturated = codec.encode(self._check(weights), self.fmt)
-        return Commitment(round_, salt if salt is not None else os.urandom(32), words, saturated)
+    def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None,
+                global_ints: np.ndarray | None = None) -> Commitment:
+        """Quantizes and packs an update, measures its move per chunk against the current
+        global model (read with view calls unless given), links the chunks and draws a
+        fresh 32-byte salt. Call it while the round is open: the move is declared against
+        the model the round started from."""
+        q = codec.quantize(self._check(weights), self.fmt)
+        words = codec.pack(q.ints)
+        g = self.global_ints() if global_ints is None else global_ints
+        moves = reference.chunk_moves(q.ints, g, self.chunk_words)
+        links = reference.chunk_links(words, moves, self.chunk_words)
+        return Commitment(round_, salt if salt is not None else os.urandom(32), words, moves, links, q.saturated)
 
     def commitment_hash(self, participant: Any, c: Commitment) -> bytes:
-        return reference.commitment_hash(self.address, c.round, str(participant), c.salt, c.words)
+        return reference.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.links[0])
 
     def commit(self, sender: Any, c: Commitment) -> int:
         receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), sender=sender, value=self.stake)
         return int(receipt.gas_used)
 
-    def reveal(self, sender: Any, c: Commitment) -> Reveal:
-        receipt = self.contract.reveal(c.round, c.salt, c.words, sender=sender)
-        (ev,) = _event_args(receipt, "Revealed")
-        return Reveal(int(ev.round), str(ev.participant), int(ev.move), bool(ev.accepted), int(receipt.gas_used))
+    def reveal(self, sender: Any, c: Commitment, chunks: int | None = None) -> Reveal | None:
+        """Reveals every chunk in order (stops early if chunk 0 is rejected). ``chunks``
+        stops after that many, leaving the reveal unfinished; it then returns None."""
+        receipts = self._send_chunks(self.contract.reveal, sender, c, "Revealed", chunks)
+        if receipts is None:
+            return None
+        (ev,) = _event_args(receipts[-1], "Revealed")
+        gas = [int(r.gas_used) for r in receipts]
+        return Reveal(int(ev.round), str(ev.participant), int(ev.move), bool(ev.accepted), sum(gas),
+                      len(gas), max(gas))
 
     def claim(self, sender: Any, c: Commitment) -> Claim:
-        receipt = self.contract.claim(c.round, c.salt, c.words, sender=sender)
-        (ev,) = _event_args(receipt, "Claimed")
+        """Claims chunk by chunk (a single chunk settles an expired or abandoned round)."""
+        receipts = self._send_chunks(self.contract.claim, sender, c, "Claimed", None)
+        assert receipts is not None
+        (ev,) = _event_args(receipts[-1], "Claimed")
+        gas = [int(r.gas_used) for r in receipts]
         return Claim(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
-                     int(ev.stake), int(receipt.gas_used))
+                     int(ev.stake), sum(gas), len(gas), max(gas))
+
+    def _send_chunks(self, method: Any, sender: Any, c: Commitment, final_event: str,
+                     chunks: int | None) -> list[Any] | None:
+        receipts = []
+        for k, (f, t) in enumerate(self.chunks[:chunks]):
+            receipt = method(c.round, k, c.opening(k), c.words[f:t], sender=sender)
+            receipts.append(receipt)
+            if _event_args(receipt, final_event):
+                return receipts
+        return None
 
     @property
     def stake(self) -> int:
@@ -230,18 +318,32 @@ class FedTask:
     def rule(self) -> str:
         return RULES[int(self.contract.rewardRule())]
 
-    def finalize(self, sender: Any) -> Finalization:
+    @property
+    def chunks_per_finalize(self) -> int:
+        """Chunks of the new model one finalize transaction writes within the gas budget."""
+        per_chunk = GAS_PER_WORD_FINALIZE * self.chunk_words
+        return max(1, (self.tx_gas_budget - GAS_PER_TX_OVERHEAD) // per_chunk)
+
+    def finalize(self, sender: Any, max_chunks: int | None = None) -> Finalization:
+        """Closes the round and writes the new model, as many transactions as it takes
+        (``max_chunks`` chunks each; default: what fits the gas budget)."""
         round_ = self.current_round
-        receipt = self.contract.finalize(sender=sender)
-        done = _event_args(receipt, "RoundFinalized")
-        abandoned = _event_args(receipt, "RoundAbandoned")
-        participants = int((done or abandoned)[0].participants)
+        step = max_chunks or self.chunks_per_finalize
+        gas: list[int] = []
+        while True:
+            receipt = self.contract.finalizeChunks(step, sender=sender)
+            gas.append(int(receipt.gas_used))
+            end = _event_args(receipt, "RoundFinalized") or _event_args(receipt, "RoundAbandoned")
+            if end:
+                break
         return Finalization(
             round=round_,
-            participants=participants,
-            completed=bool(done),
-            gas_used=int(receipt.gas_used),
+            participants=int(end[0].participants),
+            completed=end[0].event_name == "RoundFinalized",
+            gas_used=sum(gas),
             next_round_open=bool(self.contract.roundOpen()),
+            transactions=len(gas),
+            max_tx_gas=max(gas),
         )
 
     def withdraw(self, sender: Any) -> int:

@@ -61,6 +61,20 @@ def mean(submissions: list[np.ndarray], value_bits: int = 16) -> np.ndarray:
     return np.floor_divide(total + n // 2, n)
 
 
+def chunked_mean(previous: np.ndarray, contributions: list[tuple[np.ndarray, int]], chunk_words: int,
+                 value_bits: int = 16) -> np.ndarray:
+    """The global model after a chunked round (FederatedTask._writeChunk): each chunk is the
+    rounded mean of the contributions that reached it, ``(values, chunks_sent)`` each, or the
+    previous model where none did."""
+    out = np.asarray(previous, dtype=np.int64).copy()
+    words = (out.size + 15) // 16
+    for c, (f, t) in enumerate(chunk_ranges(words, chunk_words)):
+        arrived = [np.asarray(v, dtype=np.int64)[16 * f : 16 * t] for v, sent in contributions if sent > c]
+        if arrived:
+            out[16 * f : 16 * t] = mean(arrived, value_bits)
+    return out
+
+
 def distance(local: np.ndarray, global_: np.ndarray) -> int:
     """floor(sum |v_p - g_p| / N) in fixed-point units (FederatedTask.submit)."""
     a = np.asarray(local, dtype=np.int64)
@@ -83,16 +97,53 @@ def reward_for(dist: int, thresholds: list[int], rewards: list[int]) -> int:
     return rewards[tier] if tier < len(rewards) else 0
 
 
-def commitment_hash(task: str, round_: int, participant: str, salt: bytes, words: list[int]) -> bytes:
+def chunk_ranges(model_words: int, chunk_words: int) -> list[tuple[int, int]]:
+    """FederatedTask._checkChunk: word range [from, to) of every chunk, in order."""
+    if chunk_words <= 0:
+        raise ValueError("chunk_words must be > 0")
+    return [(f, min(f + chunk_words, model_words)) for f in range(0, model_words, chunk_words)]
+
+
+def chunk_moves(values: np.ndarray, global_values: np.ndarray, chunk_words: int) -> list[int]:
+    """Per chunk, sum |v - g| of an update against a global model, both as signed integers
+    (FederatedTask._accumulate's distance; the bias cancels in the difference)."""
+    v = np.asarray(values, dtype=np.int64)
+    g = np.asarray(global_values, dtype=np.int64)
+    if v.shape != g.shape:
+        raise ValueError("chunk_moves: shapes differ")
+    words = (v.size + 15) // 16
+    return [int(np.abs(v[16 * f : 16 * t] - g[16 * f : 16 * t]).sum()) for f, t in chunk_ranges(words, chunk_words)]
+
+
+def chunk_link(words: list[int], chunk_move: int, next_link: bytes) -> bytes:
+    """FederatedTask.chunkLink: keccak256(words ++ chunkMove ++ nextLink), all 32-byte words."""
+    from eth_utils import keccak
+
+    return keccak(b"".join(int(w).to_bytes(32, "big") for w in words) + chunk_move.to_bytes(32, "big") + next_link)
+
+
+def chunk_links(words: list[int], moves: list[int], chunk_words: int) -> list[bytes]:
+    """Link hash of every chunk, built from the last (next link 0) back to the first."""
+    ranges = chunk_ranges(len(words), chunk_words)
+    if len(moves) != len(ranges):
+        raise ValueError("chunk_links: one move per chunk")
+    links = [b"\0" * 32] * (len(ranges) + 1)
+    for c in range(len(ranges) - 1, -1, -1):
+        f, t = ranges[c]
+        links[c] = chunk_link(words[f:t], moves[c], links[c + 1])
+    return links[:-1]
+
+
+def commitment_hash(task: str, round_: int, participant: str, salt: bytes, move: int, first_link: bytes) -> bytes:
     """FederatedTask.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
-    keccak256(abi.encodePacked(words))))."""
+    move, firstLink))."""
     from eth_utils import keccak, to_bytes
 
     if len(salt) != 32:
         raise ValueError("salt must be 32 bytes")
-    data_hash = keccak(b"".join(int(w).to_bytes(32, "big") for w in words))
     addr = lambda a: to_bytes(hexstr=a).rjust(32, b"\0")  # noqa: E731
-    return keccak(addr(task) + round_.to_bytes(32, "big") + addr(participant) + salt + data_hash)
+    return keccak(addr(task) + round_.to_bytes(32, "big") + addr(participant) + salt + move.to_bytes(32, "big")
+                  + first_link)
 
 
 def claim_score(dist: int, move: int, mean_move: int) -> int:

@@ -34,9 +34,12 @@ def upd(offset, seed=0):
     return codec.dequantize(ints, CONS.fmt)
 
 
-def test_commitment_hash_matches_contract(ctask, clients):
+def test_commitment_and_link_match_contract(ctask, clients):
     c = ctask.prepare(3, upd(10))
-    assert bytes(ctask.contract.commitmentHash(3, clients[0], c.salt, c.words)) == ctask.commitment_hash(clients[0], c)
+    assert len(c.links) == 1 and c.moves == [int(np.abs(codec.unpack(c.words, N)).sum())]
+    assert bytes(ctask.contract.chunkLink(c.words, c.moves[0], b"\0" * 32)) == c.links[0]
+    assert bytes(ctask.contract.commitmentHash(3, clients[0], c.salt, c.move, c.links[0])) == \
+        ctask.commitment_hash(clients[0], c)
 
 
 def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
@@ -45,7 +48,7 @@ def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
     cs = [t.prepare(1, u) for u in ups]
     for a, c in zip(clients, cs):
         t.commit(a, c)
-    assert int(t.contract.roundCommits()) == 4  # full: commit phase closed early
+    assert int(t.contract.roundEntrants()) == 4  # full: commit phase closed early
     pool0 = int(t.contract.rewardPool())
     reveals = [t.reveal(a, c) for a, c in zip(clients, cs)]
     assert [r.accepted for r in reveals] == [True, True, True, False]
@@ -132,44 +135,44 @@ def test_consensus_reverts(reverts, owner, clients, chain, cround):
     with reverts("WrongRound"):
         con.commit(2, h, sender=clients[0], value=STAKE)
     with reverts("WrongRule"):
-        con.submit(1, c0.words, sender=clients[0])
+        con.submit(1, 0, c0.words, sender=clients[0])
     with reverts("WrongPhase"):
-        con.reveal(1, c0.salt, c0.words, sender=clients[0])  # commit phase still open
+        con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[0])  # commit phase still open
     con.commit(1, h, sender=clients[0], value=STAKE)
     with reverts("AlreadyCommitted"):
         con.commit(1, h, sender=clients[0], value=STAKE)
     # a copier commits the same hash: binds to clients[0], so the copier cannot reveal it
     con.commit(1, h, sender=clients[1], value=STAKE)
     with reverts("NotClaimable"):
-        con.claim(1, c0.salt, c0.words, sender=clients[0])  # before finalize
+        con.claim(1, 0, c0.opening(0), c0.words, sender=clients[0])  # before finalize
     chain.pending_timestamp += CONS.round_duration
     with reverts("WrongPhase"):
         con.commit(1, h, sender=clients[2], value=STAKE)  # commit phase over
     with reverts("NotCommitted"):
-        con.reveal(1, c0.salt, c0.words, sender=clients[2])
+        con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[2])
     with reverts("BadReveal"):
-        con.reveal(1, c0.salt, c0.words, sender=clients[1])  # copied commitment
+        con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[1])  # copied commitment
     altered = list(c0.words)
     altered[0] ^= 1
     with reverts("BadReveal"):
-        con.reveal(1, c0.salt, altered, sender=clients[0])
+        con.reveal(1, 0, c0.opening(0), altered, sender=clients[0])
     with reverts("WrongLength"):
-        con.reveal(1, c0.salt, c0.words[:-1], sender=clients[0])
+        con.reveal(1, 0, c0.opening(0), c0.words[:-1], sender=clients[0])
     t.reveal(clients[0], c0)
     with reverts("NotCommitted"):
-        con.reveal(1, c0.salt, c0.words, sender=clients[0])  # reveal twice
+        con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[0])  # reveal twice
     chain.pending_timestamp += CONS.reveal_duration
     with reverts("WrongPhase"):
-        con.reveal(1, c0.salt, c0.words, sender=clients[1])  # reveal phase over
+        con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[1])  # reveal phase over
     t.finalize(owner)  # 1 accepted < quorum 2: abandoned
     with reverts("BadReveal"):
-        con.claim(1, c0.salt, altered, sender=clients[0])  # claim with altered weights
+        con.claim(1, 0, c0.opening(0), altered, sender=clients[0])  # claim with altered weights
     cl = t.claim(clients[0], c0)
     assert cl.reward == 0 and cl.stake == STAKE  # abandoned round: stake back, no reward
     with reverts("NotClaimable"):
-        con.claim(1, c0.salt, c0.words, sender=clients[0])  # claim twice
+        con.claim(1, 0, c0.opening(0), c0.words, sender=clients[0])  # claim twice
     with reverts("NotClaimable"):
-        con.claim(1, c0.salt, c0.words, sender=clients[1])  # never revealed
+        con.claim(1, 0, c0.opening(0), c0.words, sender=clients[1])  # never revealed
 
 
 def test_paper_task_refuses_consensus_calls(reverts, task, owner, clients, chain):
@@ -178,7 +181,7 @@ def test_paper_task_refuses_consensus_calls(reverts, task, owner, clients, chain
         with reverts("WrongRule"):
             task.contract.commit(1, b"\x00" * 32, sender=clients[0])
         with reverts("WrongRule"):
-            task.contract.reveal(1, b"\x00" * 32, codec.pack(np.zeros(40)), sender=clients[0])
+            task.contract.reveal(1, 0, (b"\x00" * 32, 0, 0, b"\x00" * 32), codec.pack(np.zeros(40)), sender=clients[0])
 
 
 def test_outlier_rejected_and_not_in_aggregate(cround, owner, clients, chain):
@@ -188,7 +191,7 @@ def test_outlier_rejected_and_not_in_aggregate(cround, owner, clients, chain):
     for a, c in zip(clients, cs):
         t.commit(a, c)
     chain.pending_timestamp += CONS.round_duration
-    # the poisoner reveals FIRST and SECOND positions are honest: subtraction path and overwrite path
+    # the poisoner reveals first: rejected before anything enters the aggregate
     assert not t.reveal(clients[2], cs[2]).accepted
     assert t.reveal(clients[0], cs[0]).accepted
     assert t.reveal(clients[1], cs[1]).accepted
@@ -197,14 +200,31 @@ def test_outlier_rejected_and_not_in_aggregate(cround, owner, clients, chain):
     assert t.global_ints().tolist() == reference.mean(ints[:2]).tolist()
 
 
-def test_rejected_reveal_after_accepted_is_subtracted(cround, owner, clients, chain):
+def test_false_move_declaration_cannot_finish(cround, owner, clients, chain, reverts):
+    """A free-rider declaring an acceptable move for an update that did not move: its reveal
+    reverts, so it never enters the aggregate, and its stake is forfeited at finalize."""
     t = cround
-    ups = [upd(10, 1), upd(1500, 3), upd(11, 2)]
+    ups = [upd(10, 1), upd(11, 2), upd(0, 3)]
     cs = [t.prepare(1, u) for u in ups]
-    for a, c in zip(clients, cs):
+    liar = cs[2]
+    declared = [12 * N]  # mean move 12: inside [2, 400], but the update moved ~0
+    links = reference.chunk_links(liar.words, declared, t.chunk_words)
+    lie = type(liar)(1, liar.salt, liar.words, declared, links)
+    for a, c in zip(clients, [cs[0], cs[1], lie]):
         t.commit(a, c)
     chain.pending_timestamp += CONS.round_duration
-    assert [t.reveal(a, c).accepted for a, c in zip(clients, cs)] == [True, False, True]
-    t.finalize(owner)
+    with reverts("MoveMismatch"):
+        t.contract.reveal(1, 0, lie.opening(0), lie.words, sender=clients[2])
+    impossible = type(liar)(1, liar.salt, liar.words, [2**200], reference.chunk_links(liar.words, [2**200], t.chunk_words))
+    with reverts("BadReveal"):  # the commitment binds the declared move
+        t.contract.reveal(1, 0, impossible.opening(0), liar.words, sender=clients[2])
+    assert t.reveal(clients[0], cs[0]).accepted and t.reveal(clients[1], cs[1]).accepted
+    with reverts("DeadlineNotReached"):
+        t.finalize(owner)  # the liar's reveal is still pending
+    chain.pending_timestamp += CONS.reveal_duration
+    fin = t.finalize(owner)
+    assert fin.completed and fin.participants == 2
     ints = [codec.unpack(c.words, N) for c in cs]
-    assert t.global_ints().tolist() == reference.mean([ints[0], ints[2]]).tolist()
+    assert t.global_ints().tolist() == reference.mean(ints[:2]).tolist()
+    assert int(t.contract.totalStakes()) == 2 * STAKE  # the liar's stake went to the pool
+    assert int(t.contract.statusOf(1, clients[2])[0]) == 1  # still only committed

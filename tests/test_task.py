@@ -211,42 +211,42 @@ def test_submit_reverts(open_task, owner, clients, chain, reverts):
     c = open_task.contract
     a = clients[0]
     with reverts("WrongRound"):
-        c.submit(2, raw_words(), sender=a)
+        c.submit(2, 0, raw_words(), sender=a)
     with reverts("WrongLength"):
-        c.submit(1, raw_words()[:-1], sender=a)
+        c.submit(1, 0, raw_words()[:-1], sender=a)
     with reverts("WrongLength"):
-        c.submit(1, raw_words() + [0], sender=a)
+        c.submit(1, 0, raw_words() + [0], sender=a)
     padded = raw_words()
     padded[-1] |= 1 << (16 * (N % 16))  # first unused lane
     with reverts("NonZeroPadding"):
-        c.submit(1, padded, sender=a)
+        c.submit(1, 0, padded, sender=a)
     too_big = raw_words()
     too_big[1] |= (1 << (SMALL.value_bits - 1)) << 16 * 5  # lane 5 = 2^(B-1): out of range for B=12
     with reverts("ValueOutOfRange"):
-        c.submit(1, too_big, sender=a)
+        c.submit(1, 0, too_big, sender=a)
     too_small = raw_words()
     too_small[0] |= ((-(1 << (SMALL.value_bits - 1)) - 1) % 2**16) << 16 * 15
     with reverts("ValueOutOfRange"):
-        c.submit(1, too_small, sender=a)
-    c.submit(1, raw_words(), sender=a)
+        c.submit(1, 0, too_small, sender=a)
+    c.submit(1, 0, raw_words(), sender=a)
     with reverts("AlreadySubmitted"):
-        c.submit(1, raw_words(), sender=a)
+        c.submit(1, 0, raw_words(), sender=a)
     for i in range(1, SMALL.max_participants):
-        c.submit(1, raw_words(), sender=clients[i])
+        c.submit(1, 0, raw_words(), sender=clients[i])
     with reverts("RoundFull"):
-        c.submit(1, raw_words(), sender=clients[SMALL.max_participants])
+        c.submit(1, 0, raw_words(), sender=clients[SMALL.max_participants])
     assert int(c.roundSubmissions()) == SMALL.max_participants
 
 
 def test_submit_to_closed_round_reverts(task, clients, owner, reverts):
     with reverts("RoundNotOpen"):
-        task.contract.submit(0, raw_words(), sender=clients[0])
+        task.contract.submit(0, 0, raw_words(), sender=clients[0])
     with reverts("RoundNotOpen"):
         task.contract.finalize(sender=owner)
 
 
 def test_finalize_before_deadline_reverts(open_task, owner, clients, chain, reverts):
-    open_task.contract.submit(1, raw_words(), sender=clients[0])
+    open_task.contract.submit(1, 0, raw_words(), sender=clients[0])
     with reverts("DeadlineNotReached"):
         open_task.finalize(owner)
     chain.pending_timestamp += SMALL.round_duration
@@ -262,10 +262,16 @@ def test_owner_only_and_lifecycle_reverts(task, owner, clients, chain, reverts):
             c.startRound(sender=clients[0])
         with reverts("NotOwner"):
             c.setAccessPrice(1, sender=clients[0])
-        with reverts("WrongLength"):
-            c.setInitialModel(1, raw_words(), sender=owner)  # runs past the last word
+        with reverts("WrongChunk"):
+            c.setInitialModel(1, raw_words(), sender=owner)  # one chunk only
         with reverts("WrongLength"):
             c.setInitialModel(0, [], sender=owner)
+        with reverts("WrongLength"):
+            c.setInitialModel(0, raw_words()[1:], sender=owner)  # a chunk is set whole
+        with reverts("WrongLength"):
+            c.warmStorage(2, 4, sender=owner)  # runs past the last word
+        with reverts("NotOwner"):
+            c.warmStorage(0, 1, sender=clients[0])
         padded = raw_words()
         padded[-1] |= 1 << (16 * (N % 16))
         with reverts("NonZeroPadding"):
@@ -274,12 +280,13 @@ def test_owner_only_and_lifecycle_reverts(task, owner, clients, chain, reverts):
         bad[0] |= 0x7FFF  # lane 0 = 32767: outside 12 bits
         with reverts("ValueOutOfRange"):
             c.setInitialModel(0, bad, sender=owner)
-        c.setInitialModel(1, raw_words()[1:], sender=owner)  # a slice is fine
         task.start_round(owner)
         with reverts("RoundStillOpen"):
             c.startRound(sender=owner)
         with reverts("ModelLocked"):
             c.setInitialModel(0, raw_words(), sender=owner)
+        with reverts("ModelLocked"):
+            c.warmStorage(0, 1, sender=owner)
 
 
 def test_access_reverts_and_price_change(task, owner, buyer, chain, reverts):
@@ -320,13 +327,15 @@ def test_view_slice_bounds(task, reverts):
         (dict(reward_rule=2), "rewardRule"),
         (dict(reward_rule=1, reveal_duration=0), "revealDuration"),
         (dict(reward_rule=1, min_move=5, max_move=4), "minMove"),
+        (dict(chunk_words=0), "chunkWords"),
+        (dict(chunk_words=768), "chunkWords"),
     ],
 )
 def test_invalid_config_reverts(project, owner, change, reason, reverts):
     base = SMALL.as_tuple()
     fields = ["param_count", "value_bits", "frac_bits", "round_duration", "min_participants",
               "max_participants", "access_price", "tier_thresholds", "tier_rewards", "reward_rule",
-              "reveal_duration", "stake", "min_move", "max_move", "max_move_ratio"]
+              "reveal_duration", "stake", "min_move", "max_move", "max_move_ratio", "chunk_words"]
     cfg = dict(zip(fields, base))
     cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
     with reverts("InvalidConfig") as info:

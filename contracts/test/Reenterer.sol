@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 interface ITask {
-    function submit(uint256 round, uint256[] calldata words) external returns (uint256);
+    function submit(uint256 round, uint256 chunk, uint256[] calldata words) external returns (uint256);
     function withdraw() external;
 }
 
@@ -17,7 +17,7 @@ contract Reenterer {
 
     /// @notice Submits through this contract so it earns a reward.
     function submit(uint256 round, uint256[] calldata words) external {
-        task.submit(round, words);
+        task.submit(round, 0, words);
     }
 
     /// @notice Withdraws; receive() re-enters unless `refuse` is set.
