@@ -3,7 +3,8 @@ pragma solidity ^0.8.28;
 
 /// @notice Benchmark baseline only: federated averaging as existing on-chain FL projects
 ///         write it: one int256 storage slot per parameter, per-element loops, sums cleared
-///         at every finalize. Kept to measure FederatedTask against; never deploy it.
+///         at every finalize. Slices (`offset`) only so that large models can be measured at
+///         all. Kept to measure FederatedTask against; never deploy it.
 contract NaiveFedAvg {
     int256[] public globalModel;
     int256[] internal _sums;
@@ -12,32 +13,37 @@ contract NaiveFedAvg {
     uint256 public round = 1;
 
     constructor(uint256 n) {
-        for (uint256 i; i < n; ++i) {
-            globalModel.push(0);
-            _sums.push(0);
+        assembly {
+            sstore(globalModel.slot, n)
+            sstore(_sums.slot, n)
         }
     }
 
-    /// @notice Adds one participant's weights (one int256 per parameter).
-    function submit(int256[] calldata weights) external {
-        require(weights.length == _sums.length, "length");
-        require(lastRound[msg.sender] != round, "twice");
-        lastRound[msg.sender] = round;
+    /// @notice Adds weights [offset, offset + weights.length) of one participant.
+    function submit(uint256 offset, int256[] calldata weights) external {
+        require(offset + weights.length <= _sums.length, "length");
+        if (offset == 0) {
+            require(lastRound[msg.sender] != round, "twice");
+            lastRound[msg.sender] = round;
+            submissions += 1;
+        }
         for (uint256 i; i < weights.length; ++i) {
-            _sums[i] += weights[i];
+            _sums[offset + i] += weights[i];
         }
-        submissions += 1;
     }
 
-    /// @notice Writes the mean and clears the sums for the next round.
-    function finalize() external {
+    /// @notice Writes the mean of parameters [from, to) and clears their sums; the round
+    ///         ends with the slice that reaches the last parameter.
+    function finalize(uint256 from, uint256 to) external {
         uint256 n = submissions;
-        require(n > 0, "empty");
-        for (uint256 i; i < _sums.length; ++i) {
+        require(n > 0 && to <= _sums.length, "empty");
+        for (uint256 i = from; i < to; ++i) {
             globalModel[i] = _sums[i] / int256(n);
             _sums[i] = 0;
         }
-        submissions = 0;
-        round += 1;
+        if (to == _sums.length) {
+            submissions = 0;
+            round += 1;
+        }
     }
 }
