@@ -17,13 +17,13 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup demo test adversaries gas clean help
+.PHONY: setup demo test adversaries bench clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make test   - set up, then run every test (ape test)"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet); ~3 min"
-	@echo "make gas    - gas per parameter of submit and finalize"
+	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
 	@echo "make clean  - remove build outputs (keeps venv and node_modules)"
 
@@ -52,8 +52,8 @@ test: setup
 adversaries: setup
 	$(APE) run adversaries --rounds 5 --json results/adversaries.json
 
-gas: setup
-	$(APE) run gas --json results/gas.json
+bench: setup
+	$(APE) run bench --json results/bench.json
 
 clean:
 	rm -rf .build .cache results .hypothesis
