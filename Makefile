@@ -17,13 +17,15 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup demo test adversaries bench clean help
+.PHONY: setup demo test adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make test   - set up, then run every test (ape test)"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet); ~3 min"
 	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
+	@echo "make experiments - the paper's figures 6-9 -> docs/RESULTS.md (12-s-block runs shortened: --quick); ~30 min"
+	@echo "make experiments-full - the same with every 12-s-block run at full length; ~70 min"
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
 	@echo "make clean  - remove build outputs (keeps venv and node_modules)"
 
@@ -54,6 +56,12 @@ adversaries: setup
 
 bench: setup
 	$(APE) run bench --json results/bench.json
+
+experiments: setup
+	$(APE) run experiments --quick
+
+experiments-full: setup
+	$(APE) run experiments --full
 
 clean:
 	rm -rf .build .cache results .hypothesis

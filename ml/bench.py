@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec
-from .chain import FedTask, TaskSettings
+from .chain import GAS_PER_TX_OVERHEAD, GAS_PER_WORD_FINALIZE, FedTask, TaskSettings, broadcast
 
 #: Gas floor per parameter of a 16-bit update: 2 calldata bytes + 1/8 of a 5,000-gas SSTORE.
 FLOOR_GAS_PER_PARAM = 2 * 16 + 5000 / 8
@@ -146,7 +146,7 @@ class LatencyResult:
     clients: int
     block_time: int
     block_gas_limit: int
-    tx_gas: int  # gas limit of one client's transaction in the heaviest phase
+    tx_gas: int  # gas limit of one client's submit/reveal transaction
     phase_blocks: dict[str, list[int]] = field(default_factory=dict)  # phase -> blocks its txs landed in
     blocks_per_round: int = 0  # from the block the round opened to the block that finalized it
     min_blocks: int = 0  # sequential phases + extra blocks the gas limit forces
@@ -156,23 +156,8 @@ class LatencyResult:
         return asdict(self)
 
 
-def send_at_once(provider: Any, calls: Sequence[tuple[Any, Sequence[Any], Any, int]]) -> list[int]:
-    """Signs and broadcasts every (method, args, sender, value) without waiting, each with a
-    gas limit of its own estimate (+10%) rather than the block's, so blocks pack as many as
-    fit; then waits for all and returns the block number of each."""
-    web3 = provider.web3
-    hashes = []
-    for method, args, sender, value in calls:
-        est = method.estimate_gas_cost(*args, sender=sender, value=value)
-        raw = method.as_transaction_bytes(*args, sender=sender, value=value, gas_limit=int(est * 1.1) + 10_000)
-        hashes.append(web3.eth.send_raw_transaction(raw))
-    blocks = []
-    for h in hashes:
-        receipt = web3.eth.wait_for_transaction_receipt(h, timeout=600, poll_latency=0.2)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"transaction {h.hex()} reverted")
-        blocks.append(int(receipt["blockNumber"]))
-    return blocks
+def _blocks(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) -> list[int]:
+    return [int(r.block_number) for r in broadcast(provider, calls)]
 
 
 def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence[Any], rule: str, param_count: int,
@@ -208,30 +193,29 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
     provider.make_request("evm_setAutomine", [False])
     provider.make_request("evm_setIntervalMining", [block_time])
     t0 = time.perf_counter()
+    words = t.model_words  # one chunk at the latency study's sizes
+    res.tx_gas = t.send_gas_limit(words)
     try:
         if rule == "paper":
-            calls = [(c.submit, (2, 0, codec.encode(u, t.fmt)[0]), a, 0) for a, u in zip(clients, updates)]
-            res.tx_gas = int(c.submit.estimate_gas_cost(*calls[0][1], sender=clients[0]) * 1.1) + 10_000
-            res.phase_blocks["submit"] = send_at_once(provider, calls)
+            res.phase_blocks["submit"] = _blocks(provider, [
+                (c.submit, (2, 0, codec.encode(u, t.fmt)[0]), a, 0, res.tx_gas) for a, u in zip(clients, updates)])
             sequential = 2
-            phase_gas = {"submit": res.tx_gas}
         else:
             g = t.global_ints()
             cs = [t.prepare(2, u, global_ints=g) for u in updates]
-            res.phase_blocks["commit"] = send_at_once(
-                provider, [(c.commit, (2, t.commitment_hash(a, x)), a, t.stake) for a, x in zip(clients, cs)])
-            reveal_calls = [(c.reveal, (2, 0, x.opening(0), x.words), a, 0) for a, x in zip(clients, cs)]
-            res.tx_gas = int(c.reveal.estimate_gas_cost(*reveal_calls[0][1], sender=clients[0]) * 1.1) + 10_000
-            res.phase_blocks["reveal"] = send_at_once(provider, reveal_calls)
+            res.phase_blocks["commit"] = _blocks(provider, [
+                (c.commit, (2, t.commitment_hash(a, x)), a, t.stake, 200_000) for a, x in zip(clients, cs)])
+            res.phase_blocks["reveal"] = _blocks(provider, [
+                (c.reveal, (2, 0, x.opening(0), x.words), a, 0, res.tx_gas) for a, x in zip(clients, cs)])
             sequential = 3
-            phase_gas = {"reveal": res.tx_gas}
-        res.phase_blocks["finalize"] = send_at_once(provider, [(c.finalizeChunks, (2**32,), owner, 0)])
+        fin_gas = GAS_PER_TX_OVERHEAD + GAS_PER_WORD_FINALIZE * words
+        res.phase_blocks["finalize"] = _blocks(provider, [(c.finalizeChunks, (2**32,), owner, 0, fin_gas)])
     finally:
         provider.make_request("evm_setIntervalMining", [0])
         provider.make_request("evm_setAutomine", [True])
     res.seconds = round(time.perf_counter() - t0, 2)
     res.blocks_per_round = res.phase_blocks["finalize"][0] - start_block
-    per_block = max(1, res.block_gas_limit // max(phase_gas.values()))
+    per_block = max(1, res.block_gas_limit // res.tx_gas)
     res.min_blocks = sequential + math.ceil(n_clients / per_block) - 1
     return res
 

@@ -26,9 +26,11 @@ UNBOUNDED = 2**256 - 1
 MAX_CHUNK_WORDS = 767
 #: Default gas budget per transaction, well under the 16,777,216 cap (EIP-7825).
 DEFAULT_TX_GAS_BUDGET = 12_000_000
-#: Measured upper bounds per chunk word (16 parameters), used to size transactions:
-#: a reveal with move checks (~890 gas/param) and a finalize (~800 gas/param), plus margin.
-GAS_PER_WORD_SEND = 15_000
+#: Upper bounds per chunk word (16 parameters), used to size transactions and as explicit
+#: gas limits when clients broadcast at once: a submit or a reveal with move checks costs at
+#: most ~740 gas/param at the margin (all calldata bytes nonzero, warm accumulator), a
+#: finalize ~800; the overhead covers per-transaction bookkeeping.
+GAS_PER_WORD_SEND = 12_400
 GAS_PER_WORD_FINALIZE = 14_000
 GAS_PER_TX_OVERHEAD = 250_000
 #: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
@@ -176,6 +178,30 @@ class Finalization:
     next_round_open: bool
     transactions: int = 1
     max_tx_gas: int = 0
+    block_number: int = 0  # block of the last finalize transaction
+
+
+def broadcast(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) -> list[Any]:
+    """Signs and sends every ``(method, args, sender, value, gas_limit)`` without waiting
+    for any, numbering each sender's transactions in order, then waits for all and returns
+    their receipts in the same order. Clients are independent: none waits for another's
+    transaction, so a phase takes as many blocks as the block gas limit forces. Explicit
+    gas limits (not the block's) let a block pack as many transactions as fit."""
+    nonces: dict[str, int] = {}
+    hashes = []
+    for method, args, sender, value, gas_limit in calls:
+        key = str(sender.address)
+        nonce = nonces.get(key, int(sender.nonce))
+        nonces[key] = nonce + 1
+        raw = method.as_transaction_bytes(*args, sender=sender, value=value, gas_limit=gas_limit, nonce=nonce)
+        hashes.append(provider.web3.eth.send_raw_transaction(raw))
+    receipts = []
+    for h in hashes:
+        receipt = provider.get_receipt(h.hex() if isinstance(h, bytes) else h, timeout=600)
+        if receipt.failed:
+            raise RuntimeError(f"transaction {receipt.txn_hash} reverted")
+        receipts.append(receipt)
+    return receipts
 
 
 def _event_args(receipt: Any, name: str) -> list[Any]:
@@ -258,6 +284,30 @@ class FedTask:
             max_tx_gas=max(gas),
         )
 
+    def send_gas_limit(self, words: int) -> int:
+        """Gas limit for one chunk of ``words`` words (an upper bound from measurements)."""
+        return GAS_PER_TX_OVERHEAD + GAS_PER_WORD_SEND * words
+
+    def submit_many(self, round_: int, items: Sequence[tuple[Any, np.ndarray]]) -> list[Submission]:
+        """Submits every ``(sender, weights)`` at once (all chunks of all senders broadcast
+        without waiting; see ``broadcast``) and returns one Submission per sender."""
+        encoded = [codec.encode(self._check(w), self.fmt) for _, w in items]
+        calls = [
+            (self.contract.submit, (round_, c, words[f:t]), sender, 0, self.send_gas_limit(t - f))
+            for (sender, _), (words, _) in zip(items, encoded)
+            for c, (f, t) in enumerate(self.chunks)
+        ]
+        receipts = broadcast(self.contract.provider, calls)
+        k = len(self.chunks)
+        out = []
+        for i, (words, saturated) in enumerate(encoded):
+            mine = receipts[i * k : (i + 1) * k]
+            (ev,) = _event_args(mine[-1], "Submitted")
+            gas = [int(r.gas_used) for r in mine]
+            out.append(Submission(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
+                                  sum(gas), saturated, self.param_count, len(gas), max(gas)))
+        return out
+
     # --- commit / reveal / claim (CONSENSUS rule) -------------------------------------
 
     def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None,
@@ -330,8 +380,12 @@ class FedTask:
         round_ = self.current_round
         step = max_chunks or self.chunks_per_finalize
         gas: list[int] = []
+        # Sent like a client's broadcast (explicit gas limit, raw transaction), which also
+        # works on nodes that mine on an interval rather than per transaction.
+        gas_limit = GAS_PER_TX_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
         while True:
-            receipt = self.contract.finalizeChunks(step, sender=sender)
+            (receipt,) = broadcast(self.contract.provider, [(self.contract.finalizeChunks, (step,), sender, 0,
+                                                             gas_limit)])
             gas.append(int(receipt.gas_used))
             end = _event_args(receipt, "RoundFinalized") or _event_args(receipt, "RoundAbandoned")
             if end:
@@ -344,6 +398,7 @@ class FedTask:
             next_round_open=bool(self.contract.roundOpen()),
             transactions=len(gas),
             max_tx_gas=max(gas),
+            block_number=int(receipt.block_number),
         )
 
     def withdraw(self, sender: Any) -> int:
@@ -368,6 +423,11 @@ class FedTask:
     def global_model(self) -> np.ndarray:
         """The global model as floats, ready for ``models.set_flat``."""
         return codec.dequantize(self.global_ints(), self.fmt)
+
+    @property
+    def block_number(self) -> int:
+        """Number of the chain's latest block."""
+        return int(self.contract.provider.get_block("latest").number)
 
     @property
     def current_round(self) -> int:

@@ -35,6 +35,8 @@ class RoundRecord:
     tiers: list[int]
     saturated: int
     param_count: int
+    baseline_seconds: float | None = None  # float FedAvg round (training + mean), same machine
+    blocks: int = 0  # blocks from the round's first transaction to the block that finalized it
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,8 +78,10 @@ def run_onchain(
         raise ValueError(f"model {cfg.model} has {param_count(model)} parameters, task expects {task.param_count}")
 
     init = initial_weights(cfg.model, data, cfg.seed, task.fmt)
+    baseline_s: list[float] = []
     baseline = (
-        fedavg_baseline(cfg.model, data, list(parts), cfg.rounds, cfg.train, cfg.seed, init) if cfg.baseline else None
+        fedavg_baseline(cfg.model, data, list(parts), cfg.rounds, cfg.train, cfg.seed, init, baseline_s)
+        if cfg.baseline else None
     )
     if task.current_round == 0:
         task.set_initial_model(owner, init)
@@ -90,18 +94,20 @@ def run_onchain(
         global_ = task.global_model()
         chain_s = time.perf_counter() - t0
         train_s = 0.0
-        subs = []
+        locals_ = []
         steps = tqdm(list(enumerate(zip(clients, parts))), desc=f"round {round_id}", unit="client",
                      leave=False, disable=not progress)
         for c, (account, idx) in steps:
             t0 = time.perf_counter()
             set_flat(model, global_)
-            local = train_local(model, data.x_train[idx], data.y_train[idx], cfg.train, client_seed(cfg.seed, r, c))
-            t1 = time.perf_counter()
-            subs.append(task.submit(account, round_id, local))
-            t2 = time.perf_counter()
-            train_s += t1 - t0
-            chain_s += t2 - t1
+            locals_.append(train_local(model, data.x_train[idx], data.y_train[idx], cfg.train,
+                                       client_seed(cfg.seed, r, c)))
+            train_s += time.perf_counter() - t0
+        # Clients are independent: every submission goes out at once, none waits for another.
+        t0 = time.perf_counter()
+        first_block = task.block_number + 1
+        subs = task.submit_many(round_id, list(zip(clients, locals_)))
+        chain_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         fin = task.finalize(owner)
         new_global = task.global_model()
@@ -122,6 +128,8 @@ def run_onchain(
             tiers=[s.tier for s in subs],
             saturated=sum(s.saturated for s in subs),
             param_count=task.param_count,
+            baseline_seconds=round(baseline_s[r - 1], 3) if baseline else None,
+            blocks=fin.block_number - first_block + 1,
         )
         records.append(rec)
         if on_round:

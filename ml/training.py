@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,18 +67,23 @@ def fedavg_baseline(
     cfg: TrainConfig,
     seed: int,
     initial: np.ndarray,
+    seconds: list[float] | None = None,
 ) -> list[float]:
     """Plain float FedAvg: same clients, seeds and start as the chain run; the server takes
-    the unweighted mean, as the contract does. Returns test accuracy after each round."""
+    the unweighted mean, as the contract does. Returns test accuracy after each round and,
+    into ``seconds`` if given, each round's wall time (training and averaging)."""
     model = build_model(model_name, data.n_features, data.n_classes, seed)
     global_ = np.asarray(initial, dtype=np.float64)
     accs = []
     for r in range(1, rounds + 1):
+        t0 = time.perf_counter()
         updates = []
         for c, idx in enumerate(parts):
             set_flat(model, global_)
             updates.append(train_local(model, data.x_train[idx], data.y_train[idx], cfg, client_seed(seed, r, c)))
         global_ = np.mean(updates, axis=0)
+        if seconds is not None:
+            seconds.append(time.perf_counter() - t0)
         set_flat(model, global_)
         accs.append(accuracy(model, data.x_test, data.y_test))
     return accs
