@@ -259,13 +259,14 @@ class FedTask:
 
     # --- participants -----------------------------------------------------------------
 
-    def submit(self, sender: Any, round_: int, weights: np.ndarray, chunks: int | None = None) -> Submission | None:
+    def submit(self, sender: Any, round_: int, weights: np.ndarray, chunks: int | None = None,
+               start: int = 0) -> Submission | None:
         """Quantizes, packs and submits one participant's weights for ``round_``, one
-        transaction per chunk. ``chunks`` stops after that many (a partial submission, for
-        tests and failure studies); it then returns None."""
+        transaction per chunk, from chunk ``start`` (to resume). ``chunks`` stops after that
+        many (a partial submission, for tests and failure studies); it then returns None."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
         gas: list[int] = []
-        for c, (f, t) in enumerate(self.chunks[:chunks]):
+        for c, (f, t) in list(enumerate(self.chunks[:chunks]))[start:]:
             receipt = self.contract.submit(round_, c, words[f:t], sender=sender)
             gas.append(int(receipt.gas_used))
         if chunks is not None and chunks < len(self.chunks):
@@ -330,10 +331,10 @@ class FedTask:
         receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), sender=sender, value=self.stake)
         return int(receipt.gas_used)
 
-    def reveal(self, sender: Any, c: Commitment, chunks: int | None = None) -> Reveal | None:
-        """Reveals every chunk in order (stops early if chunk 0 is rejected). ``chunks``
-        stops after that many, leaving the reveal unfinished; it then returns None."""
-        receipts = self._send_chunks(self.contract.reveal, sender, c, "Revealed", chunks)
+    def reveal(self, sender: Any, c: Commitment, chunks: int | None = None, start: int = 0) -> Reveal | None:
+        """Reveals every chunk in order from ``start`` (stops early if chunk 0 is rejected).
+        ``chunks`` stops after that many, leaving the reveal unfinished; it then returns None."""
+        receipts = self._send_chunks(self.contract.reveal, sender, c, "Revealed", chunks, start)
         if receipts is None:
             return None
         (ev,) = _event_args(receipts[-1], "Revealed")
@@ -341,9 +342,10 @@ class FedTask:
         return Reveal(int(ev.round), str(ev.participant), int(ev.move), bool(ev.accepted), sum(gas),
                       len(gas), max(gas))
 
-    def claim(self, sender: Any, c: Commitment) -> Claim:
-        """Claims chunk by chunk (a single chunk settles an expired or abandoned round)."""
-        receipts = self._send_chunks(self.contract.claim, sender, c, "Claimed", None)
+    def claim(self, sender: Any, c: Commitment, start: int = 0) -> Claim:
+        """Claims chunk by chunk from ``start`` (a single chunk settles an expired or
+        abandoned round)."""
+        receipts = self._send_chunks(self.contract.claim, sender, c, "Claimed", None, start)
         assert receipts is not None
         (ev,) = _event_args(receipts[-1], "Claimed")
         gas = [int(r.gas_used) for r in receipts]
@@ -351,9 +353,9 @@ class FedTask:
                      int(ev.stake), sum(gas), len(gas), max(gas))
 
     def _send_chunks(self, method: Any, sender: Any, c: Commitment, final_event: str,
-                     chunks: int | None) -> list[Any] | None:
+                     chunks: int | None, start: int = 0) -> list[Any] | None:
         receipts = []
-        for k, (f, t) in enumerate(self.chunks[:chunks]):
+        for k, (f, t) in list(enumerate(self.chunks[:chunks]))[start:]:
             receipt = method(c.round, k, c.opening(k), c.words[f:t], sender=sender)
             receipts.append(receipt)
             if _event_args(receipt, final_event):

@@ -1,0 +1,276 @@
+"""Long-running participants: a client that trains and takes part in every round on its
+own, and a keeper that advances phases. Each runs as its own OS process, talks JSON-RPC to
+a node, and keeps no state but the chain and (client) a small local file.
+
+Crash safety of the client: everything needed to finish a round (the update, its salt, its
+declared moves) is written atomically to the state file *before* the transaction that
+depends on it (the commit). On every step the client re-reads the chain (its status and next
+chunk in the round) and does only what is still missing, and never sends while one of its
+own transactions is pending, so a restart at any point neither double-submits nor loses a
+committed reveal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import codec, reference
+from .chain import Commitment, FedTask
+from .data import Dataset
+from .deployment import atomic_write
+from .models import build_model, set_flat
+from .training import TrainConfig, client_seed, train_local
+
+# Statuses of FederatedTask.statusOf
+NONE, COMMITTED, ACCEPTED, REJECTED, CLAIMED, SENDING = range(6)
+
+
+@dataclass
+class ChainView:
+    """One consistent-enough read of the task's round state."""
+
+    round: int
+    open: bool
+    finalizing: bool
+    now: int
+    commit_deadline: int
+    round_deadline: int
+    entrants: int
+    max_participants: int
+
+    @property
+    def commit_open(self) -> bool:
+        return self.open and self.now < self.commit_deadline and self.entrants < self.max_participants
+
+    @property
+    def reveal_open(self) -> bool:
+        return self.open and not self.commit_open and self.now < self.round_deadline
+
+
+def read_view(task: FedTask) -> ChainView:
+    c = task.contract
+    return ChainView(
+        round=int(c.currentRound()), open=bool(c.roundOpen()), finalizing=bool(c.finalizing()),
+        now=int(c.provider.get_block("latest").timestamp), commit_deadline=int(c.commitDeadline()),
+        round_deadline=int(c.roundDeadline()), entrants=int(c.roundEntrants()),
+        max_participants=int(c.maxParticipants()),
+    )
+
+
+def has_pending(provider: Any, address: str) -> bool:
+    """Whether ``address`` has sent transactions that are not mined yet."""
+    web3 = provider.web3
+    return web3.eth.get_transaction_count(address, "pending") > web3.eth.get_transaction_count(address, "latest")
+
+
+class ClientState:
+    """The client's local file: per round, the salt, the declared chunk moves and the update
+    (saved as .npy next to it). Written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "state.json"
+        self.data: dict[str, Any] = json.loads(self.path.read_text()) if self.path.exists() else {"rounds": {}}
+
+    def get(self, round_: int) -> dict[str, Any] | None:
+        return self.data["rounds"].get(str(round_))
+
+    def rounds(self) -> list[int]:
+        return sorted(int(r) for r in self.data["rounds"])
+
+    def save_round(self, round_: int, weights: np.ndarray, c: Commitment) -> None:
+        update = self.folder / f"round-{round_}.npy"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".round-{round_}.npy"
+        with open(tmp, "wb") as f:
+            np.save(f, weights)
+            f.flush()
+        tmp.replace(update)
+        self.data["rounds"][str(round_)] = {"salt": c.salt.hex(), "moves": c.moves, "update": update.name}
+        self._write()
+
+    def drop(self, round_: int) -> None:
+        entry = self.data["rounds"].pop(str(round_), None)
+        if entry:
+            (self.folder / entry["update"]).unlink(missing_ok=True)
+        self._write()
+
+    def weights(self, round_: int) -> np.ndarray:
+        entry = self.get(round_)
+        assert entry is not None
+        return np.load(self.folder / entry["update"])
+
+    def _write(self) -> None:
+        atomic_write(self.path, json.dumps(self.data, indent=1))
+
+
+class Client:
+    """One participant. ``step()`` looks at the chain and does the next missing action."""
+
+    def __init__(self, task: FedTask, account: Any, data: Dataset, shard: np.ndarray, shard_index: int,
+                 model: str, seed: int, state: ClientState, train: TrainConfig = TrainConfig(),
+                 log: Callable[[str], None] = print) -> None:
+        self.task, self.account, self.data, self.shard = task, account, data, shard
+        self.shard_index, self.model_name, self.seed, self.state = shard_index, model, seed, state
+        self.train_cfg, self.log = train, log
+        self.model = build_model(model, data.n_features, data.n_classes, seed)
+        self.consensus = task.rule == "consensus"
+
+    # --- one step -----------------------------------------------------------------------
+
+    def step(self) -> str | None:
+        """Does at most one kind of action; returns what it did, or None when idle."""
+        if has_pending(self.task.contract.provider, self.account.address):
+            return None  # our last transaction is not mined yet: never send twice
+        view = read_view(self.task)
+        if self.consensus:
+            done = self._settle_past_rounds(view)
+            if done:
+                return done
+        if not view.open:
+            return None
+        status, next_chunk, _ = (int(x) for x in self.task.contract.statusOf(view.round, self.account))
+        if not self.consensus:
+            if status in (NONE, SENDING):
+                return self._submit(view.round, next_chunk)
+            return None
+        if view.commit_open and status == NONE:
+            return self._commit(view.round)
+        if view.reveal_open and status in (COMMITTED, SENDING) and self.state.get(view.round):
+            return self._reveal(view.round, next_chunk)
+        return None
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _train(self, round_: int) -> np.ndarray:
+        set_flat(self.model, self.task.global_model())
+        t0 = time.perf_counter()
+        w = train_local(self.model, self.data.x_train[self.shard], self.data.y_train[self.shard], self.train_cfg,
+                        client_seed(self.seed, round_, self.shard_index))
+        self.log(f"round {round_}: trained on {len(self.shard)} samples in {time.perf_counter() - t0:.1f}s")
+        return w
+
+    def _submit(self, round_: int, next_chunk: int) -> str:
+        entry = self.state.get(round_)
+        if entry is None:
+            w = self._train(round_)
+            c = self.task.prepare(round_, w)
+            self.state.save_round(round_, w, c)
+        sub = self.task.submit(self.account, round_, self.state.weights(round_), start=next_chunk)
+        self.state.drop(round_)
+        assert sub is not None
+        return f"round {round_}: submitted (distance {sub.distance}, reward {sub.reward} wei)"
+
+    def _commit(self, round_: int) -> str:
+        entry = self.state.get(round_)
+        if entry is None:
+            w = self._train(round_)
+            c = self.task.prepare(round_, w)
+            self.state.save_round(round_, w, c)  # durable before the commit
+        c = self._commitment(round_)
+        self.task.commit(self.account, c)
+        return f"round {round_}: committed (move {c.move // self.task.param_count})"
+
+    def _commitment(self, round_: int) -> Commitment:
+        entry = self.state.get(round_)
+        assert entry is not None
+        words, saturated = codec.encode(self.state.weights(round_), self.task.fmt)
+        moves = [int(m) for m in entry["moves"]]
+        links = reference.chunk_links(words, moves, self.task.chunk_words)
+        return Commitment(round_, bytes.fromhex(entry["salt"]), words, moves, links, saturated)
+
+    def _reveal(self, round_: int, next_chunk: int) -> str:
+        rev = self.task.reveal(self.account, self._commitment(round_), start=next_chunk)
+        if rev is None:
+            return f"round {round_}: revealed some chunks"
+        if not rev.accepted:
+            self.state.drop(round_)
+        return f"round {round_}: revealed ({'accepted' if rev.accepted else 'REJECTED'}, move {rev.move})"
+
+    def _settle_past_rounds(self, view: ChainView) -> str | None:
+        """Claims finished rounds, forgets rounds that cannot be claimed, withdraws."""
+        c = self.task.contract
+        for r in self.state.rounds():
+            if r == view.round and (view.open or view.finalizing):
+                continue
+            status = int(c.statusOf(r, self.account)[0])
+            version = int(c.roundVersion(r))
+            if status == ACCEPTED and version <= int(c.completedRounds()):
+                cl = self.task.claim(self.account, self._commitment(r), start=int(c.statusOf(r, self.account)[1]))
+                self.state.drop(r)
+                return f"round {r}: claimed reward {cl.reward} wei + stake {cl.stake} wei (tier {cl.tier})"
+            if status in (NONE, COMMITTED, SENDING, REJECTED, CLAIMED):
+                self.state.drop(r)  # too late, rejected or done: nothing left to do
+                self.log(f"round {r}: nothing to claim (status {status})")
+        if self.task.withdrawable(self.account) > 0:
+            paid = self.task.withdraw(self.account)
+            return f"withdrew {paid} wei"
+        return None
+
+
+class Keeper:
+    """Closes rounds when they may be closed, writes the new model, reopens rounds. Any
+    number of keepers may run; one that loses a race simply sees a revert and moves on."""
+
+    def __init__(self, task: FedTask, account: Any, log: Callable[[str], None] = print) -> None:
+        self.task, self.account, self.log = task, account, log
+
+    def step(self) -> str | None:
+        from ape.exceptions import ContractLogicError
+
+        c = self.task.contract
+        if has_pending(c.provider, self.account.address):
+            return None
+        view = read_view(self.task)
+        try:
+            if view.finalizing or (view.open and self._may_close(view)):
+                fin = self.task.finalize(self.account)
+                what = "finalized" if fin.completed else "abandoned (no quorum)"
+                return f"round {fin.round}: {what} with {fin.participants} contributions, {fin.transactions} tx"
+            if not view.open and view.round > 0 and self._pool_suffices():
+                self.task.start_round(self.account)
+                return f"round {view.round + 1}: opened"
+        except (ContractLogicError, RuntimeError) as err:
+            self.log(f"someone else acted first or the state changed: {str(err).splitlines()[0]}")
+        return None
+
+    def _may_close(self, view: ChainView) -> bool:
+        c = self.task.contract
+        if view.now >= view.round_deadline:
+            return True
+        if self.task.rule == "paper":
+            return int(c.roundSubmissions()) >= view.max_participants
+        return not view.commit_open and int(c.roundReveals()) == view.entrants
+
+    def _pool_suffices(self) -> bool:
+        reserve = max(r for _, r in self.task.tiers()) * int(self.task.contract.maxParticipants())
+        return int(self.task.contract.rewardPool()) >= reserve
+
+
+def run_loop(step: Callable[[], str | None], stopping: Callable[[], bool], log: Callable[[str], None],
+             poll: float = 1.0) -> None:
+    """Calls ``step`` until ``stopping()``; logs what it did; sleeps ``poll`` s when idle.
+    Connection errors (a restarting node) are logged and retried."""
+    while not stopping():
+        try:
+            did = step()
+        except (ConnectionError, OSError) as err:
+            log(f"node unreachable ({type(err).__name__}); retrying")
+            did = None
+            _sleep(5 * poll, stopping)
+        if did:
+            log(did)
+        else:
+            _sleep(poll, stopping)
+
+
+def _sleep(seconds: float, stopping: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not stopping():
+        time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)
