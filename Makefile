@@ -17,10 +17,11 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup demo test adversaries bench experiments experiments-full clean help
+.PHONY: setup demo demo-distributed test adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
+	@echo "make demo-distributed - anvil + deploy + 5 client processes + a keeper; one client killed and restarted; ~3 min"
 	@echo "make test   - set up, then run every test (ape test)"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet); ~3 min"
 	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
@@ -47,6 +48,9 @@ node_modules/.fedchain-installed: package.json package-lock.json
 demo: setup
 	$(APE) run train_round --clients 5 --rounds 10 --model logreg --dataset mnist --partition iid \
 		--json results/demo.json
+
+demo-distributed: setup
+	$(APE) run demo_distributed
 
 test: setup
 	$(APE) test tests -q -p no:cacheprovider

@@ -256,12 +256,14 @@ class Keeper:
 def run_loop(step: Callable[[], str | None], stopping: Callable[[], bool], log: Callable[[str], None],
              poll: float = 1.0) -> None:
     """Calls ``step`` until ``stopping()``; logs what it did; sleeps ``poll`` s when idle.
-    Connection errors (a restarting node) are logged and retried."""
+    A failing step (a restarting node, a transaction that lost a race) is logged and retried
+    after a back-off: the next step re-reads the chain, so retrying is always safe."""
     while not stopping():
         try:
             did = step()
-        except (ConnectionError, OSError) as err:
-            log(f"node unreachable ({type(err).__name__}); retrying")
+        except Exception as err:  # noqa: BLE001 - a daemon logs and retries; state is on chain
+            log(f"step failed ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}); "
+                "retrying")
             did = None
             _sleep(5 * poll, stopping)
         if did:

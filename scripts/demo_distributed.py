@@ -1,0 +1,109 @@
+"""A real multi-process deployment on this machine: one anvil (2-s blocks) on loopback, the
+task deployed from a config file, N client processes and a keeper, each its own OS process
+with its own key. Mid-way one client is killed (SIGKILL) right after it committed, then
+restarted; the table at the end shows every round's accuracy and every client's rewards."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ml.localnet import ROOT, Anvil, TaskReader, ape_run, client_proc, keeper_proc, wait_until
+
+COMMITTED, ACCEPTED, CLAIMED = 1, 2, 4
+
+
+@click.command(short_help="Multi-process demo with a crash and restart")
+@click.option("--clients", default=5, show_default=True, help="Client processes.")
+@click.option("--rounds", default=6, show_default=True, help="Rounds to complete.")
+@click.option("--kill-round", default=6, show_default=True, help="Round in which one client is killed and restarted.")
+@click.option("--block-time", default=2, show_default=True, help="Seconds per block of the local node.")
+@click.option("--config", "config_path", default=str(ROOT / "configs" / "demo.toml"), show_default=True,
+              help="Task config to deploy.")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "run" / "distributed",
+              show_default=True, help="Logs, client state files, the deployment record (wiped first).")
+def cli(clients, rounds, kill_round, block_time, config_path, folder):
+    from ape import accounts, project
+
+    from ml import codec, data as datasets
+    from ml.models import build_model, set_flat
+    from ml.training import accuracy
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    log = lambda msg: click.echo(f"{time.strftime('%H:%M:%S')} [demo] {msg}", err=True)  # noqa: E731
+    anvil = Anvil(folder, block_time=block_time)
+    anvil.start()
+    log(f"anvil on {anvil.uri}, {block_time}s blocks")
+    record = folder / "deployment.json"
+    procs = []
+    try:
+        t0 = time.perf_counter()
+        res = ape_run(["deploy", "--config", config_path, "--account", "test:0", "--record", str(record),
+                       "--network", anvil.uri])
+        if res.returncode != 0:
+            raise click.ClickException(f"deploy failed:\n{res.stdout}{res.stderr}")
+        log(res.stdout.strip().splitlines()[-1])
+        import json
+
+        address = json.loads(record.read_text())["address"]
+        abi = [a.model_dump(mode="json", by_alias=True) for a in project.FederatedTask.contract_type.abi]
+        task = TaskReader(anvil.uri, address, abi)
+        keeper = keeper_proc(folder, anvil.uri, record, account=clients + 1).start()
+        cprocs = [client_proc(folder, anvil.uri, record, i, clients, account=i + 1).start() for i in range(clients)]
+        procs = [keeper, *cprocs]
+        log(f"started a keeper and {clients} clients (logs in {folder})")
+
+        victim_index = clients // 2
+        victim = cprocs[victim_index]
+        victim_addr = list(accounts.test_accounts)[victim_index + 1].address
+        wait_until(lambda: task.currentRound() >= kill_round, 120 + 60 * kill_round, f"round {kill_round}")
+        status = wait_until(lambda: task.statusOf(kill_round, victim_addr)[0] == COMMITTED and "committed",
+                            120, f"client {victim_index} to commit in round {kill_round}", poll=0.05)
+        victim.kill()
+        log(f"round {kill_round}: KILLED client {victim_index} (SIGKILL) after it {status}, before it revealed")
+        time.sleep(block_time)
+        victim.start()
+        log(f"round {kill_round}: restarted client {victim_index}")
+
+        wait_until(lambda: task.completedRounds() >= rounds, 120 + 60 * rounds, f"{rounds} completed rounds")
+        addrs = [list(accounts.test_accounts)[i + 1].address for i in range(clients)]
+        wait_until(lambda: all(task.statusOf(rounds, a)[0] == CLAIMED for a in addrs), 120,
+                   f"every client to claim round {rounds}")
+        codes = [p.stop() for p in procs]
+        elapsed = time.perf_counter() - t0
+        log(f"stopped every process with SIGTERM; exit codes {codes}")
+
+        data = datasets.load_dataset("mnist")
+        model = build_model("logreg", data.n_features, data.n_classes)
+        words, n = int(task.modelWords()), int(task.paramCount())
+        rewards: dict[tuple[int, str], int] = {}
+        for ev in task.claims():
+            rewards[(int(ev["round"]), ev["participant"])] = int(ev["reward"])
+        header = f"{'round':>5} {'accuracy':>9} {'accepted':>8} " + " ".join(
+            f"{'client ' + str(i) + ('*' if i == victim_index else ''):>10}" for i in range(clients))
+        click.echo(f"\n{header}\n{'-' * len(header)}")
+        ok = True
+        for r in range(1, rounds + 1):
+            version = int(task.roundVersion(r))
+            ints = codec.unpack([int(w) for w in task.modelSlice(version, 0, words)], n)
+            set_flat(model, codec.dequantize(ints, codec.FixedPoint(int(task.fracBits()), int(task.valueBits()))))
+            row = [rewards.get((r, a), 0) for a in addrs]
+            ok &= all(x > 0 for x in row)
+            accepted = sum(1 for a in addrs if task.statusOf(r, a)[0] in (ACCEPTED, CLAIMED))
+            click.echo(f"{r:>5} {accuracy(model, data.x_test, data.y_test):>9.4f} {accepted:>8} "
+                       + " ".join(f"{x / 1e18:>10.4f}" for x in row))
+        click.echo(f"\nrewards in ETH per round (stake returned on top); * = killed with SIGKILL after committing "
+                   f"in round {kill_round} and restarted. {rounds} rounds in {elapsed:.0f}s.")
+        click.echo("every client was rewarded every round, including the restarted one" if ok
+                   else "NOT every client was rewarded every round")
+        if not ok or any(c != 0 for c in codes):
+            sys.exit(1)
+    finally:
+        for p in procs:
+            p.stop(timeout=20)
+        anvil.stop()
