@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec
-from .chain import GAS_PER_TX_OVERHEAD, GAS_PER_WORD_FINALIZE, FedTask, TaskSettings, broadcast
+from .chain import FINALIZE_OVERHEAD, GAS_PER_WORD_FINALIZE, FedTask, TaskSettings, broadcast
 
 #: Gas floor per parameter of a 16-bit update: 2 calldata bytes + 1/8 of a 5,000-gas SSTORE.
 FLOOR_GAS_PER_PARAM = 2 * 16 + 5000 / 8
@@ -208,7 +208,7 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
             res.phase_blocks["reveal"] = _blocks(provider, [
                 (c.reveal, (2, 0, x.opening(0), x.words), a, 0, res.tx_gas) for a, x in zip(clients, cs)])
             sequential = 3
-        fin_gas = GAS_PER_TX_OVERHEAD + GAS_PER_WORD_FINALIZE * words
+        fin_gas = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * words
         res.phase_blocks["finalize"] = _blocks(provider, [(c.finalizeChunks, (2**32,), owner, 0, fin_gas)])
     finally:
         provider.make_request("evm_setIntervalMining", [0])

@@ -33,6 +33,8 @@ DEFAULT_TX_GAS_BUDGET = 12_000_000
 GAS_PER_WORD_SEND = 12_400
 GAS_PER_WORD_FINALIZE = 14_000
 GAS_PER_TX_OVERHEAD = 250_000
+#: Closing a round (money settled, next round opened) and creating a chunk's data contract.
+FINALIZE_OVERHEAD = 600_000
 #: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
 WARM_WORDS_PER_TX = 240
 
@@ -374,7 +376,7 @@ class FedTask:
     def chunks_per_finalize(self) -> int:
         """Chunks of the new model one finalize transaction writes within the gas budget."""
         per_chunk = GAS_PER_WORD_FINALIZE * self.chunk_words
-        return max(1, (self.tx_gas_budget - GAS_PER_TX_OVERHEAD) // per_chunk)
+        return max(1, (self.tx_gas_budget - FINALIZE_OVERHEAD) // per_chunk)
 
     def finalize(self, sender: Any, max_chunks: int | None = None) -> Finalization:
         """Closes the round and writes the new model, as many transactions as it takes
@@ -384,7 +386,7 @@ class FedTask:
         gas: list[int] = []
         # Sent like a client's broadcast (explicit gas limit, raw transaction), which also
         # works on nodes that mine on an interval rather than per transaction.
-        gas_limit = GAS_PER_TX_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
+        gas_limit = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
         while True:
             (receipt,) = broadcast(self.contract.provider, [(self.contract.finalizeChunks, (step,), sender, 0,
                                                              gas_limit)])

@@ -237,7 +237,8 @@ class Keeper:
                 self.task.start_round(self.account)
                 return f"round {view.round + 1}: opened"
         except (ContractLogicError, RuntimeError) as err:
-            self.log(f"someone else acted first or the state changed: {str(err).splitlines()[0]}")
+            self.log(f"finalize/start failed, will re-read the chain (another keeper may have acted first): "
+                     f"{str(err).splitlines()[0]}")
         return None
 
     def _may_close(self, view: ChainView) -> bool:

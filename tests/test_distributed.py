@@ -1,0 +1,137 @@
+"""Faults of a real multi-process deployment: every participant is its own `ape run`
+process talking JSON-RPC to one anvil node (1-s blocks), as in `make demo-distributed`.
+
+One deployment (digits logistic regression, CONSENSUS, 3 clients and a keeper) serves the
+scenarios in order: a client killed between commit and reveal, the keeper killed mid-round,
+the node restarted from a state dump; then bad input to the CLIs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from ml.localnet import Anvil, TaskReader, ape_run, client_proc, keeper_proc, wait_until
+
+COMMITTED, ACCEPTED, REJECTED, CLAIMED = 1, 2, 3, 4
+CLIENTS = 3
+CONFIG = """
+model = "logreg"
+dataset = "digits"
+seed = 0
+round_duration = 90
+reveal_duration = 90
+min_participants = 2
+max_participants = 3
+reward_rule = "consensus"
+tier_thresholds = [700, 1000, 100000]
+tier_rewards_eth = [0.003, 0.002, 0.001]
+stake_eth = 0.01
+min_move = 1
+max_move = 100000
+funding_eth = 1.0
+"""
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory, project, accounts):
+    folder = tmp_path_factory.mktemp("distributed")
+    (folder / "task.toml").write_text(CONFIG)
+    anvil = Anvil(folder, block_time=1)
+    anvil.start()
+    record = folder / "deployment.json"
+    res = ape_run(["deploy", "--config", str(folder / "task.toml"), "--account", "test:0", "--record", str(record),
+                   "--network", anvil.uri])
+    assert res.returncode == 0, res.stdout + res.stderr
+    abi = [a.model_dump(mode="json", by_alias=True) for a in project.FederatedTask.contract_type.abi]
+    task = TaskReader(anvil.uri, json.loads(record.read_text())["address"], abi)
+    clients = [client_proc(folder, anvil.uri, record, i, CLIENTS, account=i + 1).start() for i in range(CLIENTS)]
+    keeper = keeper_proc(folder, anvil.uri, record, account=CLIENTS + 1).start()
+    addrs = [accounts[i + 1].address for i in range(CLIENTS)]
+    state = {"anvil": anvil, "task": task, "clients": clients, "keeper": keeper, "addrs": addrs,
+             "folder": folder, "record": record}
+    yield state
+    for p in [*state["clients"], state["keeper"]]:
+        p.stop(timeout=20)
+    anvil.stop()
+
+
+def _logs(net) -> str:
+    return "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in [*net["clients"], net["keeper"]])
+
+
+def test_client_killed_between_commit_and_reveal_reveals_after_restart(net):
+    task, victim, addr = net["task"], net["clients"][1], net["addrs"][1]
+    r = wait_until(lambda: task.roundOpen() and task.statusOf(task.currentRound(), addr)[0] == COMMITTED
+                   and task.currentRound(), 240, "client 1 to commit", poll=0.05)
+    victim.kill()
+    time.sleep(1)
+    victim.start()
+    try:
+        wait_until(lambda: task.completedRounds() >= 1 and task.roundVersion(r) != 0, 180, f"round {r} to finalize")
+    except TimeoutError:
+        pytest.fail(_logs(net))
+    assert [task.statusOf(r, a)[0] in (ACCEPTED, CLAIMED) for a in net["addrs"]] == [True] * CLIENTS
+    assert f"round {r}: committed" not in victim.log().split("watching task")[-1]  # not committed twice
+    wait_until(lambda: task.statusOf(r, addr)[0] == CLAIMED, 60, "the restarted client to claim")
+
+
+def test_keeper_killed_mid_round_and_restarted_finalizes_once(net):
+    task, keeper = net["task"], net["keeper"]
+    r = wait_until(lambda: task.roundOpen() and task.roundEntrants() > 0 and task.currentRound(), 120,
+                   "a round with commits")
+    keeper.kill()
+    done_before = task.completedRounds()
+    # everyone reveals; nobody finalizes while no keeper runs (clients never do)
+    wait_until(lambda: task.roundReveals() == CLIENTS and task.currentRound() == r, 120, "every reveal")
+    time.sleep(3)
+    assert task.roundOpen() and task.completedRounds() == done_before
+    net["keeper"] = keeper_proc(net["folder"], net["anvil"].uri, net["record"], account=CLIENTS + 1,
+                                name="keeper2").start()
+    try:
+        wait_until(lambda: task.completedRounds() == done_before + 1, 120, "the new keeper to finalize")
+    except TimeoutError:
+        pytest.fail(_logs(net))
+    assert task.roundVersion(r) == done_before + 1 and task.versionRound(done_before + 1) == r
+
+
+def test_node_restarted_from_state_dump_between_rounds(net):
+    task, anvil = net["task"], net["anvil"]
+    done = wait_until(lambda: not task.finalizing() and task.completedRounds(), 120, "a finished round")
+    head = task.w3.eth.block_number
+    anvil.stop()  # SIGTERM: anvil writes the state dump
+    time.sleep(3)  # every process sees the node gone
+    anvil.start()  # same port, --load-state
+    assert task.w3.eth.block_number >= head  # the chain survived the restart
+    try:
+        wait_until(lambda: task.completedRounds() >= done + 2, 300, "two more rounds after the restart")
+    except TimeoutError:
+        pytest.fail(_logs(net))
+    assert all(p.alive for p in [*net["clients"], net["keeper"]])
+
+
+def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
+    uri, record = net["anvil"].uri, str(net["record"])
+    deployer = accounts[0].address
+    nonce = net["task"].w3.eth.get_transaction_count(deployer)
+    cases = {
+        "malformed": ("model = [unclosed", "not valid TOML"),
+        "unknown setting": ('model = "logreg"\nlearning_rate = 3', "unknown setting(s) learning_rate"),
+        "bad rule": ('reward_rule = "vibes"', "reward_rule must be one of"),
+        "unfundable": ("funding_eth = 100000000.0", "insufficient funds"),
+    }
+    for name, (text, expected) in cases.items():
+        cfg = tmp_path / f"{name.replace(' ', '_')}.toml"
+        cfg.write_text(text)
+        res = ape_run(["deploy", "--config", str(cfg), "--account", "test:0", "--record", str(tmp_path / "x.json"),
+                       "--network", uri])
+        assert res.returncode != 0 and expected in res.stdout + res.stderr, (name, res.stdout, res.stderr)
+    res = ape_run(["client", "--record", record, "--account", "nobody", "--state-dir", str(tmp_path / "s"),
+                   "--network", uri])
+    assert res.returncode != 0 and "unknown account 'nobody'" in res.stdout + res.stderr
+    wrong = tmp_path / "wrong-chain.json"
+    wrong.write_text(json.dumps({**json.loads(net["record"].read_text()), "chain_id": 1, "network": "mainnet"}))
+    res = ape_run(["keeper", "--record", str(wrong), "--account", "test:0", "--network", uri])
+    assert res.returncode != 0 and "wrong --network" in res.stdout + res.stderr
+    assert net["task"].w3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
