@@ -120,8 +120,18 @@ class Proc:
 
 
 def ape_run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "ape"), "run", *args], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return ape_run_many([args], timeout)[0]
+
+
+def ape_run_many(arg_lists: list[list[str]], timeout: float = 300) -> list[subprocess.CompletedProcess]:
+    """Runs several `ape run` commands concurrently and waits for all."""
+    procs = [subprocess.Popen([str(ROOT / ".venv" / "bin" / "ape"), "run", *args], cwd=ROOT, env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in arg_lists]
+    done = []
+    for args, p in zip(arg_lists, procs):
+        out, err = p.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(args, p.returncode, out, err))
+    return done
 
 
 def client_proc(folder: Path, uri: str, record: Path, index: int, n: int, account: int) -> Proc:

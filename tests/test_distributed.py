@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ml.localnet import Anvil, TaskReader, ape_run, client_proc, keeper_proc, wait_until
+from ml.localnet import Anvil, TaskReader, ape_run, ape_run_many, client_proc, keeper_proc, wait_until
 
 COMMITTED, ACCEPTED, REJECTED, CLAIMED = 1, 2, 3, 4
 CLIENTS = 3
@@ -121,17 +121,20 @@ def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
         "bad rule": ('reward_rule = "vibes"', "reward_rule must be one of"),
         "unfundable": ("funding_eth = 100000000.0", "insufficient funds"),
     }
+    runs, expect = [], []
     for name, (text, expected) in cases.items():
         cfg = tmp_path / f"{name.replace(' ', '_')}.toml"
         cfg.write_text(text)
-        res = ape_run(["deploy", "--config", str(cfg), "--account", "test:0", "--record", str(tmp_path / "x.json"),
-                       "--network", uri])
-        assert res.returncode != 0 and expected in res.stdout + res.stderr, (name, res.stdout, res.stderr)
-    res = ape_run(["client", "--record", record, "--account", "nobody", "--state-dir", str(tmp_path / "s"),
-                   "--network", uri])
-    assert res.returncode != 0 and "unknown account 'nobody'" in res.stdout + res.stderr
+        runs.append(["deploy", "--config", str(cfg), "--account", "test:0", "--record", str(tmp_path / "x.json"),
+                     "--network", uri])
+        expect.append(expected)
+    runs.append(["client", "--record", record, "--account", "nobody", "--state-dir", str(tmp_path / "s"),
+                 "--network", uri])
+    expect.append("unknown account 'nobody'")
     wrong = tmp_path / "wrong-chain.json"
     wrong.write_text(json.dumps({**json.loads(net["record"].read_text()), "chain_id": 1, "network": "mainnet"}))
-    res = ape_run(["keeper", "--record", str(wrong), "--account", "test:0", "--network", uri])
-    assert res.returncode != 0 and "wrong --network" in res.stdout + res.stderr
+    runs.append(["keeper", "--record", str(wrong), "--account", "test:0", "--network", uri])
+    expect.append("wrong --network")
+    for res, expected in zip(ape_run_many(runs), expect):
+        assert res.returncode != 0 and expected in res.stdout + res.stderr, (res.args, res.stdout, res.stderr)
     assert net["task"].w3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
