@@ -69,6 +69,20 @@ def has_pending(provider: Any, address: str) -> bool:
     return web3.eth.get_transaction_count(address, "pending") > web3.eth.get_transaction_count(address, "latest")
 
 
+def cancel_pending(account: Any) -> str:
+    """Replaces the oldest pending transaction of ``account`` by a 0-ETH transfer to itself
+    with the same nonce and twice the fees the node asks now. Exactly one of the two can be
+    mined, so whatever the stuck transaction was, it is either done or cancelled; the caller
+    then re-reads the chain and redoes only what is still missing."""
+    web3 = account.provider.web3
+    nonce = web3.eth.get_transaction_count(account.address, "latest")
+    base = int(web3.eth.get_block("latest")["baseFeePerGas"] or 0)
+    tip = max(int(web3.eth.max_priority_fee), 10**9)
+    account.transfer(account, 0, nonce=nonce, max_fee=2 * (2 * base + tip), max_priority_fee=2 * tip,
+                     gas_limit=21_000)
+    return f"replaced stuck transaction with nonce {nonce}"
+
+
 class ClientState:
     """The client's local file: per round, the salt, the declared chunk moves and the update
     (saved as .npy next to it). Written atomically."""
@@ -115,19 +129,30 @@ class Client:
 
     def __init__(self, task: FedTask, account: Any, data: Dataset, shard: np.ndarray, shard_index: int,
                  model: str, seed: int, state: ClientState, train: TrainConfig = TrainConfig(),
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, stuck_after: float = 180.0) -> None:
         self.task, self.account, self.data, self.shard = task, account, data, shard
         self.shard_index, self.model_name, self.seed, self.state = shard_index, model, seed, state
         self.train_cfg, self.log = train, log
         self.model = build_model(model, data.n_features, data.n_classes, seed)
         self.consensus = task.rule == "consensus"
+        self.stuck_after = stuck_after
+        self._pending_since: float | None = None
 
     # --- one step -----------------------------------------------------------------------
 
     def step(self) -> str | None:
         """Does at most one kind of action; returns what it did, or None when idle."""
         if has_pending(self.task.contract.provider, self.account.address):
-            return None  # our last transaction is not mined yet: never send twice
+            # Our last transaction is not mined yet: never send a second one beside it. If
+            # it stays pending (underpriced, dropped by peers), replace it by a same-nonce
+            # no-op; the next step redoes whatever it was, from the chain's state.
+            now = time.monotonic()
+            self._pending_since = self._pending_since or now
+            if now - self._pending_since < self.stuck_after:
+                return None
+            self._pending_since = None
+            return cancel_pending(self.account)
+        self._pending_since = None
         view = read_view(self.task)
         if self.consensus:
             done = self._settle_past_rounds(view)

@@ -140,7 +140,7 @@ def render(m: Measurements) -> str:
             f"With {p.block_time}-s blocks a round needs {min_blocks:.1f}–{max_blocks:.1f} blocks "
             f"({min(block_s):.0f}–{max(block_s):.0f} s of chain time), independent of the round index. "
             "Our protocol has two sequential on-chain phases per round — all submissions (one block while they "
-            "fit the block gas limit: a 7,850-parameter submission uses ~6 M gas, so ~4 fit a 30 M block), then "
+            "fit the block gas limit: a 7,850-parameter submission uses ~6 M gas, and a 30 M block holds 4–5), then "
             "finalize (the next block) — and every client waits for the next block to include its "
             f"submission. The paper reports ~1 block ({PAPER_ROUND_OVERHEAD_S[0]:.0f}–"
             f"{PAPER_ROUND_OVERHEAD_S[1]:.0f} s); we measure about {min_blocks:.0f}–{max_blocks:.0f} blocks of "

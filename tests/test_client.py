@@ -1,0 +1,58 @@
+"""The participant state machine in-process: one step at a time against the test chain."""
+
+import numpy as np
+import pytest
+
+from ml import data as datasets
+from ml.chain import TaskSettings
+from ml.models import build_model, param_count
+from ml.participant import COMMITTED, NONE, Client, ClientState, has_pending
+
+DIGITS = datasets.load_dataset("digits")
+N = param_count(build_model("logreg", DIGITS.n_features, DIGITS.n_classes))
+CONS = TaskSettings(param_count=N, min_participants=1, max_participants=2, round_duration=600,
+                    tier_thresholds=(100000,), tier_rewards=(10**15,), reward_rule="consensus", stake=10**15,
+                    min_move=1, max_move=100000)
+
+
+@pytest.fixture
+def client_on_task(deploy_task, owner, clients, chain, tmp_path):
+    with chain.isolate():
+        t = deploy_task(CONS)
+        t.start_round(owner)
+        c = Client(t, clients[0], DIGITS, np.arange(300), 0, "logreg", 0, ClientState(tmp_path), log=lambda m: None,
+                   stuck_after=0)
+        yield t, c
+
+
+def test_stuck_transaction_is_replaced_then_the_action_redone(client_on_task, clients, chain):
+    """A transaction that cannot be mined (fee below the base fee) blocks the client until it
+    replaces it with a same-nonce no-op; then it commits exactly once."""
+    t, c = client_on_task
+    provider, me = chain.provider, clients[0]
+    web3 = provider.web3
+    provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(50 * 10**9)])
+    chain.mine()
+    raw = me.sign_transaction(me.prepare_transaction(
+        provider.network.ecosystem.create_transaction(receiver=me.address, value=1, gas_limit=21_000,
+                                                      max_fee=10**9, max_priority_fee=10**9, type=2,
+                                                      chain_id=chain.chain_id, nonce=me.nonce)))
+    nonce = me.nonce
+    h = web3.eth.send_raw_transaction(raw.serialize_transaction())
+    assert has_pending(provider, me.address)
+    assert "replaced stuck transaction" in c.step()
+    assert not has_pending(provider, me.address) and me.nonce == nonce + 1
+    assert _never_mined(web3, h)
+    assert int(t.contract.statusOf(1, me)[0]) == NONE
+    assert "committed" in c.step()
+    assert int(t.contract.statusOf(1, me)[0]) == COMMITTED
+    assert c.step() is None  # nothing left to do in the commit phase
+
+
+def _never_mined(web3, h) -> bool:
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        return web3.eth.get_transaction_receipt(h) is None
+    except TransactionNotFound:
+        return True
