@@ -1,5 +1,7 @@
 """The participant state machine in-process: one step at a time against the test chain."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -26,21 +28,34 @@ def client_on_task(deploy_task, owner, clients, chain, tmp_path):
 
 
 def test_stuck_transaction_is_replaced_then_the_action_redone(client_on_task, clients, chain):
-    """A transaction that cannot be mined (fee below the base fee) blocks the client until it
-    replaces it with a same-nonce no-op; then it commits exactly once."""
+    """A transaction that stays pending blocks the client (it never sends a second one beside
+    it) until it replaces it with a same-nonce no-op; then it commits exactly once."""
+    import threading
+
     t, c = client_on_task
     provider, me = chain.provider, clients[0]
     web3 = provider.web3
-    provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(50 * 10**9)])
-    chain.mine()
-    raw = me.sign_transaction(me.prepare_transaction(
-        provider.network.ecosystem.create_transaction(receiver=me.address, value=1, gas_limit=21_000,
-                                                      max_fee=10**9, max_priority_fee=10**9, type=2,
-                                                      chain_id=chain.chain_id, nonce=me.nonce)))
     nonce = me.nonce
-    h = web3.eth.send_raw_transaction(raw.serialize_transaction())
-    assert has_pending(provider, me.address)
-    assert "replaced stuck transaction" in c.step()
+    provider.make_request("evm_setAutomine", [False])  # nothing gets mined: our transaction hangs
+    try:
+        raw = me.sign_transaction(me.prepare_transaction(
+            provider.network.ecosystem.create_transaction(receiver=me.address, value=1, gas_limit=21_000,
+                                                          max_fee=10**9, max_priority_fee=10**9, type=2,
+                                                          chain_id=chain.chain_id, nonce=nonce)))
+        h = web3.eth.send_raw_transaction(raw.serialize_transaction())
+        assert has_pending(provider, me.address)
+        c.stuck_after = 3600
+        assert c.step() is None  # pending: wait, send nothing
+        c.stuck_after = 0
+        out: list = []
+        step = threading.Thread(target=lambda: out.append(c.step()))
+        step.start()
+        time.sleep(2)  # the replacement is in the pool, beside nothing: same nonce
+        provider.make_request("evm_mine", [])
+        step.join(60)
+    finally:
+        provider.make_request("evm_setAutomine", [True])
+    assert out and "replaced stuck transaction" in out[0]
     assert not has_pending(provider, me.address) and me.nonce == nonce + 1
     assert _never_mined(web3, h)
     assert int(t.contract.statusOf(1, me)[0]) == NONE
