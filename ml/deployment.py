@@ -222,3 +222,11 @@ def resolve_account(spec: str) -> Any:
     passphrase = os.environ.get("FEDCHAIN_PASSPHRASE")
     account.set_autosign(True, passphrase=passphrase)
     return account
+
+
+def attach(record_path: Path | str, chain_id: int, account_spec: str | None = None) -> tuple[DeploymentRecord, Any]:
+    """What every participant process does first: read the deployment record, refuse a
+    wrong network, resolve the account (if one is needed). Raises ConfigError."""
+    record = DeploymentRecord.load(record_path)
+    record.check_chain(chain_id)
+    return record, resolve_account(account_spec) if account_spec is not None else None

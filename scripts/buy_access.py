@@ -10,7 +10,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml.chain import FedTask
-from ml.deployment import ConfigError, DeploymentRecord, resolve_account
+from ml.deployment import ConfigError, attach
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Buy an access licence")
@@ -21,9 +21,7 @@ from ml.deployment import ConfigError, DeploymentRecord, resolve_account
 def cli(ecosystem, network, provider, record_path, account_spec):
     logger.set_level("WARNING")
     try:
-        record = DeploymentRecord.load(record_path)
-        record.check_chain(int(chain.chain_id))
-        buyer = resolve_account(account_spec)
+        record, buyer = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     task = FedTask.at(project.FederatedTask, record.address)

@@ -14,7 +14,7 @@ from ape.logging import logger
 
 from ml import data as datasets
 from ml.chain import FedTask
-from ml.deployment import ConfigError, DeploymentRecord, resolve_account
+from ml.deployment import ConfigError, attach
 from ml.participant import Client, ClientState, run_loop
 
 
@@ -50,9 +50,7 @@ def cli(ecosystem, network, provider, record_path, account_spec, data_dir, shard
     logger.set_level("WARNING")
     i, n = _shard(shard)
     try:
-        record = DeploymentRecord.load(record_path)
-        record.check_chain(int(chain.chain_id))
-        account = resolve_account(account_spec)
+        record, account = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     cfg = record.task_config

@@ -12,7 +12,7 @@ from ape.logging import logger
 
 from ml import data as datasets
 from ml.chain import download_model
-from ml.deployment import ConfigError, DeploymentRecord
+from ml.deployment import ConfigError, attach
 from ml.models import build_model
 from ml.training import accuracy
 
@@ -29,8 +29,7 @@ def cli(ecosystem, network, provider, record_path, out_path, evaluate):
     """No account and no transaction: anyone can read the model."""
     logger.set_level("WARNING")
     try:
-        record = DeploymentRecord.load(record_path)
-        record.check_chain(int(chain.chain_id))
+        record, _ = attach(record_path, int(chain.chain_id))
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     cfg = record.task_config

@@ -12,7 +12,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml.chain import FedTask
-from ml.deployment import ConfigError, DeploymentRecord, resolve_account
+from ml.deployment import ConfigError, attach
 from ml.participant import Keeper, run_loop
 
 
@@ -27,9 +27,7 @@ def cli(ecosystem, network, provider, record_path, account_spec, poll):
     may run; killing and restarting one never breaks a round."""
     logger.set_level("WARNING")
     try:
-        record = DeploymentRecord.load(record_path)
-        record.check_chain(int(chain.chain_id))
-        account = resolve_account(account_spec)
+        record, account = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     keeper = Keeper(FedTask.at(project.FederatedTask, record.address), account)
