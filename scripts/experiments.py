@@ -32,7 +32,7 @@ def _progress(run_label: str, total: int):
 @network_option()
 @click.option("--quick/--full", default=True, show_default=True,
               help="--quick shortens only the block-time runs (to --quick-rounds rounds each); --full runs "
-                   "rounds 10/20/30 and clients 5/10/20 at --block-time too (~40 more minutes).")
+                   "rounds 10/20/30 and clients 5/10/20 at --block-time too (~25 more minutes at 12-s blocks).")
 @click.option("--quick-rounds", default=3, show_default=True, help="Rounds of each block-time run with --quick.")
 @click.option("--block-time", default=12, show_default=True, help="Seconds per block of the mainnet-like runs.")
 @click.option("--gas-price-gwei", default=ex.Prices.gas_price_gwei, show_default=True,
