@@ -206,6 +206,14 @@ def broadcast(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) 
     return receipts
 
 
+def _interval_mining(provider: Any) -> bool:
+    """Whether the node is an anvil that mines on an interval rather than per transaction."""
+    try:
+        return not bool(provider.make_request("anvil_getAutomine", []))
+    except Exception:  # noqa: BLE001 - any other node: not an anvil, nothing to work around
+        return False
+
+
 def _event_args(receipt: Any, name: str) -> list[Any]:
     return [log for log in receipt.events if log.event_name == name]
 
@@ -384,12 +392,17 @@ class FedTask:
         round_ = self.current_round
         step = max_chunks or self.chunks_per_finalize
         gas: list[int] = []
-        # Sent like a client's broadcast (explicit gas limit, raw transaction), which also
-        # works on nodes that mine on an interval rather than per transaction.
+        # An explicit gas limit (not the block's), so a block can still hold other transactions.
         gas_limit = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
+        interval = _interval_mining(self.contract.provider)
         while True:
-            (receipt,) = broadcast(self.contract.provider, [(self.contract.finalizeChunks, (step,), sender, 0,
-                                                             gas_limit)])
+            if interval:
+                # ape's own send re-imports the transaction on an anvil switched to interval
+                # mining ("transaction already imported"); send it raw there.
+                (receipt,) = broadcast(self.contract.provider, [(self.contract.finalizeChunks, (step,), sender, 0,
+                                                                 gas_limit)])
+            else:
+                receipt = self.contract.finalizeChunks(step, sender=sender, gas_limit=gas_limit)
             gas.append(int(receipt.gas_used))
             end = _event_args(receipt, "RoundFinalized") or _event_args(receipt, "RoundAbandoned")
             if end:
