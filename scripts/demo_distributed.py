@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ml.localnet import ROOT, Anvil, TaskReader, ape_run, client_proc, keeper_proc, wait_until
+from ml.localnet import ROOT, Anvil, TaskReader, ape_run, ape_run_many, client_proc, keeper_proc, wait_until
 
 COMMITTED, ACCEPTED, CLAIMED = 1, 2, 4
 
@@ -77,6 +77,14 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         codes = [p.stop() for p in procs]
         elapsed = time.perf_counter() - t0
         log(f"stopped every process with SIGTERM; exit codes {codes}")
+        buyer = f"test:{clients + 2}"
+        for res in ape_run_many([
+            ["buy_access", "--record", str(record), "--account", buyer, "--network", anvil.uri],
+            ["download_model", "--record", str(record), "--out", str(folder / "model.pt"), "--network", anvil.uri],
+        ]):
+            if res.returncode != 0:
+                raise click.ClickException(f"{res.args[0]} failed:\n{res.stdout}{res.stderr}")
+            log(res.stdout.strip().splitlines()[-1])
 
         data = datasets.load_dataset("mnist")
         model = build_model("logreg", data.n_features, data.n_classes)
@@ -92,7 +100,7 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
             version = int(task.roundVersion(r))
             ints = codec.unpack([int(w) for w in task.modelSlice(version, 0, words)], n)
             set_flat(model, codec.dequantize(ints, codec.FixedPoint(int(task.fracBits()), int(task.valueBits()))))
-            row = [rewards.get((r, a), 0) for a in addrs]
+            row = [rewards.get((r, a), 0) for a in addrs]  # rewards of claims; revenue comes on top
             ok &= all(x > 0 for x in row)
             accepted = sum(1 for a in addrs if task.statusOf(r, a)[0] in (ACCEPTED, CLAIMED))
             click.echo(f"{r:>5} {accuracy(model, data.x_test, data.y_test):>9.4f} {accepted:>8} "
