@@ -26,7 +26,7 @@ help:
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet); ~3 min"
 	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
 	@echo "make experiments - the paper's figures 6-9 -> docs/RESULTS.md (12-s-block runs shortened: --quick); ~15 min"
-	@echo "make experiments-full - the same with every 12-s-block run at full length; ~40 min (estimated)"
+	@echo "make experiments-full - the same with every 12-s-block run at full length; ~37 min"
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
 	@echo "make clean  - remove build outputs (keeps venv and node_modules)"
 
