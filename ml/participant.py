@@ -224,10 +224,10 @@ class Client:
         for r in self.state.rounds():
             if r == view.round and (view.open or view.finalizing):
                 continue
-            status = int(c.statusOf(r, self.account)[0])
+            status, next_chunk, _ = (int(x) for x in c.statusOf(r, self.account))
             version = int(c.roundVersion(r))
             if status == ACCEPTED and version <= int(c.completedRounds()):
-                cl = self.task.claim(self.account, self._commitment(r), start=int(c.statusOf(r, self.account)[1]))
+                cl = self.task.claim(self.account, self._commitment(r), start=next_chunk)
                 self.state.drop(r)
                 return f"round {r}: claimed reward {cl.reward} wei + stake {cl.stake} wei (tier {cl.tier})"
             if status in (NONE, COMMITTED, SENDING, REJECTED, CLAIMED):
