@@ -182,25 +182,57 @@ def _late_finalize(task: FedTask, owner: Any, settings: TaskSettings, advance_ti
     task.finalize(owner)
 
 
-def summarize(run: StudyRun) -> list[dict[str, Any]]:
+def summarize(run: StudyRun, seed: int | None = None) -> list[dict[str, Any]]:
     """One record per behaviour: mean reward per round (wei and share of the honest mean),
-    stake lost, and whether it earned strictly less than every honest client every round."""
+    stake lost, whether it earned strictly less than every honest client every round, and
+    the worst round's ratio of its best reward to the lowest honest reward (< 1 ⇔ strictly
+    less in every round)."""
     out = []
     rounds = sorted({r.round for r in run.rows})
     honest_mean = np.mean([r.reward_wei for r in run.rows if r.behaviour == "honest"]) or 1.0
+    honest_min = {k: min(r.reward_wei for r in run.rows if r.round == k and r.behaviour == "honest") for k in rounds}
     for b in dict.fromkeys(run.population):
         mine = [r for r in run.rows if r.behaviour == b]
-        strictly_less = all(
-            max(r.reward_wei for r in mine if r.round == k)
-            < min(r.reward_wei for r in run.rows if r.round == k and r.behaviour == "honest")
-            for k in rounds
-        ) if b != "honest" else None
+        best = {k: max(r.reward_wei for r in mine if r.round == k) for k in rounds}
+        cheater = b != "honest"
         out.append({
-            "rule": run.rule, "split": run.split, "behaviour": b,
+            "rule": run.rule, "split": run.split, "seed": seed, "behaviour": b,
             "reward_wei_per_round": float(np.mean([r.reward_wei for r in mine])),
             "share_of_honest": float(np.mean([r.reward_wei for r in mine]) / honest_mean),
             "stake_lost_wei": int(sum(r.stake_lost_wei for r in mine)),
-            "strictly_less_than_every_honest_every_round": strictly_less,
+            "strictly_less_than_every_honest_every_round": all(best[k] < honest_min[k] for k in rounds)
+            if cheater else None,
+            "worst_round_ratio": max(_ratio(best[k], honest_min[k]) for k in rounds) if cheater else None,
             "final_accuracy": run.accuracy[-1],
+        })
+    return out
+
+
+def _ratio(cheater: int, honest: int) -> float:
+    """cheater / honest; 1.0 when both are 0 (not strictly less), a large sentinel (not inf,
+    which JSON cannot carry) when only the honest client earned nothing."""
+    if honest:
+        return cheater / honest
+    return 1.0 if cheater == 0 else 1e9
+
+
+def across_seeds(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Folds per-seed `summarize` records into one row per rule x split x behaviour: in how
+    many seeds the behaviour earned strictly less than every honest client in every round,
+    its mean share of the honest reward, and its worst round ratio over all seeds."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for rec in records:
+        groups.setdefault((rec["rule"], rec["split"], rec["behaviour"]), []).append(rec)
+    out = []
+    for (rule, split, behaviour), recs in groups.items():
+        if behaviour == "honest":
+            continue
+        passed = [r["seed"] for r in recs if r["strictly_less_than_every_honest_every_round"]]
+        out.append({
+            "rule": rule, "split": split, "behaviour": behaviour,
+            "seeds": [r["seed"] for r in recs], "seeds_strictly_less": passed,
+            "share_of_honest": float(np.mean([r["share_of_honest"] for r in recs])),
+            "worst_round_ratio": max(r["worst_round_ratio"] for r in recs),
+            "stake_lost_wei": int(sum(r["stake_lost_wei"] for r in recs)),
         })
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -275,25 +275,14 @@ class FedTask:
         transaction per chunk, from chunk ``start`` (to resume). ``chunks`` stops after that
         many (a partial submission, for tests and failure studies); it then returns None."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
-        gas: list[int] = []
-        for c, (f, t) in list(enumerate(self.chunks[:chunks]))[start:]:
-            receipt = self.contract.submit(round_, c, words[f:t], sender=sender)
-            gas.append(int(receipt.gas_used))
-        if chunks is not None and chunks < len(self.chunks):
+        receipts = self._send_chunks(
+            lambda k, f, t: self.contract.submit(round_, k, words[f:t], sender=sender), "Submitted", chunks, start)
+        if receipts is None:
             return None
-        (ev,) = _event_args(receipt, "Submitted")
-        return Submission(
-            round=int(ev.round),
-            participant=str(ev.participant),
-            distance=int(ev.distance),
-            tier=int(ev.tier),
-            reward=int(ev.reward),
-            gas_used=sum(gas),
-            saturated=saturated,
-            param_count=self.param_count,
-            transactions=len(gas),
-            max_tx_gas=max(gas),
-        )
+        (ev,) = _event_args(receipts[-1], "Submitted")
+        gas = [int(r.gas_used) for r in receipts]
+        return Submission(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
+                          sum(gas), saturated, self.param_count, len(gas), max(gas))
 
     def send_gas_limit(self, words: int) -> int:
         """Gas limit for one chunk of ``words`` words (an upper bound from measurements)."""
@@ -322,15 +311,20 @@ class FedTask:
     # --- commit / reveal / claim (CONSENSUS rule) -------------------------------------
 
     def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None,
-                global_ints: np.ndarray | None = None) -> Commitment:
+                global_ints: np.ndarray | None = None, moves: Sequence[int] | None = None) -> Commitment:
         """Quantizes and packs an update, measures its move per chunk against the current
         global model (read with view calls unless given), links the chunks and draws a
         fresh 32-byte salt. Call it while the round is open: the move is declared against
-        the model the round started from."""
+        the model the round started from. To rebuild a commitment later (the global has
+        moved on), pass the ``salt`` and the ``moves`` declared then."""
         q = codec.quantize(self._check(weights), self.fmt)
         words = codec.pack(q.ints)
-        g = self.global_ints() if global_ints is None else global_ints
-        moves = reference.chunk_moves(q.ints, g, self.chunk_words)
+        if moves is None:
+            g = self.global_ints() if global_ints is None else global_ints
+            moves = reference.chunk_moves(q.ints, g, self.chunk_words)
+        if len(moves) != len(self.chunks):
+            raise ValueError(f"{len(moves)} chunk moves for a task of {len(self.chunks)} chunks")
+        moves = [int(m) for m in moves]
         links = reference.chunk_links(words, moves, self.chunk_words)
         return Commitment(round_, salt if salt is not None else os.urandom(32), words, moves, links, q.saturated)
 
@@ -344,7 +338,7 @@ class FedTask:
     def reveal(self, sender: Any, c: Commitment, chunks: int | None = None, start: int = 0) -> Reveal | None:
         """Reveals every chunk in order from ``start`` (stops early if chunk 0 is rejected).
         ``chunks`` stops after that many, leaving the reveal unfinished; it then returns None."""
-        receipts = self._send_chunks(self.contract.reveal, sender, c, "Revealed", chunks, start)
+        receipts = self._send_chunks(self._opening_sender(self.contract.reveal, sender, c), "Revealed", chunks, start)
         if receipts is None:
             return None
         (ev,) = _event_args(receipts[-1], "Revealed")
@@ -355,20 +349,27 @@ class FedTask:
     def claim(self, sender: Any, c: Commitment, start: int = 0) -> Claim:
         """Claims chunk by chunk from ``start`` (a single chunk settles an expired or
         abandoned round)."""
-        receipts = self._send_chunks(self.contract.claim, sender, c, "Claimed", None, start)
+        receipts = self._send_chunks(self._opening_sender(self.contract.claim, sender, c), "Claimed", None, start)
         assert receipts is not None
         (ev,) = _event_args(receipts[-1], "Claimed")
         gas = [int(r.gas_used) for r in receipts]
         return Claim(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
                      int(ev.stake), sum(gas), len(gas), max(gas))
 
-    def _send_chunks(self, method: Any, sender: Any, c: Commitment, final_event: str,
-                     chunks: int | None, start: int = 0) -> list[Any] | None:
+    @staticmethod
+    def _opening_sender(method: Any, sender: Any, c: Commitment) -> Callable[[int, int, int], Any]:
+        return lambda k, f, t: method(c.round, k, c.opening(k), c.words[f:t], sender=sender)
+
+    def _send_chunks(self, send: Callable[[int, int, int], Any], final_event: str, chunks: int | None,
+                     start: int = 0) -> list[Any] | None:
+        """Calls ``send(chunk, from_word, to_word)`` for each chunk in order from ``start``
+        (at most ``chunks``) and returns the receipts once one carries ``final_event``
+        (the contract emits it when the participant's last chunk landed, or when chunk 0
+        was rejected), or None when the chunks ran out first."""
         receipts = []
         for k, (f, t) in list(enumerate(self.chunks[:chunks]))[start:]:
-            receipt = method(c.round, k, c.opening(k), c.words[f:t], sender=sender)
-            receipts.append(receipt)
-            if _event_args(receipt, final_event):
+            receipts.append(send(k, f, t))
+            if _event_args(receipts[-1], final_event):
                 return receipts
         return None
 

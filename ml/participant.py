@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import codec, reference
 from .chain import Commitment, FedTask
 from .data import Dataset
 from .deployment import atomic_write
@@ -205,10 +204,8 @@ class Client:
     def _commitment(self, round_: int) -> Commitment:
         entry = self.state.get(round_)
         assert entry is not None
-        words, saturated = codec.encode(self.state.weights(round_), self.task.fmt)
-        moves = [int(m) for m in entry["moves"]]
-        links = reference.chunk_links(words, moves, self.task.chunk_words)
-        return Commitment(round_, bytes.fromhex(entry["salt"]), words, moves, links, saturated)
+        return self.task.prepare(round_, self.state.weights(round_), salt=bytes.fromhex(entry["salt"]),
+                                 moves=entry["moves"])
 
     def _reveal(self, round_: int, next_chunk: int) -> str:
         rev = self.task.reveal(self.account, self._commitment(round_), start=next_chunk)
