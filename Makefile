@@ -56,7 +56,7 @@ test: setup
 	$(APE) test tests -q -p no:cacheprovider
 
 adversaries: setup
-	$(APE) run adversaries --rounds 5 --seeds 0,1,2,3,4 --json results/adversaries.json
+	$(APE) run adversaries --rounds 5 --seeds 0,1,2,3,4 --json results/adversaries.json --plot results/adversaries.png
 
 bench: setup
 	$(APE) run bench --json results/bench.json

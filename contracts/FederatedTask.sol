@@ -58,6 +58,8 @@ contract FederatedTask is RevenueShare {
     /// @param maxMoveRatio CONSENSUS: also reject a reveal whose move exceeds this many
     ///        per-mille of the last completed round's mean move (0: off). Updates shrink as
     ///        training converges, so a fixed `maxMove` alone lets late scaled poison through.
+    ///        At claim, an update whose move exceeds this many per-mille of its own round's
+    ///        mean move is paid no reward (its stake is returned).
     /// @param chunkWords words per chunk, 1 <= chunkWords <= MAX_CHUNK_WORDS.
     struct TaskConfig {
         uint32 paramCount;
@@ -588,7 +590,8 @@ contract FederatedTask is RevenueShare {
     /// @notice Claims the reward of an accepted reveal of a finalized round by re-sending
     ///         the update chunk by chunk, exactly as revealed (calldata only: no storage is
     ///         written per parameter). The tier follows from its distance to that round's
-    ///         result, the consensus (`claimScore`); the stake is returned with the last
+    ///         result, the consensus (`claimScore`), unless its move exceeds `maxMoveRatio`
+    ///         per-mille of the round's mean move; the stake is returned with the last
     ///         chunk. Claims stay open until two more rounds have completed; after that, or if
     ///         the round was abandoned, the first chunk settles the stake alone.
     /// @return reward wei of reward credited (0 before the last chunk).
@@ -626,8 +629,9 @@ contract FederatedTask is RevenueShare {
     ///         per-mille of the round's mean move: (distance + meanMove - move) / meanMove.
     /// @dev move - distance = |v - g_old| - |v - g_new| is how far the round's consensus
     ///      moved towards this update (the L1 analogue of projecting the update on the
-    ///      consensus step). An honest update pulls the consensus along; a free-rider's noise
-    ///      or a stale copy does not, so its score stays near or above 1000. The triangle
+    ///      consensus step). A typical honest update pulls the consensus along; a
+    ///      free-rider's noise does not, so its score stays near or above 1000 (so does an
+    ///      honest update the majority disagrees with: see docs/PROTOCOL.md). The triangle
     ///      inequality bounds move - distance by the consensus step, itself at most the mean
     ///      move, so the score is >= 0 but for per-parameter flooring, which saturates.
     function claimScore(uint256 distance, uint256 move, uint256 meanMove) public pure returns (uint256) {
@@ -913,8 +917,15 @@ contract FederatedTask is RevenueShare {
         _entry[round][msg.sender] = CLAIMED | (declared << 40);
         if (live) {
             distance = distanceSum / paramCount;
-            tier_ = rewardTier(claimScore(distance, declared / paramCount, roundMeanMove[round]));
-            if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+            uint256 move = declared / paramCount;
+            uint256 meanMove = roundMeanMove[round];
+            // An update much larger than its round's mean drags the consensus towards itself,
+            // which the score would reward as agreement: such an outlier (a boosted or scaled
+            // update that passed the reveal bounds, e.g. in round 1) is paid nothing.
+            if (maxMoveRatio == 0 || move * 1000 <= maxMoveRatio * meanMove) {
+                tier_ = rewardTier(claimScore(distance, move, meanMove));
+                if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
+            }
         }
         uint256 stake_ = stake;
         totalStakes -= stake_;

@@ -236,3 +236,47 @@ def across_seeds(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "stake_lost_wei": int(sum(r["stake_lost_wei"] for r in recs)),
         })
     return out
+
+
+def plot_round_ratios(runs: Sequence[dict[str, Any]], path: Any, rule: str = "consensus") -> None:
+    """One panel per split: each client's reward in each round divided by the lowest honest
+    reward of that round, one dot per (seed, round, client), coloured by seed. Honest
+    clients sit at ≥ 1 by construction; a cheater passes the study's criterion when all its
+    dots are strictly below the line at 1. ``runs`` are ``StudyRun.as_dict()`` records with a
+    ``seed`` key, as ``ape run adversaries --json`` writes them."""
+    from pathlib import Path
+
+    from .experiments import _plt
+
+    plt = _plt()
+    mine = [r for r in runs if r["rule"] == rule and "copier" in r["population"]]
+    splits = list(dict.fromkeys(r["split"] for r in mine))
+    order = list(BEHAVIOURS)
+    seeds = sorted({r["seed"] for r in mine})
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(splits), figsize=(6.2 * len(splits), 3.8), sharey=True, squeeze=False)
+    jitter = np.random.default_rng(0)
+    for ax, split in zip(axes[0], splits):
+        for run in (r for r in mine if r["split"] == split):
+            rows = run["rows"]
+            for k in sorted({r["round"] for r in rows}):
+                rr = [r for r in rows if r["round"] == k]
+                low = min(r["reward_wei"] for r in rr if r["behaviour"] == "honest")
+                for r in rr:
+                    y = min(_ratio(r["reward_wei"], low), 4.0)  # an unpaid lowest honest: top of the plot
+                    x = order.index(r["behaviour"]) + jitter.uniform(-0.25, 0.25)
+                    ax.plot(x, y, "o", ms=3.5, alpha=0.75, color=colours(seeds.index(run["seed"])))
+        ax.axhline(1.0, color="black", lw=1, ls="--")
+        ax.text(len(order) - 0.5, 1.03, "lowest honest client", ha="right", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(order)), [b.replace("_", "\n") for b in order], fontsize=8)
+        ax.set_title("IID" if split == "iid" else "Dirichlet(0.5)")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel("reward / lowest honest reward, same round")
+    handles = [plt.Line2D([], [], ls="", marker="o", color=colours(i), label=f"seed {s}") for i, s in enumerate(seeds)]
+    axes[0][-1].legend(handles=handles, fontsize=7, loc="upper right")
+    fig.suptitle(f"{rule.upper()} rule, MNIST logreg, 5 honest clients + 1 of each cheater, every round of every seed")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -153,6 +153,16 @@ def claim_score(dist: int, move: int, mean_move: int) -> int:
     return 0 if dist + m < move else (dist + m - move) * 1000 // m
 
 
+def claim_reward(dist: int, move: int, mean_move: int, thresholds: list[int], rewards: list[int],
+                 max_move_ratio: int = 0) -> int:
+    """FederatedTask._settleClaim's reward of a live claim: nothing for an update whose move
+    exceeds max_move_ratio/1000 x its round's mean move (when set), else the tier of
+    claim_score."""
+    if max_move_ratio and move * 1000 > max_move_ratio * mean_move:
+        return 0
+    return reward_for(claim_score(dist, move, mean_move), thresholds, rewards)
+
+
 def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, last_mean: int = 0) -> bool:
     """FederatedTask.moveAccepted: min_move <= move <= max_move and, when a previous round
     completed and the ratio is set, move <= max_move_ratio/1000 x its mean move."""

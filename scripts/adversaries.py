@@ -13,7 +13,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml import data as datasets
-from ml.adversaries import BEHAVIOURS, across_seeds, run_population, summarize
+from ml.adversaries import BEHAVIOURS, across_seeds, plot_round_ratios, run_population, summarize
 from ml.training import TrainConfig
 
 MIXED = ["honest"] * 5 + ["free_rider", "noisy_free_rider", "copier", "poisoner", "no_show"]
@@ -48,7 +48,9 @@ def _fmt_ratio(ratio: float | None) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write one record per behaviour x rule x split x seed, the across-seeds rows and the "
                    "accuracy runs.")
-def cli(ecosystem, network, provider, rounds, splits, alpha, seeds, json_path):
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a PNG: every CONSENSUS client's reward per round over the lowest honest reward.")
+def cli(ecosystem, network, provider, rounds, splits, alpha, seeds, json_path, plot_path):
     torch.set_num_threads(1)
     logger.set_level("ERROR")
     data = datasets.load_dataset("mnist")
@@ -108,3 +110,6 @@ def cli(ecosystem, network, provider, rounds, splits, alpha, seeds, json_path):
                                          "accuracy": {str(k): v for k, v in accuracy.items()}, "runs": runs,
                                          "behaviours": list(BEHAVIOURS)}, indent=2))
         click.echo(f"wrote {json_path}")
+    if plot_path:
+        plot_round_ratios(runs, plot_path)
+        click.echo(f"wrote {plot_path}")

@@ -43,3 +43,58 @@ def test_across_seeds_counts_passing_seeds_and_keeps_the_worst_ratio():
     assert rows["copier"]["seeds"] == [0, 1] and rows["copier"]["seeds_strictly_less"] == [0]
     assert rows["copier"]["worst_round_ratio"] == pytest.approx(7 / 5)
     assert rows["free_rider"]["seeds_strictly_less"] == [0, 1]
+
+
+# --- the study on chain (digits, 2 rounds): the acceptance's clear-cut verdicts ------------
+
+STUDY_POP = ["honest"] * 3 + ["free_rider", "noisy_free_rider", "copier", "poisoner", "no_show"]
+
+
+@pytest.fixture(scope="module")
+def study_runs(project, owner, clients, chain):
+    from ml import data as datasets
+    from ml.adversaries import run_population
+    from ml.training import TrainConfig
+
+    digits = datasets.load_dataset("digits")
+    parts = datasets.partition(digits.y_train, len(STUDY_POP), "iid", 0, 0.5)
+
+    def advance(seconds: int) -> None:
+        chain.pending_timestamp += seconds
+
+    with chain.isolate():
+        yield {rule: run_population(project.FederatedTask, owner, clients, STUDY_POP, digits, parts, rule, 2,
+                                    TrainConfig(), 0, advance) for rule in ("paper", "consensus")}
+
+
+def test_paper_rule_pays_the_free_rider_the_top_tier_every_round(study_runs):
+    top = 4 * 10**15  # study_settings("paper"): the first tier
+    rows = [r for r in study_runs["paper"].rows if r.behaviour == "free_rider"]
+    assert [r.reward_wei for r in rows] == [top, top] and all(r.distance == 0 for r in rows)
+
+
+def test_consensus_rule_pays_free_riders_poisoners_no_shows_nothing(study_runs):
+    run = study_runs["consensus"]
+    stake = 10**16
+    for r in run.rows:
+        if r.behaviour in ("free_rider", "no_show") or (r.behaviour == "copier" and r.round == 1):
+            assert (r.reward_wei, r.stake_lost_wei) == (0, stake), r
+        if r.behaviour == "free_rider":
+            assert r.accepted is False, r
+    poison = [r for r in run.rows if r.behaviour == "poisoner"]
+    # Digits updates are small, so round 1's poison fits under the study's MNIST-sized
+    # maxMove and enters the average (no earlier round bounds it); its claim pays no reward.
+    # From round 2 the previous round's mean move rejects it at reveal and takes its stake.
+    assert [(r.accepted, r.reward_wei, r.stake_lost_wei) for r in poison] == [(True, 0, 0), (False, 0, stake)]
+    recs = {x["behaviour"]: x for x in summarize(run)}
+    for b in ("free_rider", "poisoner", "no_show"):
+        assert recs[b]["strictly_less_than_every_honest_every_round"] is True
+    assert all(r.reward_wei > 0 for r in run.rows if r.behaviour == "honest")
+
+
+def test_reward_ratio_plot_is_written(study_runs, tmp_path):
+    from ml.adversaries import plot_round_ratios
+
+    out = tmp_path / "ratios.png"
+    plot_round_ratios([{"seed": 0, **run.as_dict()} for run in study_runs.values()], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -181,9 +181,10 @@ def test_chunked_consensus_round(ctask, owner, clients, chain, reverts):
         for k in range(3):
             cl = t.claim(clients[k], cs[k])
             dist = reference.distance(ups[k], expected)
-            score = reference.claim_score(dist, reference.distance(ups[k], np.zeros(N)), mean_move)
+            move = reference.distance(ups[k], np.zeros(N))
             assert (cl.distance, cl.transactions, cl.stake) == (dist, 3, STAKE)
-            assert cl.reward == reference.reward_for(score, list(CONS.tier_thresholds), list(CONS.tier_rewards))
+            assert cl.reward == reference.claim_reward(dist, move, mean_move, list(CONS.tier_thresholds),
+                                                       list(CONS.tier_rewards), CONS.max_move_ratio)
         with reverts("NotClaimable"):
             t.claim(clients[3], cs[3])  # never finished revealing
 

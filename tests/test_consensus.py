@@ -1,5 +1,7 @@
 """CONSENSUS rule: commit-reveal-claim, stake, move bounds, claim windows, and every revert."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -65,13 +67,46 @@ def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
         cl = t.claim(a, c)
         d = reference.distance(i, consensus)
         move = reference.distance(i, np.zeros(N, dtype=np.int64))
-        rel = reference.claim_score(d, move, mean_move)
-        assert cl.distance == d and cl.reward == reference.reward_for(rel, [500, 900, 1300], [300, 200, 100])
+        assert cl.distance == d
+        assert cl.reward == reference.claim_reward(d, move, mean_move, [500, 900, 1300], [300, 200, 100])
         assert cl.stake == STAKE and t.withdrawable(a) == cl.reward + STAKE
     assert t.withdrawable(clients[3]) == 0
     c = t.contract
     assert c.balance == (int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalClaimReserve())
                          + int(c.totalRewardsOwed()) + int(c.totalStakes()))
+
+
+def test_outlier_accepted_at_reveal_is_paid_no_reward_at_claim(deploy_task, owner, clients, chain):
+    """Round 1 has no previous mean to bound a reveal by, so a boosted update within maxMove
+    enters the average. It drags the consensus towards itself, which the claim score alone
+    would pay as the best agreement; the claim-time ratio against its own round's mean pays
+    it nothing and returns its stake."""
+    with chain.isolate():
+        t = deploy_task(dataclasses.replace(CONS, max_move_ratio=2000))
+        t.start_round(owner)
+        ups = [upd(10, 1), upd(12, 2), upd(11, 3), upd(60, 4)]  # the last: boosted ~5x, under maxMove
+        cs = [t.prepare(1, u) for u in ups]
+        for a, c in zip(clients, cs):
+            t.commit(a, c)
+        assert all(t.reveal(a, c).accepted for a, c in zip(clients, cs))
+        t.finalize(owner)
+        ints = [codec.unpack(c.words, N) for c in cs]
+        consensus, zero = reference.mean(ints), np.zeros(N, dtype=np.int64)
+        mean_move = int(t.contract.roundMeanMove(1))
+        claims = [t.claim(a, c) for a, c in zip(clients, cs)]
+        for cl, i in zip(claims, ints):
+            d, move = reference.distance(i, consensus), reference.distance(i, zero)
+            assert cl.distance == d and cl.stake == STAKE
+            assert cl.reward == reference.claim_reward(d, move, mean_move, [500, 900, 1300], [300, 200, 100], 2000)
+        boosted = claims[3]
+        assert (boosted.reward, boosted.tier) == (0, 3)
+        assert all(cl.reward > 0 for cl in claims[:3])
+        # without the ratio the score alone would have paid the booster the top tier
+        score = reference.claim_score(boosted.distance, reference.distance(ints[3], zero), mean_move)
+        assert reference.reward_for(score, [500, 900, 1300], [300, 200, 100]) == 300
+        c = t.contract
+        assert c.balance == (int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalClaimReserve())
+                             + int(c.totalRewardsOwed()) + int(c.totalStakes()))
 
 
 def test_no_show_forfeits_and_round_finalizes_at_deadline(cround, owner, clients, chain):

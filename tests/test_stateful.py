@@ -135,7 +135,7 @@ def test_consensus_state_machine(project, accounts, chain):
                 result, mean_move = self.results[r]
                 d = reference.distance(ints, result)
                 assert cl.distance == d
-                reward = reference.reward_for(reference.claim_score(d, move, mean_move), list(THRESHOLDS), list(REWARDS))
+                reward = reference.claim_reward(d, move, mean_move, list(THRESHOLDS), list(REWARDS), S.max_move_ratio)
             assert cl.reward == reward and cl.stake == S.stake
             self.owed[actor] += reward + S.stake
             if reward:
