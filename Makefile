@@ -23,7 +23,7 @@ help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make demo-distributed - anvil + deploy + 5 client processes + a keeper; one client killed and restarted; ~3 min"
 	@echo "make test   - set up, then run every test (ape test)"
-	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet, seeds 0-4); ~13 min"
+	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet, seeds 0-4); ~16 min"
 	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
 	@echo "make experiments - the paper's figures 6-9 -> docs/RESULTS.md (12-s-block runs shortened: --quick); ~15 min"
 	@echo "make experiments-full - the same with every 12-s-block run at full length; ~37 min"
