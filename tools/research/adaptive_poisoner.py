@@ -1,0 +1,56 @@
+"""Research, not part of the product: the largest poison the CONSENSUS reveal bounds let in.
+Two of ten clients send global - s x (an honest update), with s chosen so the mean move sits
+just under the bound (round 1: maxMove; later: maxMoveRatio x the last round's mean move of
+accepted reveals), MNIST logreg IID, fixed point 12.16, the adversary study's settings
+(maxMove 400, ratio 2000 per-mille; also 3000 as in configs/demo.toml). Accuracy after each
+round against the all-honest run. Run: .venv/bin/python tools/research/adaptive_poisoner.py"""
+import numpy as np
+import torch
+
+from ml import codec
+from ml import data as D
+from ml.federation import initial_weights
+from ml.models import build_model, set_flat
+from ml.reference import mean
+from ml.training import TrainConfig, accuracy, client_seed, train_local
+
+torch.set_num_threads(1)
+data = D.load_dataset("mnist")
+fmt = codec.FixedPoint(12, 16)
+MAX_MOVE = 400
+
+
+def q(x):
+    return codec.quantize(x, fmt).ints.astype(np.int64)
+
+
+def run(poisoners: int, ratio: int, seed: int = 0, rounds: int = 5) -> list[float]:
+    parts = D.partition(data.y_train, 10, "iid", seed, 0.5)
+    model = build_model("logreg", data.n_features, data.n_classes, seed)
+    g = q(initial_weights("logreg", data, seed, fmt))
+    last_mean, accs = 0, []
+    for r in range(1, rounds + 1):
+        ups = []
+        for i in range(10 - poisoners):
+            set_flat(model, g / fmt.scale)
+            ups.append(q(train_local(model, data.x_train[parts[i]], data.y_train[parts[i]], TrainConfig(),
+                                     client_seed(seed, r, i))))
+        honest_delta = ups[0] - g
+        bound = MAX_MOVE if last_mean == 0 else min(MAX_MOVE, ratio * last_mean // 1000)
+        unit = np.abs(honest_delta).sum() / g.size
+        s = (bound - 1) / unit  # largest scale whose mean move stays within the bound
+        for _ in range(poisoners):
+            ups.append(np.clip(np.rint(g - s * honest_delta), -(2**15), 2**15 - 1).astype(np.int64))
+        moves = [int(np.abs(u - g).sum()) // g.size for u in ups]
+        g = mean(ups, 16).astype(np.int64)
+        last_mean = sum(moves) // len(moves)
+        set_flat(model, g / fmt.scale)
+        accs.append(accuracy(model, data.x_test, data.y_test))
+    return accs
+
+
+base = run(0, 2000)
+print("all honest        ", [round(a, 4) for a in base])
+for ratio in (2000, 3000):
+    acc = run(2, ratio)
+    print(f"2 adaptive, {ratio}‰", [round(a, 4) for a in acc], f"gap {100 * (base[-1] - acc[-1]):+.2f} pp")
