@@ -56,7 +56,8 @@ contract FederatedTask is RevenueShare {
     ///        below this did not train and is rejected.
     /// @param maxMove CONSENSUS: a reveal farther than this is an outlier and is rejected.
     /// @param maxMoveRatio CONSENSUS: also reject a reveal whose move exceeds this many
-    ///        per-mille of the last completed round's mean move (0: off). Updates shrink as
+    ///        per-mille of `moveReference()`: the mean move this round's commits declared,
+    ///        or the last completed round's mean if smaller (0: off). Updates shrink as
     ///        training converges, so a fixed `maxMove` alone lets late scaled poison through.
     ///        At claim, an update whose move exceeds this many per-mille of its own round's
     ///        mean move is paid no reward (its stake is returned).
@@ -121,7 +122,9 @@ contract FederatedTask is RevenueShare {
     event RoundFinalized(uint256 indexed round, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants, uint256 quorum);
     event Withdrawn(address indexed account, uint256 rewards, uint256 revenue);
-    event Committed(uint256 indexed round, address indexed participant, bytes32 commitment, uint256 stake);
+    event Committed(
+        uint256 indexed round, address indexed participant, bytes32 commitment, uint256 move, uint256 stake
+    );
     event Revealed(uint256 indexed round, address indexed participant, uint256 move, bool accepted);
     event StakeForfeited(uint256 indexed round, address indexed participant, uint256 amount);
     event Claimed(
@@ -222,7 +225,10 @@ contract FederatedTask is RevenueShare {
     uint256 public roundDeadline;
     /// @notice Participants that entered the current round (PAPER: sent a first chunk;
     ///         CONSENSUS: committed).
-    uint256 public roundEntrants;
+    uint128 public roundEntrants;
+    /// @notice CONSENSUS: sum of the mean moves declared by this round's commits (packed
+    ///         with `roundEntrants`: one slot written per commit).
+    uint128 public roundCommittedMove;
     /// @notice Complete, accepted contributions of the current round.
     uint256 public roundSubmissions;
     /// @notice Model versions fully written: version 0 is the initial model, version v the
@@ -507,18 +513,26 @@ contract FederatedTask is RevenueShare {
     /// @param commitment `commitmentHash(round, msg.sender, salt, move, firstLink)`: binds
     ///        every chunk (through the link chain) to this task, the round and the sender, so
     ///        a copied commitment is useless.
-    function commit(uint256 round, bytes32 commitment) external payable {
+    /// @param move the same declared move sum (sum |v - g| over all parameters), in the
+    ///        clear: reveals are bounded relative to the mean of this round's declarations
+    ///        (`moveReference`), and the reveal must open exactly this value.
+    function commit(uint256 round, bytes32 commitment, uint256 move) external payable {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
         _checkOpen(round);
         if (_commitClosed()) revert WrongPhase(round, 2);
         if (_entry[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
         if (msg.value != stake) revert WrongStake(msg.value, stake);
+        // No update can move farther: the declaration is a lie.
+        if (move > _maxMoveSum) revert MoveMismatch(0, move, _maxMoveSum);
+        if (!_checkMoves) move = 0;
 
-        _entry[round][msg.sender] = COMMITTED;
+        _entry[round][msg.sender] = COMMITTED | (move << 40);
         commitmentOf[round][msg.sender] = commitment;
+        // Cannot overflow: at most 2^32 entrants, each below 2^(valueBits + 1).
+        roundCommittedMove += uint128(move / paramCount);
         roundEntrants += 1;
         totalStakes += msg.value;
-        emit Committed(round, msg.sender, commitment, msg.value);
+        emit Committed(round, msg.sender, commitment, move / paramCount, msg.value);
     }
 
     /// @notice Reveals one chunk of the committed update, in order. Chunk 0 also opens the
@@ -545,12 +559,11 @@ contract FederatedTask is RevenueShare {
         _checkChunk(chunk, words);
         _openLink(round, chunk, opening, words);
 
-        uint256 move = opening.move;
+        // The move declared at commit; the commitment hash bound it too.
+        uint256 move = (entry >> 40) & type(uint96).max;
         if (chunk == 0) {
-            if (!_checkMoves) move = 0;
-            // No update can move farther: the declaration is a lie.
-            if (move > _maxMoveSum) revert MoveMismatch(0, move, _maxMoveSum);
-            if (!moveAccepted(move / paramCount, lastMeanMove)) {
+            if (_checkMoves && opening.move != move) revert MoveMismatch(0, move, opening.move);
+            if (!moveAccepted(move / paramCount, moveReference())) {
                 _entry[round][msg.sender] = REJECTED | (move << 40);
                 roundReveals += 1;
                 totalStakes -= stake;
@@ -559,8 +572,6 @@ contract FederatedTask is RevenueShare {
                 emit Revealed(round, msg.sender, move / paramCount, false);
                 return false;
             }
-        } else {
-            move = (entry >> 40) & type(uint96).max;
         }
 
         uint256 actual = _accumulate(round, chunk, words, _checkMoves);
@@ -619,10 +630,23 @@ contract FederatedTask is RevenueShare {
     }
 
     /// @notice CONSENSUS: whether a reveal that moved `move` (mean per parameter) from the
-    ///         previous global model enters the aggregate, given the last round's mean move.
-    function moveAccepted(uint256 move, uint256 lastMean) public view returns (bool) {
+    ///         previous global model enters the aggregate, given the reference mean move
+    ///         (`moveReference`; 0: no ratio bound).
+    function moveAccepted(uint256 move, uint256 referenceMean) public view returns (bool) {
         if (move < minMove || move > maxMove) return false;
-        return maxMoveRatio == 0 || lastMean == 0 || move * 1000 <= maxMoveRatio * lastMean;
+        return maxMoveRatio == 0 || referenceMean == 0 || move * 1000 <= maxMoveRatio * referenceMean;
+    }
+
+    /// @notice CONSENSUS: the mean move `maxMoveRatio` refers to in the current round: the
+    ///         mean of the moves its commits declared, or the last completed round's mean
+    ///         move if that is smaller. The declared mean is fixed once the commit phase
+    ///         closes, before any reveal. It bounds poison in round 1 and keeps the bound
+    ///         tight as updates shrink; inflating it takes stakes (declarations that are not
+    ///         revealed forfeit them), and the last round's mean caps it.
+    function moveReference() public view returns (uint256 referenceMean) {
+        if (roundEntrants != 0) referenceMean = roundCommittedMove / roundEntrants;
+        uint256 last = lastMeanMove;
+        if (last != 0 && last < referenceMean) referenceMean = last;
     }
 
     /// @notice CONSENSUS: the score a claim's tier is chosen by (lower is better), in
@@ -791,6 +815,7 @@ contract FederatedTask is RevenueShare {
         currentRound = round;
         roundOpen = true;
         roundEntrants = 0;
+        roundCommittedMove = 0;
         roundSubmissions = 0;
         if (rewardRule == CONSENSUS) {
             roundReveals = 0;

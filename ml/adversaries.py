@@ -139,7 +139,7 @@ def run_population(
                 if b == "copier" and updates[i] is None:
                     # round 1: nothing public to copy yet but the honest commitment itself
                     victim = commits.get(honest_ids[0]) or task.prepare(rid, ref)
-                    task.contract.commit(rid, task.commitment_hash(accounts[honest_ids[0]], victim),
+                    task.contract.commit(rid, task.commitment_hash(accounts[honest_ids[0]], victim), victim.move,
                                          sender=accounts[i], value=task.stake)
                     rows[i].stake_lost_wei = task.stake  # it can never open that commitment
                     continue

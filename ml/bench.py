@@ -204,7 +204,7 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
             g = t.global_ints()
             cs = [t.prepare(2, u, global_ints=g) for u in updates]
             res.phase_blocks["commit"] = _blocks(provider, [
-                (c.commit, (2, t.commitment_hash(a, x)), a, t.stake, 200_000) for a, x in zip(clients, cs)])
+                (c.commit, (2, t.commitment_hash(a, x), x.move), a, t.stake, 200_000) for a, x in zip(clients, cs)])
             res.phase_blocks["reveal"] = _blocks(provider, [
                 (c.reveal, (2, 0, x.opening(0), x.words), a, 0, res.tx_gas) for a, x in zip(clients, cs)])
             sequential = 3

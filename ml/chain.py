@@ -332,7 +332,8 @@ class FedTask:
         return reference.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.links[0])
 
     def commit(self, sender: Any, c: Commitment) -> int:
-        receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), sender=sender, value=self.stake)
+        receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), c.move, sender=sender,
+                                       value=self.stake)
         return int(receipt.gas_used)
 
     def reveal(self, sender: Any, c: Commitment, chunks: int | None = None, start: int = 0) -> Reveal | None:

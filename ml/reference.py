@@ -163,12 +163,20 @@ def claim_reward(dist: int, move: int, mean_move: int, thresholds: list[int], re
     return reward_for(claim_score(dist, move, mean_move), thresholds, rewards)
 
 
-def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, last_mean: int = 0) -> bool:
-    """FederatedTask.moveAccepted: min_move <= move <= max_move and, when a previous round
-    completed and the ratio is set, move <= max_move_ratio/1000 x its mean move."""
+def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, reference_mean: int = 0) -> bool:
+    """FederatedTask.moveAccepted: min_move <= move <= max_move and, when the ratio is set
+    and the reference mean (move_reference) is not 0, move <= max_move_ratio/1000 x it."""
     if not min_move <= move <= max_move:
         return False
-    return max_move_ratio == 0 or last_mean == 0 or move * 1000 <= max_move_ratio * last_mean
+    return max_move_ratio == 0 or reference_mean == 0 or move * 1000 <= max_move_ratio * reference_mean
+
+
+def move_reference(committed_means: list[int], last_mean: int) -> int:
+    """FederatedTask.moveReference: the mean of the mean moves this round's commits declared
+    (each floor(move / N)), or the last completed round's mean move if that is smaller and
+    not 0."""
+    ref = sum(committed_means) // len(committed_means) if committed_means else 0
+    return last_mean if last_mean and last_mean < ref else ref
 
 
 def round_reserve(rewards: list[int], max_participants: int) -> int:

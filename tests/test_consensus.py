@@ -76,33 +76,64 @@ def test_full_round_rewards_by_consensus(cround, owner, clients, chain):
                          + int(c.totalRewardsOwed()) + int(c.totalStakes()))
 
 
-def test_outlier_accepted_at_reveal_is_paid_no_reward_at_claim(deploy_task, owner, clients, chain):
-    """Round 1 has no previous mean to bound a reveal by, so a boosted update within maxMove
-    enters the average. It drags the consensus towards itself, which the claim score alone
-    would pay as the best agreement; the claim-time ratio against its own round's mean pays
-    it nothing and returns its stake."""
+def _ratio_round(deploy_task, owner, clients, offsets):
+    """A task with maxMoveRatio 2000 and round 1 open; commits updates at the given mean
+    moves (None: no commit) and closes the commit phase."""
+    t = deploy_task(dataclasses.replace(CONS, max_move_ratio=2000))
+    t.start_round(owner)
+    cs = [t.prepare(1, upd(k, i)) for i, k in enumerate(offsets)]
+    for a, c in zip(clients, cs):
+        t.commit(a, c)
+    return t, cs
+
+
+def test_reveals_are_bounded_by_the_rounds_declared_mean_move(deploy_task, owner, clients, chain):
+    """Round 1 has no previous mean; the mean move the commits declared bounds it. A boosted
+    update (~5x) within maxMove is rejected before it touches the aggregate."""
     with chain.isolate():
-        t = deploy_task(dataclasses.replace(CONS, max_move_ratio=2000))
-        t.start_round(owner)
-        ups = [upd(10, 1), upd(12, 2), upd(11, 3), upd(60, 4)]  # the last: boosted ~5x, under maxMove
-        cs = [t.prepare(1, u) for u in ups]
-        for a, c in zip(clients, cs):
-            t.commit(a, c)
-        assert all(t.reveal(a, c).accepted for a, c in zip(clients, cs))
+        t, cs = _ratio_round(deploy_task, owner, clients, [10, 12, 11, 60])
+        declared = [c.move // N for c in cs]
+        ref = reference.move_reference(declared, 0)
+        assert int(t.contract.moveReference()) == ref == sum(declared) // 4
+        assert int(t.contract.roundCommittedMove()) == sum(declared)
+        assert [t.reveal(a, c).accepted for a, c in zip(clients, cs)] == [True, True, True, False]
+        assert not reference.move_accepted(declared[3], CONS.min_move, CONS.max_move, 2000, ref)
         t.finalize(owner)
-        ints = [codec.unpack(c.words, N) for c in cs]
+        assert t.global_ints().tolist() == reference.mean([codec.unpack(c.words, N) for c in cs[:3]]).tolist()
+        # round 2: the last round's mean caps the reference when it is smaller
+        t2 = [t.prepare(2, codec.dequantize(t.global_ints() + k, CONS.fmt)) for k in (30, 30)]
+        for a, c in zip(clients, t2):
+            t.commit(a, c)
+        last = int(t.contract.lastMeanMove())
+        assert int(t.contract.moveReference()) == reference.move_reference([c.move // N for c in t2], last) == last
+
+
+def test_outlier_accepted_at_reveal_is_paid_no_reward_at_claim(deploy_task, owner, clients, chain):
+    """A Sybil declares a large move and never reveals, inflating the declared mean so that a
+    boosted update passes the reveal bound and enters the average. It drags the consensus
+    towards itself, which the claim score alone would pay as the best agreement; the
+    claim-time ratio against the mean of the accepted reveals pays it nothing and returns its
+    stake."""
+    with chain.isolate():
+        t, cs = _ratio_round(deploy_task, owner, clients, [10, 12, 100, 50])  # 100: the Sybil
+        chain.pending_timestamp += CONS.round_duration
+        honest_and_booster = [0, 1, 3]
+        assert all(t.reveal(clients[i], cs[i]).accepted for i in honest_and_booster)
+        chain.pending_timestamp += CONS.reveal_duration
+        t.finalize(owner)
+        ints = [codec.unpack(cs[i].words, N) for i in honest_and_booster]
         consensus, zero = reference.mean(ints), np.zeros(N, dtype=np.int64)
         mean_move = int(t.contract.roundMeanMove(1))
-        claims = [t.claim(a, c) for a, c in zip(clients, cs)]
+        claims = [t.claim(clients[i], cs[i]) for i in honest_and_booster]
         for cl, i in zip(claims, ints):
             d, move = reference.distance(i, consensus), reference.distance(i, zero)
             assert cl.distance == d and cl.stake == STAKE
             assert cl.reward == reference.claim_reward(d, move, mean_move, [500, 900, 1300], [300, 200, 100], 2000)
-        boosted = claims[3]
+        boosted = claims[2]
         assert (boosted.reward, boosted.tier) == (0, 3)
-        assert all(cl.reward > 0 for cl in claims[:3])
+        assert all(cl.reward > 0 for cl in claims[:2])
         # without the ratio the score alone would have paid the booster the top tier
-        score = reference.claim_score(boosted.distance, reference.distance(ints[3], zero), mean_move)
+        score = reference.claim_score(boosted.distance, reference.distance(ints[2], zero), mean_move)
         assert reference.reward_for(score, [500, 900, 1300], [300, 200, 100]) == 300
         c = t.contract
         assert c.balance == (int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalClaimReserve())
@@ -166,27 +197,34 @@ def test_consensus_reverts(reverts, owner, clients, chain, cround):
     h = t.commitment_hash(clients[0], c0)
     con = t.contract
     with reverts("WrongStake"):
-        con.commit(1, h, sender=clients[0], value=STAKE - 1)
+        con.commit(1, h, c0.move, sender=clients[0], value=STAKE - 1)
     with reverts("WrongRound"):
-        con.commit(2, h, sender=clients[0], value=STAKE)
+        con.commit(2, h, c0.move, sender=clients[0], value=STAKE)
     with reverts("WrongRule"):
         con.submit(1, 0, c0.words, sender=clients[0])
     with reverts("WrongPhase"):
         con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[0])  # commit phase still open
-    con.commit(1, h, sender=clients[0], value=STAKE)
+    with reverts("MoveMismatch"):
+        con.commit(1, h, 2**200, sender=clients[0], value=STAKE)  # farther than any update can move
+    con.commit(1, h, c0.move, sender=clients[0], value=STAKE)
     with reverts("AlreadyCommitted"):
-        con.commit(1, h, sender=clients[0], value=STAKE)
+        con.commit(1, h, c0.move, sender=clients[0], value=STAKE)
     # a copier commits the same hash: binds to clients[0], so the copier cannot reveal it
-    con.commit(1, h, sender=clients[1], value=STAKE)
+    con.commit(1, h, c0.move, sender=clients[1], value=STAKE)
+    # a committer whose move in the clear differs from the one its commitment binds
+    c3 = t.prepare(1, upd(12, 5))
+    con.commit(1, t.commitment_hash(clients[3], c3), c3.move + 1, sender=clients[3], value=STAKE)
     with reverts("NotClaimable"):
         con.claim(1, 0, c0.opening(0), c0.words, sender=clients[0])  # before finalize
     chain.pending_timestamp += CONS.round_duration
     with reverts("WrongPhase"):
-        con.commit(1, h, sender=clients[2], value=STAKE)  # commit phase over
+        con.commit(1, h, c0.move, sender=clients[2], value=STAKE)  # commit phase over
     with reverts("NotCommitted"):
         con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[2])
     with reverts("BadReveal"):
         con.reveal(1, 0, c0.opening(0), c0.words, sender=clients[1])  # copied commitment
+    with reverts("MoveMismatch"):
+        t.reveal(clients[3], c3)  # opens the commitment, but not the move declared in the clear
     altered = list(c0.words)
     altered[0] ^= 1
     with reverts("BadReveal"):
@@ -214,7 +252,7 @@ def test_paper_task_refuses_consensus_calls(reverts, task, owner, clients, chain
     with chain.isolate():
         task.start_round(owner)
         with reverts("WrongRule"):
-            task.contract.commit(1, b"\x00" * 32, sender=clients[0])
+            task.contract.commit(1, b"\x00" * 32, 0, sender=clients[0])
         with reverts("WrongRule"):
             task.contract.reveal(1, 0, (b"\x00" * 32, 0, 0, b"\x00" * 32), codec.pack(np.zeros(40)), sender=clients[0])
 

@@ -86,7 +86,9 @@ def test_consensus_state_machine(project, accounts, chain):
             rev = self.t.reveal(people[actor], c)
             move = reference.distance(ints, self.global_)
             assert rev.move == move
-            assert rev.accepted == reference.move_accepted(move, S.min_move, S.max_move, S.max_move_ratio, self.last_mean)
+            ref = reference.move_reference([x.move // N for x in self.commits.values()], self.last_mean)
+            assert int(self.c.moveReference()) == ref
+            assert rev.accepted == reference.move_accepted(move, S.min_move, S.max_move, S.max_move_ratio, ref)
             self.revealed[actor] = (ints, move, rev.accepted)
 
         @precondition(lambda self: self.t.round_open)
