@@ -225,10 +225,10 @@ contract FederatedTask is RevenueShare {
     uint256 public roundDeadline;
     /// @notice Participants that entered the current round (PAPER: sent a first chunk;
     ///         CONSENSUS: committed).
-    uint128 public roundEntrants;
-    /// @notice CONSENSUS: sum of the mean moves declared by this round's commits (packed
-    ///         with `roundEntrants`: one slot written per commit).
-    uint128 public roundCommittedMove;
+    uint256 public roundEntrants;
+    /// @notice CONSENSUS: sum of the mean moves (floor(move / N)) declared by this round's
+    ///         commits.
+    uint256 public roundCommittedMove;
     /// @notice Complete, accepted contributions of the current round.
     uint256 public roundSubmissions;
     /// @notice Model versions fully written: version 0 is the initial model, version v the
@@ -528,8 +528,7 @@ contract FederatedTask is RevenueShare {
 
         _entry[round][msg.sender] = COMMITTED | (move << 40);
         commitmentOf[round][msg.sender] = commitment;
-        // Cannot overflow: at most 2^32 entrants, each below 2^(valueBits + 1).
-        roundCommittedMove += uint128(move / paramCount);
+        roundCommittedMove += move / paramCount;
         roundEntrants += 1;
         totalStakes += msg.value;
         emit Committed(round, msg.sender, commitment, move / paramCount, msg.value);
