@@ -158,7 +158,7 @@ def claim_reward(dist: int, move: int, mean_move: int, thresholds: list[int], re
     """FederatedTask._settleClaim's reward of a live claim: nothing for an update whose move
     exceeds max_move_ratio/1000 x its round's mean move (when set), else the tier of
     claim_score."""
-    if max_move_ratio and move * 1000 > max_move_ratio * mean_move:
+    if not within_ratio(move, mean_move, max_move_ratio):
         return 0
     return reward_for(claim_score(dist, move, mean_move), thresholds, rewards)
 
@@ -168,7 +168,13 @@ def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int =
     and the reference mean (move_reference) is not 0, move <= max_move_ratio/1000 x it."""
     if not min_move <= move <= max_move:
         return False
-    return max_move_ratio == 0 or reference_mean == 0 or move * 1000 <= max_move_ratio * reference_mean
+    return reference_mean == 0 or within_ratio(move, reference_mean, max_move_ratio)
+
+
+def within_ratio(move: int, mean_move: int, max_move_ratio: int) -> bool:
+    """move <= max_move_ratio/1000 x mean_move, or the ratio is off (0): the outlier test
+    shared by reveals (against move_reference) and claims (against the round's mean)."""
+    return max_move_ratio == 0 or move * 1000 <= max_move_ratio * mean_move
 
 
 def move_reference(committed_means: list[int], last_mean: int) -> int:
