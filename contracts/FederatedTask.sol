@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {PackedLanes} from "./lib/PackedLanes.sol";
 import {CodeStore} from "./lib/CodeStore.sol";
+import {MedianLib} from "./lib/MedianLib.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
 /// @title FederatedTask
@@ -25,8 +26,17 @@ import {RevenueShare} from "./RevenueShare.sol";
 ///      Storage. The round accumulator is ceil(N/16)*2 storage words of 8 biased 32-bit
 ///      lanes; it is never cleared: a chunk's first contribution of a round overwrites
 ///      instead of adding, so every round pays 5,000 gas per word (nonzero -> nonzero), not
-///      22,100. Global models are immutable once finalized, so each chunk of each version is
-///      a data contract (see CodeStore): reading a chunk costs ~3 gas per word.
+///      22,100. Two rules keep that true after any sequence of actions, so a legal chunk
+///      always fits its transaction: round 1 cannot open before every accumulator word has
+///      been written once (`warmStorage`), and every overwrite sets `ACC_SENTINEL`, so a word
+///      is never zero again, even when all its contributions are the all-minimum value
+///      (biased 0). Global models are immutable once finalized, so each chunk of each version
+///      is a data contract (see CodeStore): reading a chunk costs ~3 gas per word.
+///
+///      Seats (CONSENSUS). Anyone may commit during the whole commit phase; when it closes,
+///      `drawSeats` draws at most `maxParticipants` seats uniformly at random among the
+///      committers, so k committers hold k/n of the seats in expectation whatever their
+///      timing; committers not drawn take their stake back (`releaseStake`).
 contract FederatedTask is RevenueShare {
     /*//////////////////////////////////////////////////////////////
                                  TYPES
@@ -50,18 +60,22 @@ contract FederatedTask is RevenueShare {
     /// @param rewardRule PAPER (0): tier by distance to the global model at submission.
     ///        CONSENSUS (1): commit, reveal, then claim: tier by distance to the round's result.
     /// @param revealDuration CONSENSUS: seconds of the reveal phase after the commit phase.
-    /// @param stake CONSENSUS: wei each commit must carry; returned at claim, forfeited to the
-    ///        pool by a rejected reveal or an unfinished one.
+    /// @param stake CONSENSUS: wei each commit must carry (> 0); returned at claim or to a
+    ///        committer not drawn, forfeited to the pool by a reveal outside the absolute
+    ///        bounds or an unfinished one.
     /// @param minMove CONSENSUS: a reveal whose mean distance to the previous global model is
     ///        below this did not train and is rejected.
     /// @param maxMove CONSENSUS: a reveal farther than this is an outlier and is rejected.
     /// @param maxMoveRatio CONSENSUS: also reject a reveal whose move exceeds this many
-    ///        per-mille of `moveReference()`: the mean move this round's commits declared,
-    ///        or the last completed round's mean if smaller (0: off). Updates shrink as
-    ///        training converges, so a fixed `maxMove` alone lets late scaled poison through.
-    ///        At claim, an update whose move exceeds this many per-mille of its own round's
-    ///        mean move is paid no reward (its stake is returned).
+    ///        per-mille of `moveReference()`, the median of the moves the round's seated
+    ///        committers declared (0: off); such a reveal gets its stake back, since the
+    ///        bound depends on the others. Updates shrink as training converges, so a fixed
+    ///        `maxMove` alone lets late scaled poison through. At claim, an update whose move
+    ///        exceeds this many per-mille of its own round's mean move is paid no reward.
     /// @param chunkWords words per chunk, 1 <= chunkWords <= MAX_CHUNK_WORDS.
+    /// @param duplicateDistance CONSENSUS: two accepted updates of one round whose mean
+    ///        distance per parameter, measured on `SAMPLE_WORDS` words drawn at random after
+    ///        the commits, is at most this are copies of each other: neither is rewarded.
     struct TaskConfig {
         uint32 paramCount;
         uint8 valueBits;
@@ -79,6 +93,7 @@ contract FederatedTask is RevenueShare {
         uint256 maxMove;
         uint256 maxMoveRatio;
         uint32 chunkWords;
+        uint256 duplicateDistance;
     }
 
     /// @notice What a participant sends with each chunk of a reveal or claim.
@@ -104,6 +119,8 @@ contract FederatedTask is RevenueShare {
     uint8 internal constant REJECTED = 3; // CONSENSUS: declared move out of bounds
     uint8 internal constant CLAIMED = 4; // CONSENSUS: reward and stake credited
     uint8 internal constant SENDING = 5; // some chunks in, not all
+    uint8 internal constant SEATED = 6; // CONSENSUS: drawn for a seat, no chunk revealed yet
+    uint8 internal constant RELEASED = 7; // CONSENSUS: not drawn, stake returned
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -130,12 +147,29 @@ contract FederatedTask is RevenueShare {
     event Claimed(
         uint256 indexed round, address indexed participant, uint256 distance, uint256 tier, uint256 reward, uint256 stake
     );
+    event SeatsDrawn(uint256 indexed round, uint256 committers, uint256 seats, uint256 moveReference, bytes32 seed);
+    event StakeReturned(uint256 indexed round, address indexed participant, uint256 amount);
+    event TaskEnded(uint256 sweepableAt);
+    event Swept(address indexed to, uint256 amount);
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
     //////////////////////////////////////////////////////////////*/
 
-    error InvalidConfig(string reason);
+    error ZeroParamCount();
+    error BadValueBits(uint256 valueBits);
+    error BadFracBits(uint256 fracBits, uint256 valueBits);
+    error BadParticipantBounds(uint256 minParticipants, uint256 maxParticipants);
+    error TooManyParticipants(uint256 maxParticipants, uint256 limit);
+    error ZeroDuration();
+    error BadChunkWords(uint256 chunkWords, uint256 limit);
+    error BadTiers(uint256 thresholds, uint256 rewards);
+    error TiersNotAscending(uint256 index);
+    error BadRewardRule(uint256 rule);
+    error BadMoveBounds(uint256 minMove, uint256 maxMove);
+    error ZeroStake();
+    error MoveRatioTooLarge(uint256 maxMoveRatio, uint256 limit);
+    error RewardsTooLarge(uint256 topReward, uint256 maxParticipants);
     error NotOwner(address caller);
     error RoundNotOpen(uint256 round);
     error RoundStillOpen(uint256 round);
@@ -160,6 +194,16 @@ contract FederatedTask is RevenueShare {
     error MoveMismatch(uint256 chunk, uint256 declared, uint256 actual);
     error NotClaimable(address participant, uint256 round, uint8 status);
     error WrongStake(uint256 sent, uint256 stake);
+    error SubmissionsClosed(uint256 round, uint256 deadline);
+    error TooManySenders(uint256 round, uint256 capacity);
+    error StorageNotWarmed(uint256 warmedWords, uint256 modelWords);
+    error WarmOutOfOrder(uint256 fromWord, uint256 warmedWords);
+    error SeatsNotDrawn(uint256 round);
+    error SeatsAlreadyDrawn(uint256 round);
+    error NotSeated(address participant, uint256 round);
+    error NotReleasable(address participant, uint256 round, uint8 status);
+    error TaskIsEnded();
+    error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
 
     /*//////////////////////////////////////////////////////////////
                                IMMUTABLES
@@ -170,6 +214,19 @@ contract FederatedTask is RevenueShare {
     uint256 public constant MAX_CHUNK_WORDS = 767;
     /// @dev ERC-7201-style root of the packed accumulator, far from Solidity's own slots.
     uint256 internal constant ACC_ROOT = uint256(keccak256("fedchain.accumulator")) - 1;
+    /// @dev Set in every accumulator word a round writes, so no word ever returns to zero
+    ///      (a later write would cost 22,100 gas instead of 5,000). It is bit 31 of the top
+    ///      lane, which sums never reach: fewer than 2^(31-B) values of < 2^B each.
+    uint256 internal constant ACC_SENTINEL = 1 << 255;
+    /// @notice CONSENSUS: most seats a round may have; bounds the draw and the claim's copy
+    ///         check, both O(seats).
+    uint256 public constant MAX_SEATS = 256;
+    /// @notice CONSENSUS: words of each accepted update kept to detect same-round copies.
+    uint256 public constant SAMPLE_WORDS = 4;
+    /// @notice Seconds between `endTask` and the first `sweep`: time for every open claim.
+    uint256 public constant EXIT_DELAY = 7 days;
+    /// @dev Keeps the sample positions' hashes apart from the seat draw's.
+    uint256 internal constant SAMPLE_DOMAIN = 1 << 128;
 
     address public immutable owner;
     uint256 public immutable paramCount;
@@ -189,12 +246,14 @@ contract FederatedTask is RevenueShare {
     uint256 public immutable minMove;
     uint256 public immutable maxMove;
     uint256 public immutable maxMoveRatio;
+    uint256 public immutable duplicateDistance;
 
     uint256 internal immutable _bias; // 2^(B-1)
     uint256 internal immutable _biasLanes; // 2^(B-1) in each 32-bit lane
     uint256 internal immutable _invalidLanes; // bits B..15 of each 32-bit lane
     uint256 internal immutable _lastWordPadding; // unused 16-bit lanes of the last word
     uint256 internal immutable _maxMoveSum; // N * (2^B - 1): no update moves farther
+    uint256 internal immutable _laneCapacity; // 2^(31-B) - 1 values per lane never reach the sentinel
     bool internal immutable _checkMoves; // CONSENSUS with any move bound set
 
     /*//////////////////////////////////////////////////////////////
@@ -226,9 +285,12 @@ contract FederatedTask is RevenueShare {
     /// @notice Participants that entered the current round (PAPER: sent a first chunk;
     ///         CONSENSUS: committed).
     uint256 public roundEntrants;
-    /// @notice CONSENSUS: sum of the mean moves (floor(move / N)) declared by this round's
-    ///         commits.
-    uint256 public roundCommittedMove;
+    /// @notice Accumulator words written at least once (`warmStorage`, in order).
+    uint256 public warmedWords;
+    /// @notice Time `endTask` was called (0: the task runs); no round opens after it.
+    uint256 public endedAt;
+    /// @notice Whether claim reserves were swept: claims then return stakes only.
+    bool public swept;
     /// @notice Complete, accepted contributions of the current round.
     uint256 public roundSubmissions;
     /// @notice Model versions fully written: version 0 is the initial model, version v the
@@ -249,10 +311,23 @@ contract FederatedTask is RevenueShare {
     ///      distance during a PAPER submission or a claim, the verified move during a reveal.
     mapping(uint256 => mapping(address => uint256)) internal _entry;
 
-    /// @notice CONSENSUS: commits and finished reveals (accepted or rejected) this round.
+    /// @notice CONSENSUS: finished reveals (accepted or rejected) this round.
     uint256 public roundReveals;
-    /// @notice CONSENSUS: the commit phase ends at this time (or when maxParticipants commit).
+    /// @notice CONSENSUS: the commit phase ends at this time.
     uint256 public commitDeadline;
+    /// @notice CONSENSUS: median of the mean moves declared by this round's seated
+    ///         committers, set by `drawSeats`; see `moveReference`.
+    uint256 public roundMoveReference;
+    /// @notice CONSENSUS: seed of each round's seat draw (0: not drawn); it also picks the
+    ///         sampled words of the copy check.
+    mapping(uint256 => bytes32) public roundSeed;
+    /// @notice CONSENSUS: seats drawn in each round; the seated are `committer(round, i)`,
+    ///         i < roundSeats.
+    mapping(uint256 => uint256) public roundSeats;
+    /// @dev CONSENSUS: every committer of each round; the draw moves the seated to the front.
+    mapping(uint256 => address[]) internal _committers;
+    /// @dev CONSENSUS: the sampled words of each accepted update.
+    mapping(uint256 => mapping(address => uint256[SAMPLE_WORDS])) internal _samples;
     /// @notice CONSENSUS: commitment of each address in each round.
     mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
     /// @dev CONSENSUS: the link hash the next chunk of a reveal or claim must open.
@@ -262,8 +337,6 @@ contract FederatedTask is RevenueShare {
     /// @notice CONSENSUS: mean move of each completed round's accepted reveals; claim
     ///         thresholds are in per-mille of it, so tiers adapt as updates shrink.
     mapping(uint256 => uint256) public roundMeanMove;
-    /// @notice CONSENSUS: mean move of the last completed round (0 before the first).
-    uint256 public lastMeanMove;
     /// @notice CONSENSUS: wei reserved for the claims of each finalized round.
     mapping(uint256 => uint256) public claimReserve;
     /// @notice CONSENSUS: sum of `claimReserve` over rounds still claimable.
@@ -277,34 +350,44 @@ contract FederatedTask is RevenueShare {
 
     /// @notice Creates a task; any ETH sent funds the reward pool.
     constructor(TaskConfig memory cfg) payable RevenueShare(cfg.accessPrice) {
-        if (cfg.paramCount == 0) revert InvalidConfig("paramCount must be > 0");
-        if (cfg.valueBits < 2 || cfg.valueBits > 16) revert InvalidConfig("valueBits must be in [2, 16]");
-        if (cfg.fracBits >= cfg.valueBits) revert InvalidConfig("fracBits must be < valueBits");
+        if (cfg.paramCount == 0) revert ZeroParamCount();
+        if (cfg.valueBits < 2 || cfg.valueBits > 16) revert BadValueBits(cfg.valueBits);
+        if (cfg.fracBits >= cfg.valueBits) revert BadFracBits(cfg.fracBits, cfg.valueBits);
         if (cfg.minParticipants == 0 || cfg.minParticipants > cfg.maxParticipants) {
-            revert InvalidConfig("need 0 < minParticipants <= maxParticipants");
+            revert BadParticipantBounds(cfg.minParticipants, cfg.maxParticipants);
         }
-        // Lanes are 32 bits wide and hold values < 2^B: fewer than 2^(32-B) cannot carry.
-        if (uint256(cfg.maxParticipants) >= 1 << (32 - uint256(cfg.valueBits))) {
-            revert InvalidConfig("maxParticipants must be < 2^(32 - valueBits)");
-        }
-        if (cfg.roundDuration == 0) revert InvalidConfig("roundDuration must be > 0");
+        // Lanes are 32 bits wide and hold values < 2^B; fewer than 2^(31-B) of them never
+        // reach bit 31, which holds the accumulator's sentinel.
+        uint256 capacity = (1 << (31 - uint256(cfg.valueBits))) - 1;
+        uint256 seatLimit = cfg.rewardRule == CONSENSUS && capacity > MAX_SEATS ? MAX_SEATS : capacity;
+        if (cfg.maxParticipants > seatLimit) revert TooManyParticipants(cfg.maxParticipants, seatLimit);
+        if (cfg.roundDuration == 0) revert ZeroDuration();
         if (cfg.chunkWords == 0 || cfg.chunkWords > MAX_CHUNK_WORDS) {
-            revert InvalidConfig("chunkWords must be in [1, 767]");
+            revert BadChunkWords(cfg.chunkWords, MAX_CHUNK_WORDS);
         }
         uint256 tiers = cfg.tierThresholds.length;
         if (tiers == 0 || tiers > MAX_TIERS || tiers != cfg.tierRewards.length) {
-            revert InvalidConfig("need 1..8 tiers with one reward each");
+            revert BadTiers(tiers, cfg.tierRewards.length);
         }
+        uint256 top = cfg.tierRewards[0];
         for (uint256 i = 1; i < tiers; ++i) {
-            if (cfg.tierThresholds[i] <= cfg.tierThresholds[i - 1]) {
-                revert InvalidConfig("tierThresholds must be strictly ascending");
-            }
+            if (cfg.tierThresholds[i] <= cfg.tierThresholds[i - 1]) revert TiersNotAscending(i);
+            if (cfg.tierRewards[i] > top) top = cfg.tierRewards[i];
         }
+        // Every round reserves top x maxParticipants; it must not overflow (nor any sum of
+        // reserves, which stays below the ETH supply once this product fits in 128 bits).
+        if (top > type(uint128).max / cfg.maxParticipants) revert RewardsTooLarge(top, cfg.maxParticipants);
 
-        if (cfg.rewardRule > CONSENSUS) revert InvalidConfig("rewardRule must be 0 (PAPER) or 1 (CONSENSUS)");
+        if (cfg.rewardRule > CONSENSUS) revert BadRewardRule(cfg.rewardRule);
         if (cfg.rewardRule == CONSENSUS) {
-            if (cfg.revealDuration == 0) revert InvalidConfig("revealDuration must be > 0");
-            if (cfg.minMove > cfg.maxMove) revert InvalidConfig("minMove must be <= maxMove");
+            if (cfg.revealDuration == 0) revert ZeroDuration();
+            if (cfg.minMove > cfg.maxMove) revert BadMoveBounds(cfg.minMove, cfg.maxMove);
+            // A free commit would make seats and unrevealed declarations free.
+            if (cfg.stake == 0) revert ZeroStake();
+            // maxMoveRatio x reference (a mean move < 2^16) and move x 1000 must not overflow.
+            if (cfg.maxMoveRatio > type(uint256).max >> 16) {
+                revert MoveRatioTooLarge(cfg.maxMoveRatio, type(uint256).max >> 16);
+            }
         }
 
         owner = msg.sender;
@@ -314,6 +397,8 @@ contract FederatedTask is RevenueShare {
         minMove = cfg.minMove;
         maxMove = cfg.maxMove;
         maxMoveRatio = cfg.maxMoveRatio;
+        duplicateDistance = cfg.duplicateDistance;
+        _laneCapacity = capacity;
         _checkMoves = cfg.rewardRule == CONSENSUS
             && (cfg.minMove != 0 || cfg.maxMove != type(uint256).max || cfg.maxMoveRatio != 0);
         paramCount = cfg.paramCount;
@@ -396,11 +481,15 @@ contract FederatedTask is RevenueShare {
         emit InitialModelSet(chunk, store);
     }
 
-    /// @notice Writes placeholders into accumulator words [fromWord, toWord); owner only,
-    ///         before round 1. Optional: the sponsor pays the one-off 22,100-gas fresh-slot
-    ///         writes here, so no participant of round 1 pays more than later ones.
+    /// @notice Writes placeholders into accumulator words [fromWord, toWord), in order from
+    ///         `warmedWords`; owner only, before round 1, which cannot open until every word
+    ///         is written. The sponsor pays the one-off 22,100-gas fresh-slot writes here, so
+    ///         every later write of a participant costs 5,000 and a legal chunk always fits
+    ///         its transaction.
     function warmStorage(uint256 fromWord, uint256 toWord) external onlyOwnerBeforeStart {
+        if (fromWord != warmedWords) revert WarmOutOfOrder(fromWord, warmedWords);
         if (fromWord >= toWord || toWord > modelWords) revert WrongLength(toWord, modelWords);
+        warmedWords = toWord;
         uint256 slot = ACC_ROOT + 2 * fromWord;
         uint256 end = ACC_ROOT + 2 * toWord;
         for (; slot < end; ++slot) {
@@ -417,6 +506,36 @@ contract FederatedTask is RevenueShare {
         _setAccessPrice(price);
     }
 
+    /// @notice Ends the task: no round opens after this one (an open round still runs to
+    ///         its end). After `EXIT_DELAY` the owner may `sweep` what nobody is owed.
+    function endTask() external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (endedAt != 0) revert TaskIsEnded();
+        endedAt = block.timestamp;
+        emit TaskEnded(block.timestamp + EXIT_DELAY);
+    }
+
+    /// @notice Pays the owner the reward pool and the reserves of claims still open, once
+    ///         the task has ended, `EXIT_DELAY` has passed and no round is open. Never touches
+    ///         what is owed: credited rewards, stakes (claims still return them) and revenue
+    ///         of contributors. May be called again for revenue that reaches the pool later.
+    function sweep() external nonReentrant {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        uint256 end = endedAt;
+        if (end == 0 || block.timestamp < end + EXIT_DELAY) {
+            revert SweepTooEarly(end == 0 ? type(uint256).max : end + EXIT_DELAY, block.timestamp);
+        }
+        if (roundOpen || finalizing) revert RoundStillOpen(currentRound);
+        uint256 amount = rewardPool + totalClaimReserve;
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        rewardPool = 0;
+        totalClaimReserve = 0; // per-round reserves are dead: `swept` ends every claim window
+        swept = true;
+        emit Swept(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed(msg.sender, amount);
+    }
+
     /*//////////////////////////////////////////////////////////////
                                   ROUNDS
     //////////////////////////////////////////////////////////////*/
@@ -425,13 +544,20 @@ contract FederatedTask is RevenueShare {
     /// @dev The owner opens round 1 (after setting the initial model); later rounds open
     ///      automatically at finalize when the pool suffices, or by anyone calling this.
     function startRound() external {
-        if (currentRound == 0 && msg.sender != owner) revert NotOwner(msg.sender);
+        if (currentRound == 0) {
+            if (msg.sender != owner) revert NotOwner(msg.sender);
+            if (warmedWords < modelWords) revert StorageNotWarmed(warmedWords, modelWords);
+        }
         if (roundOpen || finalizing) revert RoundStillOpen(currentRound);
         _startRound(true);
     }
 
-    /// @notice Submits one chunk of the caller's quantized weights (PAPER). Chunks go in
-    ///         order, 0 first; the reward is credited with the last one.
+    /// @notice Submits one chunk of the caller's quantized weights (PAPER), before the
+    ///         round's deadline. Chunks go in order, 0 first; the reward is credited with the
+    ///         last one. A seat is taken by a complete submission: the first
+    ///         `maxParticipants` to finish are the round's contributors, so senders that stop
+    ///         after some chunks lock nobody out (their chunks still count in those chunks'
+    ///         means, as every contribution that arrived does).
     /// @param round the round the weights were trained for (guards against stale sends).
     /// @param chunk index of the chunk, the caller's next one.
     /// @param words the chunk's packed words (16 int16 lanes each, unused lanes 0).
@@ -439,12 +565,15 @@ contract FederatedTask is RevenueShare {
     function submit(uint256 round, uint256 chunk, uint256[] calldata words) external returns (uint256 reward) {
         if (rewardRule != PAPER) revert WrongRule(rewardRule);
         _checkOpen(round);
+        if (block.timestamp >= roundDeadline) revert SubmissionsClosed(round, roundDeadline);
         uint256 entry = _entry[round][msg.sender];
         if (uint8(entry) == ACCEPTED) revert AlreadySubmitted(msg.sender, round);
         _checkNextChunk(entry, chunk);
         _checkChunk(chunk, words);
+        if (roundSubmissions >= maxParticipants) revert RoundFull(round, maxParticipants);
         if (chunk == 0) {
-            if (roundEntrants >= maxParticipants) revert RoundFull(round, maxParticipants);
+            // Chunk c never has more contributions than chunk 0: this bounds every lane sum.
+            if (roundEntrants >= _laneCapacity) revert TooManySenders(round, _laneCapacity);
             roundEntrants += 1;
         }
 
@@ -509,7 +638,9 @@ contract FederatedTask is RevenueShare {
                         COMMIT, REVEAL, CLAIM (CONSENSUS)
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Commits to an update for the open round, with `stake` wei attached.
+    /// @notice Commits to an update for the open round, with `stake` wei attached. Open to
+    ///         anyone until `commitDeadline`, however many commit: seats are drawn after it
+    ///         (`drawSeats`).
     /// @param commitment `commitmentHash(round, msg.sender, salt, move, firstLink)`: binds
     ///        every chunk (through the link chain) to this task, the round and the sender, so
     ///        a copied commitment is useless.
@@ -519,7 +650,7 @@ contract FederatedTask is RevenueShare {
     function commit(uint256 round, bytes32 commitment, uint256 move) external payable {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
         _checkOpen(round);
-        if (_commitClosed()) revert WrongPhase(round, 2);
+        if (block.timestamp >= commitDeadline) revert WrongPhase(round, 2);
         if (_entry[round][msg.sender] != NONE) revert AlreadyCommitted(msg.sender, round);
         if (msg.value != stake) revert WrongStake(msg.value, stake);
         // No update can move farther: the declaration is a lie.
@@ -528,10 +659,62 @@ contract FederatedTask is RevenueShare {
 
         _entry[round][msg.sender] = COMMITTED | (move << 40);
         commitmentOf[round][msg.sender] = commitment;
-        roundCommittedMove += move / paramCount;
+        _committers[round].push(msg.sender);
         roundEntrants += 1;
         totalStakes += msg.value;
         emit Committed(round, msg.sender, commitment, move / paramCount, msg.value);
+    }
+
+    /// @notice Draws the round's seats once its commit phase is over; anyone may call, and
+    ///         reveals wait for it. With n committers and k = min(n, maxParticipants) seats,
+    ///         a partial Fisher-Yates shuffle keyed by the block's randomness picks k of them
+    ///         uniformly (O(k), whatever n). The seated are told apart by status; the median of
+    ///         their declared mean moves becomes `moveReference()`.
+    /// @dev The seed is `prevrandao` and the previous block hash of the draw's block, both
+    ///      unknown when the commits were made. Whoever sends the draw chooses its block
+    ///      among those after the deadline (docs/PROTOCOL.md, threat model).
+    function drawSeats(uint256 round) external {
+        if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
+        _checkOpen(round);
+        if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        if (roundSeed[round] != 0) revert SeatsAlreadyDrawn(round);
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), address(this), round));
+        address[] storage list = _committers[round];
+        uint256 n = list.length;
+        uint256 k = n < maxParticipants ? n : maxParticipants;
+        uint256[] memory moves = new uint256[](k);
+        for (uint256 i; i < k; ++i) {
+            address picked = list[i];
+            if (n > k) {
+                uint256 j = i + uint256(keccak256(abi.encode(seed, i))) % (n - i);
+                if (j != i) {
+                    address other = list[j];
+                    list[j] = picked;
+                    list[i] = other;
+                    picked = other;
+                }
+            }
+            uint256 entry = _entry[round][picked];
+            _entry[round][picked] = (entry & ~uint256(0xff)) | SEATED;
+            moves[i] = ((entry >> 40) & type(uint96).max) / paramCount;
+        }
+        uint256 reference_ = MedianLib.lowerMedian(moves);
+        roundSeed[round] = seed;
+        roundSeats[round] = k;
+        roundMoveReference = reference_;
+        emit SeatsDrawn(round, n, k, reference_, seed);
+    }
+
+    /// @notice Returns the stake of a committer that was not drawn for a seat (or whose round
+    ///         closed with no draw).
+    function releaseStake(uint256 round) external {
+        uint256 entry = _entry[round][msg.sender];
+        bool decided = roundSeed[round] != 0 || round != currentRound || !roundOpen;
+        if (uint8(entry) != COMMITTED || !decided) revert NotReleasable(msg.sender, round, uint8(entry));
+        _entry[round][msg.sender] = (entry & ~uint256(0xff)) | RELEASED;
+        totalStakes -= stake;
+        _credit(msg.sender, stake, 0);
+        emit StakeReturned(round, msg.sender, stake);
     }
 
     /// @notice Reveals one chunk of the committed update, in order. Chunk 0 also opens the
@@ -551,9 +734,14 @@ contract FederatedTask is RevenueShare {
     ) external returns (bool accepted) {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
         _checkOpen(round);
-        if (!_commitClosed() || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        bytes32 seed = roundSeed[round];
+        if (seed == 0) revert SeatsNotDrawn(round);
         uint256 entry = _entry[round][msg.sender];
-        if (uint8(entry) != (chunk == 0 ? COMMITTED : SENDING)) revert NotCommitted(msg.sender, round);
+        if (uint8(entry) != (chunk == 0 ? SEATED : SENDING)) {
+            if (uint8(entry) == COMMITTED) revert NotSeated(msg.sender, round);
+            revert NotCommitted(msg.sender, round);
+        }
         _checkNextChunk(entry, chunk);
         _checkChunk(chunk, words);
         _openLink(round, chunk, opening, words);
@@ -562,16 +750,25 @@ contract FederatedTask is RevenueShare {
         uint256 move = (entry >> 40) & type(uint96).max;
         if (chunk == 0) {
             if (_checkMoves && opening.move != move) revert MoveMismatch(0, move, opening.move);
-            if (!moveAccepted(move / paramCount, moveReference())) {
+            uint256 mean = move / paramCount;
+            if (!moveAccepted(mean, roundMoveReference)) {
                 _entry[round][msg.sender] = REJECTED | (move << 40);
                 roundReveals += 1;
                 totalStakes -= stake;
-                rewardPool += stake;
-                emit StakeForfeited(round, msg.sender, stake);
-                emit Revealed(round, msg.sender, move / paramCount, false);
+                if (mean < minMove || mean > maxMove) {
+                    rewardPool += stake;
+                    emit StakeForfeited(round, msg.sender, stake);
+                } else {
+                    // Out of the ratio bound only: the bound follows the others' declarations,
+                    // which a majority of seats could skew, so an honest outlier loses nothing.
+                    _credit(msg.sender, stake, 0);
+                    emit StakeReturned(round, msg.sender, stake);
+                }
+                emit Revealed(round, msg.sender, mean, false);
                 return false;
             }
         }
+        _keepSample(round, seed, chunk, words);
 
         uint256 actual = _accumulate(round, chunk, words, _checkMoves);
         uint256 running = entry >> 136;
@@ -601,7 +798,8 @@ contract FederatedTask is RevenueShare {
     ///         the update chunk by chunk, exactly as revealed (calldata only: no storage is
     ///         written per parameter). The tier follows from its distance to that round's
     ///         result, the consensus (`claimScore`), unless its move exceeds `maxMoveRatio`
-    ///         per-mille of the round's mean move; the stake is returned with the last
+    ///         per-mille of the round's mean move or it has a near copy among the round's
+    ///         accepted updates (`duplicateDistance`); the stake is returned with the last
     ///         chunk. Claims stay open until two more rounds have completed; after that, or if
     ///         the round was abandoned, the first chunk settles the stake alone.
     /// @return reward wei of reward credited (0 before the last chunk).
@@ -611,6 +809,7 @@ contract FederatedTask is RevenueShare {
         Opening calldata opening,
         uint256[] calldata words
     ) external returns (uint256 reward) {
+        if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
         uint256 entry = _entry[round][msg.sender];
         bool live = _claimWindow(round, entry);
         _checkNextChunk(entry, chunk);
@@ -637,15 +836,23 @@ contract FederatedTask is RevenueShare {
     }
 
     /// @notice CONSENSUS: the mean move `maxMoveRatio` refers to in the current round: the
-    ///         mean of the moves its commits declared, or the last completed round's mean
-    ///         move if that is smaller. The declared mean is fixed once the commit phase
-    ///         closes, before any reveal. It bounds poison in round 1 and keeps the bound
-    ///         tight as updates shrink; inflating it takes stakes (declarations that are not
-    ///         revealed forfeit them), and the last round's mean caps it.
-    function moveReference() public view returns (uint256 referenceMean) {
-        if (roundEntrants != 0) referenceMean = roundCommittedMove / roundEntrants;
-        uint256 last = lastMeanMove;
-        if (last != 0 && last < referenceMean) referenceMean = last;
+    ///         lower median of the mean moves declared by its seated committers, fixed by
+    ///         `drawSeats` before any reveal (0 before). It follows the round's own updates
+    ///         (no state carries over from earlier rounds, so no round can ratchet it), and
+    ///         moving it either way takes a majority of the round's seats.
+    function moveReference() external view returns (uint256) {
+        return roundMoveReference;
+    }
+
+    /// @notice CONSENSUS: the `i`-th committer of `round`; after the draw the first
+    ///         `roundSeats(round)` are the seated.
+    function committer(uint256 round, uint256 i) external view returns (address) {
+        return _committers[round][i];
+    }
+
+    /// @notice CONSENSUS: number of committers of `round`.
+    function committerCount(uint256 round) external view returns (uint256) {
+        return _committers[round].length;
     }
 
     /// @notice CONSENSUS: the score a claim's tier is chosen by (lower is better), in
@@ -663,8 +870,8 @@ contract FederatedTask is RevenueShare {
     }
 
     /// @notice Status of `participant` in `round` (0 none, 1 committed, 2 accepted,
-    ///         3 rejected, 4 claimed, 5 sending chunks), its next chunk, and its declared
-    ///         mean move (CONSENSUS).
+    ///         3 rejected, 4 claimed, 5 sending chunks, 6 seated, 7 not drawn and stake
+    ///         returned), its next chunk, and its declared mean move (CONSENSUS).
     function statusOf(uint256 round, address participant)
         external
         view
@@ -786,11 +993,6 @@ contract FederatedTask is RevenueShare {
         }
     }
 
-    /// @dev CONSENSUS: commits end at the deadline or when maxParticipants have committed.
-    function _commitClosed() internal view returns (bool) {
-        return roundEntrants >= maxParticipants || block.timestamp >= commitDeadline;
-    }
-
     function _checkOpen(uint256 round) internal view {
         if (!roundOpen) revert RoundNotOpen(currentRound);
         if (round != currentRound) revert WrongRound(round, currentRound);
@@ -803,6 +1005,10 @@ contract FederatedTask is RevenueShare {
     }
 
     function _startRound(bool mustSucceed) internal {
+        if (endedAt != 0) {
+            if (mustSucceed) revert TaskIsEnded();
+            return;
+        }
         uint256 reserve = _topReward() * maxParticipants;
         if (reserve > rewardPool) {
             if (mustSucceed) revert InsufficientPool(reserve, rewardPool);
@@ -814,11 +1020,11 @@ contract FederatedTask is RevenueShare {
         currentRound = round;
         roundOpen = true;
         roundEntrants = 0;
-        roundCommittedMove = 0;
         roundSubmissions = 0;
         if (rewardRule == CONSENSUS) {
             roundReveals = 0;
             roundMoveSum = 0;
+            roundMoveReference = 0;
             commitDeadline = block.timestamp + roundDuration;
             roundDeadline = block.timestamp + roundDuration + revealDuration;
         } else {
@@ -836,7 +1042,7 @@ contract FederatedTask is RevenueShare {
         uint256 n = roundSubmissions;
         bool everyoneActed = rewardRule == PAPER
             ? n >= maxParticipants
-            : _commitClosed() && roundReveals == roundEntrants;
+            : block.timestamp >= commitDeadline && roundSeed[round] != 0 && roundReveals == roundSeats[round];
         if (!everyoneActed && block.timestamp < roundDeadline) {
             revert DeadlineNotReached(roundDeadline, block.timestamp);
         }
@@ -846,9 +1052,10 @@ contract FederatedTask is RevenueShare {
         roundReserve = 0;
         completed = n >= minParticipants;
         if (rewardRule == CONSENSUS) {
-            // Committers who did not finish revealing: their stakes go to the pool, in O(1)
-            // because every stake is the same amount.
-            uint256 unfinished = roundEntrants - roundReveals;
+            // Seated committers who did not finish revealing: their stakes go to the pool, in
+            // O(1) because every stake is the same amount. Committers not drawn (or of a
+            // round never drawn) keep theirs for `releaseStake`.
+            uint256 unfinished = roundSeats[round] - roundReveals;
             if (unfinished != 0) {
                 totalStakes -= unfinished * stake;
                 release += unfinished * stake;
@@ -857,7 +1064,6 @@ contract FederatedTask is RevenueShare {
                 uint256 keep = n * _topReward();
                 claimReserve[round] = keep;
                 roundMeanMove[round] = roundMoveSum / n;
-                lastMeanMove = roundMoveSum / n;
                 totalClaimReserve += keep;
                 release -= keep;
             }
@@ -907,7 +1113,7 @@ contract FederatedTask is RevenueShare {
                 lo := sload(slot)
                 hi := sload(add(slot, 1))
             }
-            uint256 w = PackedLanes.meanWord(lo, hi, n, bias);
+            uint256 w = PackedLanes.meanWord(lo & ~ACC_SENTINEL, hi & ~ACC_SENTINEL, n, bias);
             assembly {
                 mstore(add(dataPtr, shl(5, i)), w)
             }
@@ -927,7 +1133,7 @@ contract FederatedTask is RevenueShare {
         ) {
             revert NotClaimable(msg.sender, round, uint8(entry));
         }
-        live = version != 0 && version + 2 > completedRounds + (finalizing ? 1 : 0);
+        live = version != 0 && version + 2 > completedRounds + (finalizing ? 1 : 0) && !swept;
     }
 
     /// @dev Credits a finished claim: the reward of its tier (if live) and the stake.
@@ -946,7 +1152,9 @@ contract FederatedTask is RevenueShare {
             // An update much larger than its round's mean drags the consensus towards itself,
             // which the score would reward as agreement: such an outlier (a boosted or scaled
             // update that passed the reveal bounds, e.g. in round 1) is paid nothing.
-            if (maxMoveRatio == 0 || move * 1000 <= maxMoveRatio * meanMove) {
+            // Copies of one update earn nothing: same-round copies need collusion (commits
+            // are binding before anything is revealed), so this prices out Sybils.
+            if ((maxMoveRatio == 0 || move * 1000 <= maxMoveRatio * meanMove) && !_hasNearCopy(round)) {
                 tier_ = rewardTier(claimScore(distance, move, meanMove));
                 if (tier_ < _tierRewards.length) reward = _tierRewards[tier_];
             }
@@ -1066,8 +1274,8 @@ contract FederatedTask is RevenueShare {
                     sstore(add(slot, 1), add(sload(add(slot, 1)), hi))
                 }
                 default {
-                    sstore(slot, lo)
-                    sstore(add(slot, 1), hi)
+                    sstore(slot, or(lo, ACC_SENTINEL))
+                    sstore(add(slot, 1), or(hi, ACC_SENTINEL))
                 }
                 slot := add(slot, 2)
             }
@@ -1087,24 +1295,84 @@ contract FederatedTask is RevenueShare {
         uint256 g;
         assembly {
             g := mload(0x40)
+            mstore(0x40, add(g, shl(5, words.length)))
         }
         CodeStore.load(store, 0, words.length, g);
-        uint256 biasLanes = _biasLanes;
         for (uint256 i; i < words.length; ++i) {
-            uint256 w = words[i];
             uint256 gw;
             assembly {
                 gw := mload(add(g, shl(5, i)))
             }
-            distanceSum += PackedLanes.absDiffSum(
-                PackedLanes.toBiased(PackedLanes.spread(w), biasLanes),
-                PackedLanes.toBiased(PackedLanes.spread(gw), biasLanes)
-            );
-            distanceSum += PackedLanes.absDiffSum(
-                PackedLanes.toBiased(PackedLanes.spread(w >> 128), biasLanes),
-                PackedLanes.toBiased(PackedLanes.spread(gw >> 128), biasLanes)
-            );
+            distanceSum += _wordDistance(words[i], gw);
         }
+    }
+
+    /// @dev sum |a - b| over the 16 int16 lanes of two wire words.
+    function _wordDistance(uint256 a, uint256 b) internal view returns (uint256) {
+        uint256 biasLanes = _biasLanes;
+        return PackedLanes.absDiffSum(
+            PackedLanes.toBiased(PackedLanes.spread(a), biasLanes), PackedLanes.toBiased(PackedLanes.spread(b), biasLanes)
+        )
+            + PackedLanes.absDiffSum(
+                PackedLanes.toBiased(PackedLanes.spread(a >> 128), biasLanes),
+                PackedLanes.toBiased(PackedLanes.spread(b >> 128), biasLanes)
+            );
+    }
+
+    /// @notice CONSENSUS: index of the model word kept as sample `j` of every update of a
+    ///         round drawn with `seed` (ml/protocol mirrors it).
+    function sampleWord(bytes32 seed, uint256 j) public view returns (uint256) {
+        return uint256(keccak256(abi.encode(seed, SAMPLE_DOMAIN + j))) % modelWords;
+    }
+
+    /// @dev Keeps the sampled words that fall in this chunk of the caller's reveal.
+    function _keepSample(uint256 round, bytes32 seed, uint256 chunk, uint256[] calldata words) internal {
+        uint256 from = chunk * chunkWords;
+        for (uint256 j; j < SAMPLE_WORDS; ++j) {
+            uint256 w = sampleWord(seed, j);
+            if (w >= from && w < from + words.length) _samples[round][msg.sender][j] = words[w - from];
+        }
+    }
+
+    /// @dev Whether another accepted update of `round` lies within `duplicateDistance` (mean
+    ///      per sampled parameter) of the caller's, and closer to it than the caller moved on
+    ///      the sample: parameters that no update moves (e.g. weights of pixels that are
+    ///      always blank) are equal in every honest update and prove nothing, so a sample
+    ///      that did not move finds no copy. O(seats) <= MAX_SEATS.
+    function _hasNearCopy(uint256 round) internal view returns (bool) {
+        uint256[SAMPLE_WORDS] storage mine = _samples[round][msg.sender];
+        uint256 moved;
+        uint256 version = roundVersion[round] - 1; // the model the round's updates left from
+        uint256 size = chunkWords;
+        for (uint256 j; j < SAMPLE_WORDS; ++j) {
+            uint256 w = sampleWord(roundSeed[round], j);
+            uint256 g;
+            assembly {
+                g := mload(0x40)
+            }
+            CodeStore.load(_modelChunk[version][w / size], w % size, 1, g);
+            assembly {
+                g := mload(g)
+            }
+            moved += _wordDistance(mine[j], g);
+        }
+        uint256 limit = duplicateDistance * SAMPLE_WORDS * 16;
+        if (moved <= limit) limit = moved == 0 ? 0 : moved - 1;
+        if (moved == 0) return false;
+        address[] storage seated = _committers[round];
+        uint256 seats = roundSeats[round];
+        for (uint256 i; i < seats; ++i) {
+            address other = seated[i];
+            uint8 status = uint8(_entry[round][other]);
+            if (other == msg.sender || (status != ACCEPTED && status != CLAIMED)) continue;
+            uint256[SAMPLE_WORDS] storage theirs = _samples[round][other];
+            uint256 d;
+            for (uint256 j; j < SAMPLE_WORDS; ++j) {
+                d += _wordDistance(mine[j], theirs[j]);
+            }
+            if (d <= limit) return true;
+        }
+        return false;
     }
 
     function _unattributedRevenue(uint256 amount) internal override {

@@ -61,7 +61,7 @@ def study_settings(rule: str, n_params: int, clients: int) -> TaskSettings:
     return TaskSettings(param_count=n_params, max_participants=clients, min_participants=2,
                         tier_thresholds=CONSENSUS_THRESHOLDS, tier_rewards=CONSENSUS_REWARDS,
                         reward_rule="consensus", reveal_duration=600, stake=10**16, min_move=3, max_move=400,
-                        max_move_ratio=2000)
+                        max_move_ratio=2000, duplicate_distance=1)
 
 
 #: CONSENSUS tiers over FederatedTask.claimScore (per-mille of the round's mean move; an
@@ -154,7 +154,7 @@ def run_population(
                 rows[i].accepted = rev.accepted
                 if rev.accepted:
                     pending_claims.append((i, c, rows[i]))
-                else:
+                elif not rev.stake_returned:
                     rows[i].stake_lost_wei = task.stake
             _late_finalize(task, owner, settings, advance_time)
             for i, c, row in pending_claims:

@@ -105,6 +105,7 @@ def measure_size(container: Any, accts: Sequence[Any], n: int, participants: int
         g = t.global_ints()
         cs = [t.prepare(r, base + rng.normal(0, 0.05, n), global_ints=g) for _ in clients]
         commits = [t.commit(a, c) for a, c in zip(clients, cs)]
+        t.draw_seats(owner, wait=t.advance_time)  # the commit phase lasts its whole duration
         reveals = [t.reveal(a, c) for a, c in zip(clients, cs)]
         cfin = t.finalize(owner)
         claims = [t.claim(a, c) for a, c in zip(clients, cs)]
@@ -182,6 +183,7 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
         cs = [t.prepare(1, u) for u in updates]
         for a, c in zip(clients, cs):
             t.commit(a, c)
+        t.draw_seats(owner, wait=t.advance_time)
         for a, c in zip(clients, cs):
             t.reveal(a, c)
     t.finalize(owner)
@@ -205,9 +207,12 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
             cs = [t.prepare(2, u, global_ints=g) for u in updates]
             res.phase_blocks["commit"] = _blocks(provider, [
                 (c.commit, (2, t.commitment_hash(a, x), x.move), a, t.stake, 200_000) for a, x in zip(clients, cs)])
+            # The commit phase lasts its whole duration; the next block is the first after it.
+            provider.make_request("evm_setNextBlockTimestamp", [int(c.commitDeadline())])
+            res.phase_blocks["draw"] = _blocks(provider, [(c.drawSeats, (2,), owner, 0, 3_000_000)])
             res.phase_blocks["reveal"] = _blocks(provider, [
                 (c.reveal, (2, 0, x.opening(0), x.words), a, 0, res.tx_gas) for a, x in zip(clients, cs)])
-            sequential = 3
+            sequential = 4
         fin_gas = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * words
         res.phase_blocks["finalize"] = _blocks(provider, [(c.finalizeChunks, (2**32,), owner, 0, fin_gas)])
     finally:

@@ -8,6 +8,7 @@ Every write goes through the codec in ``ml.codec``: there is no second encoder.
 from __future__ import annotations
 
 import os
+import time
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -68,6 +69,7 @@ class TaskSettings:
     max_move: int = UNBOUNDED
     max_move_ratio: int = 0
     chunk_words: int = 0  # 0: the largest chunk under DEFAULT_TX_GAS_BUDGET
+    duplicate_distance: int = 0  # CONSENSUS: same-round updates this close (mean per param) earn nothing
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
@@ -106,6 +108,7 @@ class TaskSettings:
             self.max_move,
             self.max_move_ratio,
             self.resolved_chunk_words,
+            self.duplicate_distance,
         )
 
 
@@ -156,6 +159,7 @@ class Reveal:
     gas_used: int
     transactions: int = 1
     max_tx_gas: int = 0
+    stake_returned: bool = False  # rejected by the ratio bound only: the stake came back
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,18 @@ class Claim:
     gas_used: int
     transactions: int = 1
     max_tx_gas: int = 0
+
+
+@dataclass(frozen=True)
+class SeatDraw:
+    """What FederatedTask.drawSeats decided for a round (CONSENSUS)."""
+
+    round: int
+    committers: int
+    seats: int
+    move_reference: int
+    seed: bytes
+    gas_used: int
 
 
 @dataclass(frozen=True)
@@ -204,6 +220,10 @@ def broadcast(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) 
             raise RuntimeError(f"transaction {receipt.txn_hash} reverted")
         receipts.append(receipt)
     return receipts
+
+
+def _sleep_for_block_time(seconds: int) -> None:
+    time.sleep(seconds)
 
 
 def _interval_mining(provider: Any) -> bool:
@@ -250,15 +270,23 @@ class FedTask:
 
     def set_initial_model(self, owner: Any, weights: np.ndarray, warm: bool = True) -> int:
         """Quantizes and stores the starting model, chunk by chunk, then (``warm``) pre-pays
-        the accumulator's fresh storage slots so round 1 costs what later rounds cost.
-        Returns the number of saturated values."""
+        the accumulator's fresh storage slots, which round 1 requires (the contract refuses
+        to open it before). Returns the number of saturated values."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
         for c, (f, t) in enumerate(self.chunks):
             self.contract.setInitialModel(c, words[f:t], sender=owner)
         if warm:
-            for f in range(0, self.model_words, WARM_WORDS_PER_TX):
-                self.contract.warmStorage(f, min(f + WARM_WORDS_PER_TX, self.model_words), sender=owner)
+            self.warm_storage(owner)
         return saturated
+
+    def warm_storage(self, owner: Any) -> int:
+        """Writes the accumulator words not warmed yet (round 1 needs all), a bounded number
+        per transaction; returns the transactions sent."""
+        sent = 0
+        for f in range(int(self.contract.warmedWords()), self.model_words, WARM_WORDS_PER_TX):
+            self.contract.warmStorage(f, min(f + WARM_WORDS_PER_TX, self.model_words), sender=owner)
+            sent += 1
+        return sent
 
     def fund(self, sender: Any, amount: int) -> None:
         self.contract.fund(sender=sender, value=amount)
@@ -266,6 +294,18 @@ class FedTask:
     def start_round(self, sender: Any) -> int:
         self.contract.startRound(sender=sender)
         return self.current_round
+
+    def end_task(self, owner: Any) -> int:
+        """Ends the task (no new round opens); returns the time from which ``sweep`` works."""
+        receipt = self.contract.endTask(sender=owner)
+        (ev,) = _event_args(receipt, "TaskEnded")
+        return int(ev.sweepableAt)
+
+    def sweep(self, owner: Any) -> int:
+        """After ``end_task`` and its delay: pays the owner what no participant is owed."""
+        receipt = self.contract.sweep(sender=owner)
+        (ev,) = _event_args(receipt, "Swept")
+        return int(ev.amount)
 
     # --- participants -----------------------------------------------------------------
 
@@ -336,16 +376,59 @@ class FedTask:
                                        value=self.stake)
         return int(receipt.gas_used)
 
+    # The commit phase lasts its whole duration (seats are drawn after it, never first come).
+
+    def advance_time(self, seconds: int) -> None:
+        """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
+        self.contract.chain_manager.pending_timestamp += seconds
+
+    def seconds_to_commit_close(self) -> int:
+        """Seconds until the open round's commit phase is over (0: it is)."""
+        now = int(self.contract.provider.get_block("pending").timestamp)
+        return max(0, int(self.contract.commitDeadline()) - now)
+
+    def seats_drawn(self, round_: int) -> bool:
+        return int.from_bytes(bytes(self.contract.roundSeed(round_)), "big") != 0
+
+    def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> SeatDraw | None:
+        """Waits out the commit phase (``wait(seconds)``: real time by default; development
+        chains pass ``advance_time``), then draws the open round's seats unless someone
+        did. Returns the draw, or None when it was already made."""
+        left = self.seconds_to_commit_close()
+        if left:
+            (wait or _sleep_for_block_time)(left + 1)
+        round_ = self.current_round
+        if self.seats_drawn(round_):
+            return None
+        receipt = self.contract.drawSeats(round_, sender=sender)
+        (ev,) = _event_args(receipt, "SeatsDrawn")
+        return SeatDraw(int(ev.round), int(ev.committers), int(ev.seats), int(ev.moveReference), bytes(ev.seed),
+                        int(receipt.gas_used))
+
+    def seated(self, round_: int) -> list[str]:
+        """The round's seated committers, in the contract's order."""
+        return [str(self.contract.committer(round_, i)) for i in range(int(self.contract.roundSeats(round_)))]
+
+    def release_stake(self, sender: Any, round_: int) -> int:
+        """Takes back the stake of a commit that was not drawn for a seat."""
+        receipt = self.contract.releaseStake(round_, sender=sender)
+        (ev,) = _event_args(receipt, "StakeReturned")
+        return int(ev.amount)
+
     def reveal(self, sender: Any, c: Commitment, chunks: int | None = None, start: int = 0) -> Reveal | None:
-        """Reveals every chunk in order from ``start`` (stops early if chunk 0 is rejected).
+        """Reveals every chunk in order from ``start`` (stops early if chunk 0 is rejected),
+        drawing the round's seats first if the commit phase is over and nobody has.
         ``chunks`` stops after that many, leaving the reveal unfinished; it then returns None."""
+        if start == 0 and not self.seats_drawn(c.round) and self.seconds_to_commit_close() == 0:
+            self.draw_seats(sender)
         receipts = self._send_chunks(self._opening_sender(self.contract.reveal, sender, c), "Revealed", chunks, start)
         if receipts is None:
             return None
         (ev,) = _event_args(receipts[-1], "Revealed")
         gas = [int(r.gas_used) for r in receipts]
+        returned = bool(_event_args(receipts[-1], "StakeReturned"))
         return Reveal(int(ev.round), str(ev.participant), int(ev.move), bool(ev.accepted), sum(gas),
-                      len(gas), max(gas))
+                      len(gas), max(gas), returned)
 
     def claim(self, sender: Any, c: Commitment, start: int = 0) -> Claim:
         """Claims chunk by chunk from ``start`` (a single chunk settles an expired or

@@ -48,6 +48,7 @@ class TaskConfig:
     access_price_eth: float = 0.01
     funding_eth: float = 1.0
     chunk_words: int = 0
+    duplicate_distance: int = 0
 
     def settings(self, param_count: int) -> TaskSettings:
         rule = self.reward_rule
@@ -62,6 +63,7 @@ class TaskConfig:
             max_move=self.max_move if rule == "consensus" else UNBOUNDED,
             max_move_ratio=self.max_move_ratio if rule == "consensus" else 0,
             chunk_words=self.chunk_words,
+            duplicate_distance=self.duplicate_distance if rule == "consensus" else 0,
         )
 
     @property
@@ -136,6 +138,8 @@ def _validate(cfg: TaskConfig, p: Path) -> None:
         raise bad("amounts of ETH must be >= 0")
     if not 0 < cfg.min_participants <= cfg.max_participants:
         raise bad("need 0 < min_participants <= max_participants")
+    if cfg.reward_rule == "consensus" and cfg.stake_eth <= 0:
+        raise bad("stake_eth must be > 0 under the consensus rule (seats and declarations would be free)")
     if cfg.round_duration <= 0 or cfg.reveal_duration <= 0:
         raise bad("round_duration and reveal_duration must be > 0 seconds")
     reserve = max(cfg.tier_rewards_eth) * cfg.max_participants

@@ -27,7 +27,7 @@ from .models import build_model, set_flat
 from .training import TrainConfig, client_seed, train_local
 
 # Statuses of FederatedTask.statusOf
-NONE, COMMITTED, ACCEPTED, REJECTED, CLAIMED, SENDING = range(6)
+NONE, COMMITTED, ACCEPTED, REJECTED, CLAIMED, SENDING, SEATED, RELEASED = range(8)
 
 
 @dataclass
@@ -42,10 +42,11 @@ class ChainView:
     round_deadline: int
     entrants: int
     max_participants: int
+    seats_drawn: bool
 
     @property
     def commit_open(self) -> bool:
-        return self.open and self.now < self.commit_deadline and self.entrants < self.max_participants
+        return self.open and self.now < self.commit_deadline
 
     @property
     def reveal_open(self) -> bool:
@@ -54,11 +55,13 @@ class ChainView:
 
 def read_view(task: FedTask) -> ChainView:
     c = task.contract
+    round_ = int(c.currentRound())
     return ChainView(
-        round=int(c.currentRound()), open=bool(c.roundOpen()), finalizing=bool(c.finalizing()),
+        round=round_, open=bool(c.roundOpen()), finalizing=bool(c.finalizing()),
         now=int(c.provider.get_block("latest").timestamp), commit_deadline=int(c.commitDeadline()),
         round_deadline=int(c.roundDeadline()), entrants=int(c.roundEntrants()),
         max_participants=int(c.maxParticipants()),
+        seats_drawn=task.rule == "consensus" and task.seats_drawn(round_),
     )
 
 
@@ -166,8 +169,16 @@ class Client:
             return None
         if view.commit_open and status == NONE:
             return self._commit(view.round)
-        if view.reveal_open and status in (COMMITTED, SENDING) and self.state.get(view.round):
+        if view.reveal_open and status == COMMITTED and not view.seats_drawn:
+            # Anyone may draw; a client that loses the race sees a revert and re-reads.
+            draw = self.task.draw_seats(self.account)
+            return f"round {view.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
+        if view.reveal_open and status in (SEATED, SENDING) and self.state.get(view.round):
             return self._reveal(view.round, next_chunk)
+        if status == COMMITTED and view.seats_drawn:
+            self.task.release_stake(self.account, view.round)
+            self.state.drop(view.round)
+            return f"round {view.round}: not drawn for a seat, stake returned"
         return None
 
     # --- actions ------------------------------------------------------------------------
@@ -227,7 +238,12 @@ class Client:
                 cl = self.task.claim(self.account, self._commitment(r), start=next_chunk)
                 self.state.drop(r)
                 return f"round {r}: claimed reward {cl.reward} wei + stake {cl.stake} wei (tier {cl.tier})"
-            if status in (NONE, COMMITTED, SENDING, REJECTED, CLAIMED):
+            if status == COMMITTED:
+                # The round closed before anyone drew the seats: the stake comes back.
+                self.task.release_stake(self.account, r)
+                self.state.drop(r)
+                return f"round {r}: no seat was drawn, stake returned"
+            if status in (NONE, SEATED, SENDING, REJECTED, CLAIMED, RELEASED):
                 self.state.drop(r)  # too late, rejected or done: nothing left to do
                 self.log(f"round {r}: nothing to claim (status {status})")
         if self.task.withdrawable(self.account) > 0:
@@ -251,6 +267,10 @@ class Keeper:
             return None
         view = read_view(self.task)
         try:
+            if self.task.rule == "consensus" and view.open and not view.seats_drawn \
+                    and view.commit_deadline <= view.now < view.round_deadline:
+                draw = self.task.draw_seats(self.account)
+                return f"round {view.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
             if view.finalizing or (view.open and self._may_close(view)):
                 fin = self.task.finalize(self.account)
                 what = "finalized" if fin.completed else "abandoned (no quorum)"
@@ -269,7 +289,7 @@ class Keeper:
             return True
         if self.task.rule == "paper":
             return int(c.roundSubmissions()) >= view.max_participants
-        return not view.commit_open and int(c.roundReveals()) == view.entrants
+        return not view.commit_open and view.seats_drawn and int(c.roundReveals()) == int(c.roundSeats(view.round))
 
     def _pool_suffices(self) -> bool:
         reserve = max(r for _, r in self.task.tiers()) * int(self.task.contract.maxParticipants())

@@ -154,11 +154,12 @@ def claim_score(dist: int, move: int, mean_move: int) -> int:
 
 
 def claim_reward(dist: int, move: int, mean_move: int, thresholds: list[int], rewards: list[int],
-                 max_move_ratio: int = 0) -> int:
+                 max_move_ratio: int = 0, copied: bool = False) -> int:
     """FederatedTask._settleClaim's reward of a live claim: nothing for an update whose move
-    exceeds max_move_ratio/1000 x its round's mean move (when set), else the tier of
+    exceeds max_move_ratio/1000 x its round's mean move (when set) or that has a near copy
+    in its round (``copied``: near_copy with any other accepted update), else the tier of
     claim_score."""
-    if not within_ratio(move, mean_move, max_move_ratio):
+    if copied or not within_ratio(move, mean_move, max_move_ratio):
         return 0
     return reward_for(claim_score(dist, move, mean_move), thresholds, rewards)
 
@@ -177,12 +178,61 @@ def within_ratio(move: int, mean_move: int, max_move_ratio: int) -> bool:
     return max_move_ratio == 0 or move * 1000 <= max_move_ratio * mean_move
 
 
-def move_reference(committed_means: list[int], last_mean: int) -> int:
-    """FederatedTask.moveReference: the mean of the mean moves this round's commits declared
-    (each floor(move / N)), or the last completed round's mean move if that is smaller and
-    not 0."""
-    ref = sum(committed_means) // len(committed_means) if committed_means else 0
-    return last_mean if last_mean and last_mean < ref else ref
+def move_reference(seated_means: list[int]) -> int:
+    """FederatedTask.moveReference (set by drawSeats): the lower median of the mean moves
+    (each floor(move / N)) declared by the round's seated committers; 0 with no seat."""
+    if not seated_means:
+        return 0
+    return sorted(seated_means)[(len(seated_means) - 1) // 2]
+
+
+def _word_hash(*values: int | bytes) -> int:
+    from eth_utils import keccak
+
+    return int.from_bytes(keccak(b"".join(v if isinstance(v, bytes) else v.to_bytes(32, "big") for v in values)),
+                          "big")
+
+
+def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> list[str]:
+    """FederatedTask.drawSeats: the committers in the contract's order after the draw; the
+    first min(n, max_participants) hold the seats (a partial Fisher-Yates shuffle whose
+    i-th step swaps position i with i + keccak(seed, i) mod (n - i))."""
+    order = list(committers)
+    n = len(order)
+    k = min(n, max_participants)
+    if n > k:
+        for i in range(k):
+            j = i + _word_hash(seed, i) % (n - i)
+            order[i], order[j] = order[j], order[i]
+    return order
+
+
+SAMPLE_WORDS = 4
+SAMPLE_DOMAIN = 1 << 128
+
+
+def sample_words(seed: bytes, model_words: int) -> list[int]:
+    """FederatedTask.sampleWord for j = 0 .. SAMPLE_WORDS-1: the model words every update of
+    the round keeps for the copy check."""
+    return [_word_hash(seed, SAMPLE_DOMAIN + j) % model_words for j in range(SAMPLE_WORDS)]
+
+
+def word_distance(a: int, b: int) -> int:
+    """FederatedTask._wordDistance: sum |a - b| over the 16 int16 lanes of two wire words."""
+    la = [((a >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
+    lb = [((b >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
+    return sum(abs(x - y) for x, y in zip(la, lb))
+
+
+def near_copy(mine: list[int], theirs: list[int], old: list[int], duplicate_distance: int) -> bool:
+    """FederatedTask._hasNearCopy for one pair: on the sampled words, the two updates are at
+    most duplicate_distance apart per parameter and closer than ``mine`` moved from the old
+    model ``old`` (a sample no update moved proves nothing)."""
+    moved = sum(word_distance(m, g) for m, g in zip(mine, old))
+    if moved == 0:
+        return False
+    d = sum(word_distance(m, t) for m, t in zip(mine, theirs))
+    return d <= min(duplicate_distance * 16 * len(mine), moved - 1)
 
 
 def round_reserve(rewards: list[int], max_participants: int) -> int:

@@ -51,7 +51,9 @@ def lanes(project, owner):
 def deploy_task(project, owner):
     def deploy(settings: TaskSettings = SMALL, funding: int | None = None) -> FedTask:
         fund = settings.round_reserve * 10 if funding is None else funding
-        return FedTask.deploy(project.FederatedTask, owner, settings, funding=fund)
+        t = FedTask.deploy(project.FederatedTask, owner, settings, funding=fund)
+        t.warm_storage(owner)  # round 1 cannot open before (tests of that deploy directly)
+        return t
 
     return deploy
 

@@ -106,11 +106,18 @@ def test_chunk_order_and_shape_reverts(ptask, owner, clients, chain, reverts):
         assert [e.event_name for e in receipt.events].count("Submitted") == 1
         with reverts("AlreadySubmitted"):
             c.submit(1, 0, words[:3], sender=a)
-        # a partial submitter holds a seat: the round fills at maxParticipants entrants
-        for k in range(1, CHUNKED.max_participants):
+        # A sender of chunk 0 only holds no seat: seats go to complete submissions, so
+        # partial senders lock nobody out (the audit's PAPER seat capture).
+        late = CHUNKED.max_participants
+        for k in range(1, late + 1):
             c.submit(1, 0, words[:3], sender=clients[k])
-        with reverts("RoundFull"):
-            c.submit(1, 0, words[:3], sender=clients[CHUNKED.max_participants])
+        assert int(c.roundEntrants()) == late + 1 > CHUNKED.max_participants
+        for k in range(1, late):
+            c.submit(1, 1, words[3:6], sender=clients[k])
+            c.submit(1, 2, words[6:], sender=clients[k])
+        assert int(c.roundSubmissions()) == CHUNKED.max_participants
+        with reverts("RoundFull"):  # the reserve pays maxParticipants contributions
+            c.submit(1, 1, words[3:6], sender=clients[late])
 
 
 def test_finalize_in_steps_blocks_the_round(ptask, owner, clients, chain, reverts):

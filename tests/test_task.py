@@ -195,14 +195,6 @@ def test_reentrant_withdraw_is_refused(open_task, project, owner, chain, reverts
 # --- revert paths --------------------------------------------------------------------
 
 
-def _revert_text(exc) -> str:
-    """The printable part of a revert (ape leaves InvalidConfig(string) undecoded on deploy)."""
-    text = str(exc)
-    if text.startswith("0x"):
-        text = bytes.fromhex(text[2:]).decode("latin-1")
-    return text
-
-
 def raw_words(values=None):
     return codec.pack(np.zeros(N, dtype=np.int64) if values is None else values)
 
@@ -310,44 +302,55 @@ def test_view_slice_bounds(task, reverts):
         task.contract.globalModelSlice(2, 1)
 
 
+CONFIG_FIELDS = ["param_count", "value_bits", "frac_bits", "round_duration", "min_participants",
+                 "max_participants", "access_price", "tier_thresholds", "tier_rewards", "reward_rule",
+                 "reveal_duration", "stake", "min_move", "max_move", "max_move_ratio", "chunk_words",
+                 "duplicate_distance"]
+
+
 @pytest.mark.parametrize(
-    "change, reason",
+    "change, error",
     [
-        (dict(param_count=0), "paramCount"),
-        (dict(value_bits=1, frac_bits=0), "valueBits"),
-        (dict(value_bits=17), "valueBits"),
-        (dict(frac_bits=12), "fracBits"),
-        (dict(min_participants=0), "minParticipants"),
-        (dict(min_participants=5), "minParticipants"),
-        (dict(value_bits=16, max_participants=2**16), "maxParticipants must be"),
-        (dict(round_duration=0), "roundDuration"),
-        (dict(tier_thresholds=(), tier_rewards=()), "tiers"),
-        (dict(tier_thresholds=tuple(range(1, 10)), tier_rewards=(1,) * 9), "tiers"),
-        (dict(tier_thresholds=(5, 5), tier_rewards=(2, 1)), "ascending"),
-        (dict(reward_rule=2), "rewardRule"),
-        (dict(reward_rule=1, reveal_duration=0), "revealDuration"),
-        (dict(reward_rule=1, min_move=5, max_move=4), "minMove"),
-        (dict(chunk_words=0), "chunkWords"),
-        (dict(chunk_words=768), "chunkWords"),
+        (dict(param_count=0), "ZeroParamCount"),
+        (dict(value_bits=1, frac_bits=0), "BadValueBits"),
+        (dict(value_bits=17), "BadValueBits"),
+        (dict(frac_bits=12), "BadFracBits"),
+        (dict(min_participants=0), "BadParticipantBounds"),
+        (dict(min_participants=5), "BadParticipantBounds"),
+        (dict(value_bits=16, max_participants=2**15), "TooManyParticipants"),  # the lanes' sentinel bit
+        (dict(round_duration=0), "ZeroDuration"),
+        (dict(tier_thresholds=(), tier_rewards=()), "BadTiers"),
+        (dict(tier_thresholds=tuple(range(1, 10)), tier_rewards=(1,) * 9), "BadTiers"),
+        (dict(tier_rewards=(1, 2)), "BadTiers"),
+        (dict(tier_thresholds=(5, 5), tier_rewards=(2, 1)), "TiersNotAscending"),
+        (dict(reward_rule=2), "BadRewardRule"),
+        (dict(reward_rule=1, stake=1, reveal_duration=0), "ZeroDuration"),
+        (dict(reward_rule=1, stake=1, min_move=5, max_move=4), "BadMoveBounds"),
+        (dict(chunk_words=0), "BadChunkWords"),
+        (dict(chunk_words=768), "BadChunkWords"),
+        # the audit's unchecked settings: free commits, an overflowing ratio, an overflowing reserve
+        (dict(reward_rule=1, stake=0), "ZeroStake"),
+        (dict(reward_rule=1, stake=1, max_move_ratio=2**240), "MoveRatioTooLarge"),
+        (dict(tier_rewards=((2**128 - 1) // 4 + 1, 1, 1)), "RewardsTooLarge"),
+        (dict(reward_rule=1, stake=1, max_participants=257), "TooManyParticipants"),
     ],
 )
-def test_invalid_config_reverts(project, owner, change, reason, reverts):
-    base = SMALL.as_tuple()
-    fields = ["param_count", "value_bits", "frac_bits", "round_duration", "min_participants",
-              "max_participants", "access_price", "tier_thresholds", "tier_rewards", "reward_rule",
-              "reveal_duration", "stake", "min_move", "max_move", "max_move_ratio", "chunk_words"]
-    cfg = dict(zip(fields, base))
+def test_invalid_config_reverts(project, owner, change, error, reverts):
+    """Each bad setting is refused at deployment with its own custom error."""
+    cfg = dict(zip(CONFIG_FIELDS, SMALL.as_tuple()))
     cfg.update({k: list(v) if isinstance(v, tuple) else v for k, v in change.items()})
-    with reverts("InvalidConfig") as info:
-        project.FederatedTask.deploy(tuple(cfg[f] for f in fields), sender=owner)
-    assert reason in _revert_text(info.value)
+    with reverts(error):
+        project.FederatedTask.deploy(tuple(cfg[f] for f in CONFIG_FIELDS), sender=owner)
 
 
-def test_tier_count_mismatch_reverts(project, owner, reverts):
-    cfg = list(SMALL.as_tuple())
-    cfg[8] = [1, 2]
-    with reverts("InvalidConfig"):
-        project.FederatedTask.deploy(tuple(cfg), sender=owner)
+def test_largest_legal_settings_deploy(project, owner):
+    """The bounds above are tight: the largest ratio, reserve and seat count still deploy."""
+    cfg = dict(zip(CONFIG_FIELDS, SMALL.as_tuple()))
+    cfg.update(reward_rule=1, stake=1, max_move_ratio=2**240 - 1, max_participants=4,
+               tier_rewards=[(2**128 - 1) // 4, 1, 1])
+    project.FederatedTask.deploy(tuple(cfg[f] for f in CONFIG_FIELDS), sender=owner)
+    cfg.update(max_participants=256, min_participants=1, tier_rewards=[1, 1, 1])
+    project.FederatedTask.deploy(tuple(cfg[f] for f in CONFIG_FIELDS), sender=owner)
 
 
 def test_sdk_rejects_wrong_size(open_task, clients):
