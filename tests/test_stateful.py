@@ -1,5 +1,6 @@
-"""A stateful property test of the CONSENSUS protocol: random actors commit, reveal,
-finalize, claim, withdraw and buy access in any order; after every step the contract must
+"""A stateful property test of the CONSENSUS protocol: random actors commit (more than
+there are seats), draw seats, reveal, release stakes, finalize, claim, withdraw and buy
+access in any order; after every step the contract must
 agree with a plain-Python model of the protocol built from ml.reference."""
 
 import numpy as np
@@ -17,7 +18,7 @@ THRESHOLDS, REWARDS = (500, 900, 1300), (30, 20, 10)
 S = TaskSettings(param_count=N, frac_bits=6, value_bits=12, round_duration=100, reveal_duration=100,
                  min_participants=2, max_participants=4, access_price=0, tier_thresholds=THRESHOLDS,
                  tier_rewards=REWARDS, reward_rule="consensus", stake=1000, min_move=2, max_move=300,
-                 max_move_ratio=3000)
+                 max_move_ratio=3000, duplicate_distance=1)
 ACTORS = 5
 KINDS = {"train": 20, "small": 6, "idle": 0, "wild": 900}  # offset from the global, in units
 
@@ -33,6 +34,7 @@ def test_consensus_state_machine(project, accounts, chain):
             from ml.chain import FedTask
 
             self.t = FedTask.deploy(project.FederatedTask, owner, S, funding=S.round_reserve * 4)
+            self.t.warm_storage(owner)
             self.c = self.t.contract
             self.t.start_round(owner)
             self.rng = np.random.default_rng(0)
@@ -40,13 +42,15 @@ def test_consensus_state_machine(project, accounts, chain):
             self.results = {}  # completed round -> (result ints, mean move); at most two claimable
             self.buffers = [0, 0]
             self.current = 0
-            self.commits = {}  # actor -> Commitment for the open round
+            self.commits = {}  # actor -> Commitment for the open round, in commit order
+            self.seated = None  # actors drawn for the open round (None: not drawn)
+            self.seed = b""
+            self.releasable = set()  # (round, actor): committed, not drawn
             self.revealed = {}  # actor -> (ints, move, accepted)
             self.claimable = {}  # (round, actor) -> (Commitment, ints)
             self.owed = [0] * ACTORS
             self.ledger = reference.RevenueLedger()
             self.shares_of = {}
-            self.last_mean = 0
             self.bought = set()
             self.paid_rounds = set()
 
@@ -59,12 +63,15 @@ def test_consensus_state_machine(project, accounts, chain):
             return self.t.current_round
 
         def commit_open(self):
-            return self.t.round_open and len(self.commits) < S.max_participants and \
-                chain.pending_timestamp < int(self.c.commitDeadline())
+            return self.t.round_open and chain.pending_timestamp < int(self.c.commitDeadline())
+
+        def draw_due(self):
+            return self.t.round_open and self.seated is None and \
+                int(self.c.commitDeadline()) <= chain.pending_timestamp < int(self.c.roundDeadline())
 
         # --- rules -----------------------------------------------------------------
         @precondition(lambda self: self.commit_open())
-        @rule(actor=st.integers(0, ACTORS - 1), kind=st.sampled_from(sorted(KINDS)), seed=st.integers(0, 99))
+        @rule(actor=st.integers(0, ACTORS - 1), kind=st.sampled_from(sorted(KINDS)), seed=st.integers(0, 9))
         def commit(self, actor, kind, seed):
             if actor in self.commits:
                 return
@@ -74,10 +81,25 @@ def test_consensus_state_machine(project, accounts, chain):
             self.t.commit(people[actor], c)
             self.commits[actor] = c
 
-        @precondition(lambda self: self.t.round_open and not self.commit_open())
+        @precondition(lambda self: self.draw_due())
+        @rule()
+        def draw(self):
+            d = self.t.draw_seats(owner)
+            order = [str(people[a].address) for a in self.commits]
+            seated_addrs = reference.draw_seats(d.seed, order, S.max_participants)[:d.seats]
+            assert self.t.seated(self.round) == seated_addrs
+            by_addr = {str(people[a].address): a for a in self.commits}
+            self.seated = [by_addr[x] for x in seated_addrs]
+            self.seed = d.seed
+            assert d.seats == min(len(self.commits), S.max_participants)
+            ref = reference.move_reference([self.commits[a].move // N for a in self.seated])
+            assert d.move_reference == int(self.c.moveReference()) == ref
+            self.releasable |= {(self.round, a) for a in self.commits if a not in self.seated}
+
+        @precondition(lambda self: self.t.round_open and self.seated is not None)
         @rule(actor=st.integers(0, ACTORS - 1))
         def reveal(self, actor):
-            if actor not in self.commits or actor in self.revealed:
+            if actor not in self.seated or actor in self.revealed:
                 return
             if chain.pending_timestamp >= int(self.c.roundDeadline()):
                 return
@@ -86,10 +108,21 @@ def test_consensus_state_machine(project, accounts, chain):
             rev = self.t.reveal(people[actor], c)
             move = reference.distance(ints, self.global_)
             assert rev.move == move
-            ref = reference.move_reference([x.move // N for x in self.commits.values()], self.last_mean)
-            assert int(self.c.moveReference()) == ref
+            ref = reference.move_reference([self.commits[a].move // N for a in self.seated])
             assert rev.accepted == reference.move_accepted(move, S.min_move, S.max_move, S.max_move_ratio, ref)
+            in_bounds = S.min_move <= move <= S.max_move
+            assert rev.stake_returned == (not rev.accepted and in_bounds)
+            if rev.stake_returned:
+                self.owed[actor] += S.stake
             self.revealed[actor] = (ints, move, rev.accepted)
+
+        @precondition(lambda self: bool(self.releasable))
+        @rule(pick=st.integers(0, 10**6))
+        def release(self, pick):
+            r, actor = sorted(self.releasable)[pick % len(self.releasable)]
+            self.releasable.discard((r, actor))
+            assert self.t.release_stake(people[actor], r) == S.stake
+            self.owed[actor] += S.stake
 
         @precondition(lambda self: self.t.round_open)
         @rule()
@@ -102,6 +135,8 @@ def test_consensus_state_machine(project, accounts, chain):
             chain.pending_timestamp = max(chain.pending_timestamp, int(self.c.roundDeadline()))
             r = self.round
             fin = self.t.finalize(owner)
+            if self.seated is None:  # nobody drew: every committer takes its stake back
+                self.releasable |= {(r, a) for a in self.commits}
             accepted = {a: v for a, v in self.revealed.items() if v[2]}
             assert fin.completed == (len(accepted) >= S.min_participants)
             if fin.completed:
@@ -111,12 +146,16 @@ def test_consensus_state_machine(project, accounts, chain):
                 expired = self.buffers[target]
                 self.results.pop(expired, None)
                 self.buffers[target], self.current = r, target
-                self.results[r] = (result, mean_move)
+                samples = reference.sample_words(self.seed, self.t.model_words)
+                old = [codec.pack(self.global_)[w] for w in samples]
+                picked = {a: [self.commits[a].words[w] for w in samples] for a in accepted}
+                copied = {a: any(reference.near_copy(picked[a], picked[b], old, S.duplicate_distance)
+                                 for b in accepted if b != a) for a in accepted}
+                self.results[r] = (result, mean_move, copied)
                 self.global_ = result
-                self.last_mean = mean_move
             for a in accepted:
                 self.claimable[(r, a)] = (self.commits[a], accepted[a][0], accepted[a][1])
-            self.commits, self.revealed = {}, {}
+            self.commits, self.revealed, self.seated = {}, {}, None
             if not self.t.round_open:
                 self.t.fund(owner, S.round_reserve)
                 self.t.start_round(owner)
@@ -134,10 +173,11 @@ def test_consensus_state_machine(project, accounts, chain):
             cl = self.t.claim(people[actor], c)
             reward = 0
             if r in self.results:
-                result, mean_move = self.results[r]
+                result, mean_move, copied = self.results[r]
                 d = reference.distance(ints, result)
                 assert cl.distance == d
-                reward = reference.claim_reward(d, move, mean_move, list(THRESHOLDS), list(REWARDS), S.max_move_ratio)
+                reward = reference.claim_reward(d, move, mean_move, list(THRESHOLDS), list(REWARDS), S.max_move_ratio,
+                                                copied[actor])
             assert cl.reward == reward and cl.stake == S.stake
             self.owed[actor] += reward + S.stake
             if reward:
