@@ -6,6 +6,9 @@ ROOT := $(abspath .)
 PYTHON ?= python3.11
 VENV := $(ROOT)/.venv
 STAMP := $(VENV)/.fedchain-installed
+# Slither lives in its own venv: its pins (web3, crytic-compile) are not ape's concern.
+SLITHER_VENV := $(ROOT)/.venv-slither
+SLITHER_STAMP := $(SLITHER_VENV)/.fedchain-installed
 
 # Everything the tools need, inside the project: the solc shim and the anvil wrapper on
 # PATH, ape's data folder here instead of ~/.ape, one torch thread (see README).
@@ -17,12 +20,13 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup demo demo-distributed test adversaries bench experiments experiments-full clean help
+.PHONY: setup slither demo demo-distributed test adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make demo-distributed - anvil + deploy + 5 client processes + a keeper; one client killed and restarted; ~3 min"
-	@echo "make test   - set up, then run every test (ape test)"
+	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
+	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet, seeds 0-4); ~16 min"
 	@echo "make bench  - gas per parameter by phase at 1k-256k params vs floor and naive contract, blocks per round vs clients; ~15 min"
 	@echo "make experiments - the paper's figures 6-9 -> docs/RESULTS.md (12-s-block runs shortened: --quick); ~15 min"
@@ -30,13 +34,19 @@ help:
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
 	@echo "make clean  - remove build outputs (keeps venv and node_modules)"
 
-setup: $(STAMP) node_modules/.fedchain-installed
+setup: $(STAMP) node_modules/.fedchain-installed $(SLITHER_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+
+$(SLITHER_STAMP): tools/slither/requirements.txt
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --upgrade pip
+	$(SLITHER_VENV)/bin/pip install --quiet -r tools/slither/requirements.txt
 	touch $@
 
 node_modules/.fedchain-installed: package.json package-lock.json
@@ -52,7 +62,10 @@ demo: setup
 demo-distributed: setup
 	$(APE) run demo_distributed
 
-test: setup
+slither: setup
+	$(SLITHER_VENV)/bin/python tools/slither/check.py $(SLITHER_VENV)/bin/slither tools/bin/solc-v0.8.37
+
+test: setup slither
 	$(APE) test tests -q -p no:cacheprovider
 
 adversaries: setup

@@ -222,7 +222,7 @@ contract FederatedTask is RevenueShare {
     ///         check, both O(seats).
     uint256 public constant MAX_SEATS = 256;
     /// @notice CONSENSUS: words of each accepted update kept to detect same-round copies.
-    uint256 public constant SAMPLE_WORDS = 4;
+    uint256 public constant SAMPLE_WORDS = 2;
     /// @notice Seconds between `endTask` and the first `sweep`: time for every open claim.
     uint256 public constant EXIT_DELAY = 7 days;
     /// @dev Keeps the sample positions' hashes apart from the seat draw's.
@@ -324,8 +324,9 @@ contract FederatedTask is RevenueShare {
     /// @notice CONSENSUS: seats drawn in each round; the seated are `committer(round, i)`,
     ///         i < roundSeats.
     mapping(uint256 => uint256) public roundSeats;
-    /// @dev CONSENSUS: every committer of each round; the draw moves the seated to the front.
-    mapping(uint256 => address[]) internal _committers;
+    /// @dev CONSENSUS: every committer of each round by commit order (`roundEntrants` counts
+    ///      them, so no array length is written); the draw moves the seated to the front.
+    mapping(uint256 => mapping(uint256 => address)) internal _committers;
     /// @dev CONSENSUS: the sampled words of each accepted update.
     mapping(uint256 => mapping(address => uint256[SAMPLE_WORDS])) internal _samples;
     /// @notice CONSENSUS: commitment of each address in each round.
@@ -659,8 +660,9 @@ contract FederatedTask is RevenueShare {
 
         _entry[round][msg.sender] = COMMITTED | (move << 40);
         commitmentOf[round][msg.sender] = commitment;
-        _committers[round].push(msg.sender);
-        roundEntrants += 1;
+        uint256 index = roundEntrants;
+        _committers[round][index] = msg.sender;
+        roundEntrants = index + 1;
         totalStakes += msg.value;
         emit Committed(round, msg.sender, commitment, move / paramCount, msg.value);
     }
@@ -679,8 +681,8 @@ contract FederatedTask is RevenueShare {
         if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
         if (roundSeed[round] != 0) revert SeatsAlreadyDrawn(round);
         bytes32 seed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), address(this), round));
-        address[] storage list = _committers[round];
-        uint256 n = list.length;
+        mapping(uint256 => address) storage list = _committers[round];
+        uint256 n = roundEntrants;
         uint256 k = n < maxParticipants ? n : maxParticipants;
         uint256[] memory moves = new uint256[](k);
         for (uint256 i; i < k; ++i) {
@@ -844,15 +846,10 @@ contract FederatedTask is RevenueShare {
         return roundMoveReference;
     }
 
-    /// @notice CONSENSUS: the `i`-th committer of `round`; after the draw the first
-    ///         `roundSeats(round)` are the seated.
+    /// @notice CONSENSUS: the `i`-th committer of `round` (0 past the last); after the draw
+    ///         the first `roundSeats(round)` are the seated.
     function committer(uint256 round, uint256 i) external view returns (address) {
         return _committers[round][i];
-    }
-
-    /// @notice CONSENSUS: number of committers of `round`.
-    function committerCount(uint256 round) external view returns (uint256) {
-        return _committers[round].length;
     }
 
     /// @notice CONSENSUS: the score a claim's tier is chosen by (lower is better), in
@@ -1359,7 +1356,7 @@ contract FederatedTask is RevenueShare {
         uint256 limit = duplicateDistance * SAMPLE_WORDS * 16;
         if (moved <= limit) limit = moved == 0 ? 0 : moved - 1;
         if (moved == 0) return false;
-        address[] storage seated = _committers[round];
+        mapping(uint256 => address) storage seated = _committers[round];
         uint256 seats = roundSeats[round];
         for (uint256 i; i < seats; ++i) {
             address other = seated[i];

@@ -207,7 +207,7 @@ def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> lis
     return order
 
 
-SAMPLE_WORDS = 4
+SAMPLE_WORDS = 2
 SAMPLE_DOMAIN = 1 << 128
 
 

@@ -17,6 +17,10 @@ SUBMIT_PER_PARAM, SUBMIT_FIXED = 760, 170_000
 FINALIZE_PER_PARAM, FINALIZE_FIXED = 790, 280_000
 # claim = calldata (~32) + SWAR distance against the new model read from code.
 CLAIM_PER_PARAM, CLAIM_FIXED = 150, 130_000
+#: A reveal also keeps the update's 2 sampled words for the copy check (2 fresh slots), and a
+#: claim compares them with every other seat's (O(seats)).
+CLAIM_PER_SEAT = 15_000
+REVEAL_FIXED = SUBMIT_FIXED + 50_000
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -59,10 +63,13 @@ def test_consensus_gas_commit_constant_reveal_and_claim_affine(deploy_task, owne
         for r in (1, 2):
             cs = [t.prepare(r, base + rng.normal(0, 0.05, n)) for _ in range(2)]
             commit = [t.commit(clients[k], c) for k, c in enumerate(cs)]
+            draw = t.draw_seats(owner, wait=t.advance_time)
             reveal = [t.reveal(clients[k], c).gas_used for k, c in enumerate(cs)]
             t.finalize(owner)
             claim = [t.claim(clients[k], c).gas_used for k, c in enumerate(cs)]
-    # The round's first commit also starts the sum of declared moves (a fresh 22,100-gas slot).
-    assert max(commit) <= 145_000 and min(commit) <= 100_000, commit
-    assert max(reveal) <= SUBMIT_PER_PARAM * n + SUBMIT_FIXED, (n, reveal)
-    assert max(claim) <= CLAIM_PER_PARAM * n + CLAIM_FIXED, (n, claim)
+    # The round's first commit writes roundEntrants fresh; every commit records its address in
+    # the round's committer list (a fresh slot), which the seat draw reads.
+    assert max(commit) <= 145_000 and min(commit) <= 110_000, commit
+    assert draw.gas_used <= 100_000 + 30_000 * draw.seats, draw
+    assert max(reveal) <= SUBMIT_PER_PARAM * n + REVEAL_FIXED, (n, reveal)
+    assert max(claim) <= CLAIM_PER_PARAM * n + CLAIM_FIXED + CLAIM_PER_SEAT * s.max_participants, (n, claim)
