@@ -74,7 +74,7 @@ def run(ratio: int) -> dict[str, float]:
         if fin.completed:
             for a in accepted:
                 reward[kind[a]] += t.claim(a, cs[a]).reward
-        print(f"  ratio {ratio}: round {r}/{ROUNDS}", end="\r", flush=True)
+        print(f"  ratio {ratio}: round {r}/{ROUNDS}", end="\r", flush=True, file=sys.stderr)
     total_seats = 5 * ROUNDS
     return {
         "ratio": ratio, "rounds": ROUNDS, "completed": int(t.contract.completedRounds()),
