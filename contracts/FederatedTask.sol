@@ -1332,10 +1332,10 @@ contract FederatedTask is RevenueShare {
     }
 
     /// @dev Whether another accepted update of `round` lies within `duplicateDistance` (mean
-    ///      per sampled parameter) of the caller's, and closer to it than the caller moved on
-    ///      the sample: parameters that no update moves (e.g. weights of pixels that are
-    ///      always blank) are equal in every honest update and prove nothing, so a sample
-    ///      that did not move finds no copy. O(seats) <= MAX_SEATS.
+    ///      per sampled parameter) of the caller's and less than a quarter as far from it as
+    ///      the caller moved on the sample: parameters that no update moves (weights of
+    ///      always-blank pixels) or barely moves are equal in every honest update and prove
+    ///      nothing, so closeness must be small against the move. O(seats) <= MAX_SEATS.
     function _hasNearCopy(uint256 round) internal view returns (bool) {
         uint256[SAMPLE_WORDS] storage mine = _samples[round][msg.sender];
         uint256 moved;
@@ -1353,9 +1353,8 @@ contract FederatedTask is RevenueShare {
             }
             moved += _wordDistance(mine[j], g);
         }
-        uint256 limit = duplicateDistance * SAMPLE_WORDS * 16;
-        if (moved <= limit) limit = moved == 0 ? 0 : moved - 1;
         if (moved == 0) return false;
+        uint256 limit = duplicateDistance * SAMPLE_WORDS * 16;
         mapping(uint256 => address) storage seated = _committers[round];
         uint256 seats = roundSeats[round];
         for (uint256 i; i < seats; ++i) {
@@ -1367,7 +1366,7 @@ contract FederatedTask is RevenueShare {
             for (uint256 j; j < SAMPLE_WORDS; ++j) {
                 d += _wordDistance(mine[j], theirs[j]);
             }
-            if (d <= limit) return true;
+            if (d <= limit && 4 * d < moved) return true;
         }
         return false;
     }

@@ -226,13 +226,13 @@ def word_distance(a: int, b: int) -> int:
 
 def near_copy(mine: list[int], theirs: list[int], old: list[int], duplicate_distance: int) -> bool:
     """FederatedTask._hasNearCopy for one pair: on the sampled words, the two updates are at
-    most duplicate_distance apart per parameter and closer than ``mine`` moved from the old
-    model ``old`` (a sample no update moved proves nothing)."""
+    most duplicate_distance apart per parameter and less than a quarter as far apart as
+    ``mine`` moved from the old model ``old`` (samples that barely moved prove nothing)."""
     moved = sum(word_distance(m, g) for m, g in zip(mine, old))
     if moved == 0:
         return False
     d = sum(word_distance(m, t) for m, t in zip(mine, theirs))
-    return d <= min(duplicate_distance * 16 * len(mine), moved - 1)
+    return d <= duplicate_distance * 16 * len(mine) and 4 * d < moved
 
 
 def round_reserve(rewards: list[int], max_participants: int) -> int:
