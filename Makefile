@@ -24,7 +24,7 @@ APE := $(VENV)/bin/ape
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
-	@echo "make demo-distributed - anvil + deploy + 5 client processes + a keeper; one client killed and restarted; ~3 min"
+	@echo "make demo-distributed - anvil + deploy + 5 client processes + a keeper; one client killed and restarted; ~6 min"
 	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
 	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet, seeds 0-4); ~16 min"
