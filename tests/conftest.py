@@ -48,6 +48,11 @@ def lanes(project, owner):
 
 
 @pytest.fixture(scope="session")
+def median_harness(project, owner):
+    return project.MedianHarness.deploy(sender=owner)
+
+
+@pytest.fixture(scope="session")
 def deploy_task(project, owner):
     def deploy(settings: TaskSettings = SMALL, funding: int | None = None) -> FedTask:
         fund = settings.round_reserve * 10 if funding is None else funding
