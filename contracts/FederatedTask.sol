@@ -607,7 +607,7 @@ contract FederatedTask is RevenueShare {
     /// @notice Closes the open round, then writes at most `maxChunks` chunks of the new
     ///         global model per call until it is complete. Anyone may call: closing needs the
     ///         deadline passed or every expected participant done (PAPER: maxParticipants
-    ///         complete submissions; CONSENSUS: the commit phase over and every committer's
+    ///         complete submissions; CONSENSUS: the seats drawn and every seated committer's
     ///         reveal finished). With a quorum of complete, accepted contributions the new
     ///         model becomes current when its last chunk is written; without one the round is
     ///         abandoned and the model is unchanged. Then the next round opens if the pool
@@ -646,8 +646,8 @@ contract FederatedTask is RevenueShare {
     ///        every chunk (through the link chain) to this task, the round and the sender, so
     ///        a copied commitment is useless.
     /// @param move the same declared move sum (sum |v - g| over all parameters), in the
-    ///        clear: reveals are bounded relative to the mean of this round's declarations
-    ///        (`moveReference`), and the reveal must open exactly this value.
+    ///        clear: reveals are bounded relative to the median of the seated committers'
+    ///        declarations (`moveReference`), and the reveal must open exactly this value.
     function commit(uint256 round, bytes32 commitment, uint256 move) external payable {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
         _checkOpen(round);
