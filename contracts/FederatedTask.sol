@@ -677,8 +677,7 @@ contract FederatedTask is RevenueShare {
     ///      among those after the deadline (docs/PROTOCOL.md, threat model).
     function drawSeats(uint256 round) external {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
-        _checkOpen(round);
-        if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        _checkRevealPhase(round);
         if (roundSeed[round] != 0) revert SeatsAlreadyDrawn(round);
         bytes32 seed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), address(this), round));
         mapping(uint256 => address) storage list = _committers[round];
@@ -697,7 +696,7 @@ contract FederatedTask is RevenueShare {
                 }
             }
             uint256 entry = _entry[round][picked];
-            _entry[round][picked] = (entry & ~uint256(0xff)) | SEATED;
+            _entry[round][picked] = _withStatus(entry, SEATED);
             moves[i] = ((entry >> 40) & type(uint96).max) / paramCount;
         }
         uint256 reference_ = MedianLib.lowerMedian(moves);
@@ -713,7 +712,7 @@ contract FederatedTask is RevenueShare {
         uint256 entry = _entry[round][msg.sender];
         bool decided = roundSeed[round] != 0 || round != currentRound || !roundOpen;
         if (uint8(entry) != COMMITTED || !decided) revert NotReleasable(msg.sender, round, uint8(entry));
-        _entry[round][msg.sender] = (entry & ~uint256(0xff)) | RELEASED;
+        _entry[round][msg.sender] = _withStatus(entry, RELEASED);
         totalStakes -= stake;
         _credit(msg.sender, stake, 0);
         emit StakeReturned(round, msg.sender, stake);
@@ -735,8 +734,7 @@ contract FederatedTask is RevenueShare {
         uint256[] calldata words
     ) external returns (bool accepted) {
         if (rewardRule != CONSENSUS) revert WrongRule(rewardRule);
-        _checkOpen(round);
-        if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+        _checkRevealPhase(round);
         bytes32 seed = roundSeed[round];
         if (seed == 0) revert SeatsNotDrawn(round);
         uint256 entry = _entry[round][msg.sender];
@@ -757,7 +755,7 @@ contract FederatedTask is RevenueShare {
                 _entry[round][msg.sender] = REJECTED | (move << 40);
                 roundReveals += 1;
                 totalStakes -= stake;
-                if (mean < minMove || mean > maxMove) {
+                if (!_withinMoveBounds(mean)) {
                     rewardPool += stake;
                     emit StakeForfeited(round, msg.sender, stake);
                 } else {
@@ -833,7 +831,7 @@ contract FederatedTask is RevenueShare {
     ///         previous global model enters the aggregate, given the reference mean move
     ///         (`moveReference`; 0: no ratio bound).
     function moveAccepted(uint256 move, uint256 referenceMean) public view returns (bool) {
-        if (move < minMove || move > maxMove) return false;
+        if (!_withinMoveBounds(move)) return false;
         return maxMoveRatio == 0 || referenceMean == 0 || move * 1000 <= maxMoveRatio * referenceMean;
     }
 
@@ -993,6 +991,22 @@ contract FederatedTask is RevenueShare {
     function _checkOpen(uint256 round) internal view {
         if (!roundOpen) revert RoundNotOpen(currentRound);
         if (round != currentRound) revert WrongRound(round, currentRound);
+    }
+
+    /// @dev CONSENSUS: the draw and the reveals happen between the two deadlines.
+    function _checkRevealPhase(uint256 round) internal view {
+        _checkOpen(round);
+        if (block.timestamp < commitDeadline || block.timestamp >= roundDeadline) revert WrongPhase(round, 1);
+    }
+
+    /// @dev CONSENSUS: the absolute move bounds; outside them a reveal forfeits its stake.
+    function _withinMoveBounds(uint256 move) internal view returns (bool) {
+        return move >= minMove && move <= maxMove;
+    }
+
+    /// @dev An entry with its status byte (bits 0-7) replaced, everything else kept.
+    function _withStatus(uint256 entry, uint8 status) internal pure returns (uint256) {
+        return (entry & ~uint256(0xff)) | status;
     }
 
     function _credit(address account, uint256 amount, uint256 shares) internal {

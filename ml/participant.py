@@ -65,6 +65,13 @@ def read_view(task: FedTask) -> ChainView:
     )
 
 
+def draw_seats(task: FedTask, account: Any, view: ChainView) -> str:
+    """Draws the open round's seats (clients and keepers both do, so a withholding keeper
+    cannot stall a round); one that loses the race sees a revert and re-reads the chain."""
+    draw = task.draw_seats(account)
+    return f"round {view.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
+
+
 def has_pending(provider: Any, address: str) -> bool:
     """Whether ``address`` has sent transactions that are not mined yet."""
     web3 = provider.web3
@@ -169,10 +176,8 @@ class Client:
             return None
         if view.commit_open and status == NONE:
             return self._commit(view.round)
-        if view.reveal_open and status == COMMITTED and not view.seats_drawn:
-            # Anyone may draw; a client that loses the race sees a revert and re-reads.
-            draw = self.task.draw_seats(self.account)
-            return f"round {view.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
+        if status == COMMITTED and not view.seats_drawn and view.reveal_open:
+            return draw_seats(self.task, self.account, view)
         if view.reveal_open and status in (SEATED, SENDING) and self.state.get(view.round):
             return self._reveal(view.round, next_chunk)
         if status == COMMITTED and view.seats_drawn:
@@ -267,10 +272,8 @@ class Keeper:
             return None
         view = read_view(self.task)
         try:
-            if self.task.rule == "consensus" and view.open and not view.seats_drawn \
-                    and view.commit_deadline <= view.now < view.round_deadline:
-                draw = self.task.draw_seats(self.account)
-                return f"round {view.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
+            if self.task.rule == "consensus" and not view.seats_drawn and view.reveal_open:
+                return draw_seats(self.task, self.account, view)
             if view.finalizing or (view.open and self._may_close(view)):
                 fin = self.task.finalize(self.account)
                 what = "finalized" if fin.completed else "abandoned (no quorum)"

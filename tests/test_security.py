@@ -396,3 +396,34 @@ def test_seat_draw_fits_the_budget_at_max_seats(deploy_task, owner, accounts, ch
         assert d.gas_used <= per_seat_bound, d
         assert 100_000 + 30_000 * int(t.contract.MAX_SEATS()) + 600_000 <= DEFAULT_TX_GAS_BUDGET
         print(f"draw, 20 seats of 23 committers: {d.gas_used:,} gas")
+
+
+def test_withheld_draw_neither_stalls_the_task_nor_costs_stakes(deploy_task, owner, clients, chain, reverts):
+    """A keeper that never draws: any committer's reveal draws for itself (the SDK does it),
+    and if nobody draws at all the round closes at its deadline, nobody forfeits, every
+    committer takes its stake back and the next round opens."""
+    with chain.isolate():
+        t = deploy_task(CONS)
+        t.start_round(owner)
+        g = t.global_ints()
+        cs = [t.prepare(1, update_near(g, 12, i)) for i in range(3)]
+        for a, c in zip(clients, cs):
+            t.commit(a, c)
+        chain.pending_timestamp += CONS.round_duration + CONS.reveal_duration  # nobody drew
+        with reverts("WrongPhase"):
+            t.contract.drawSeats(1, sender=clients[0])  # too late: the reveal phase is over
+        fin = t.finalize(owner)
+        assert not fin.completed and t.current_round == 2 and t.round_open
+        assert int(t.contract.totalStakes()) == 3 * STAKE  # nothing forfeited
+        for a in clients[:3]:
+            assert t.release_stake(a, 1) == STAKE
+        assert int(t.contract.totalStakes()) == 0
+        # round 2, still no keeper: the first revealer draws, and the round completes
+        g = t.global_ints()
+        cs = [t.prepare(2, update_near(g, 12, 10 + i)) for i in range(3)]
+        for a, c in zip(clients, cs):
+            t.commit(a, c)
+        chain.pending_timestamp += CONS.round_duration
+        assert not t.seats_drawn(2)
+        assert all(t.reveal(a, c).accepted for a, c in zip(clients, cs))
+        assert t.seats_drawn(2) and t.finalize(owner).completed
