@@ -222,10 +222,6 @@ def broadcast(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) 
     return receipts
 
 
-def _sleep_for_block_time(seconds: int) -> None:
-    time.sleep(seconds)
-
-
 def _interval_mining(provider: Any) -> bool:
     """Whether the node is an anvil that mines on an interval rather than per transaction."""
     try:
@@ -396,7 +392,7 @@ class FedTask:
         did. Returns the draw, or None when it was already made."""
         left = self.seconds_to_commit_close()
         if left:
-            (wait or _sleep_for_block_time)(left + 1)
+            (wait or time.sleep)(left + 1)
         round_ = self.current_round
         if self.seats_drawn(round_):
             return None
