@@ -36,11 +36,14 @@ help:
 
 setup: $(STAMP) node_modules/.fedchain-installed $(SLITHER_STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml tools/activate.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
+	@# `source .venv/bin/activate` then sets what ape needs (tools/activate.sh), no exports by hand.
+	grep -q 'fedchain (make setup)' $(VENV)/bin/activate || printf '\n# fedchain (make setup)\nFEDCHAIN_ROOT="%s"; . "$$FEDCHAIN_ROOT/tools/activate.sh"\n' \
+		"$(ROOT)" >> $(VENV)/bin/activate
 	touch $@
 
 $(SLITHER_STAMP): tools/slither/requirements.txt

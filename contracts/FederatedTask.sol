@@ -76,7 +76,7 @@ contract FederatedTask is RevenueShare {
     /// @param duplicateDistance CONSENSUS: two accepted updates of one round whose mean
     ///        distance per parameter, measured on `SAMPLE_WORDS` words drawn at random after
     ///        the commits, is at most this are copies of each other: neither is rewarded.
-    struct TaskConfig {
+    struct TaskSettings {
         uint32 paramCount;
         uint8 valueBits;
         uint8 fracBits;
@@ -350,7 +350,7 @@ contract FederatedTask is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Creates a task; any ETH sent funds the reward pool.
-    constructor(TaskConfig memory cfg) payable RevenueShare(cfg.accessPrice) {
+    constructor(TaskSettings memory cfg) payable RevenueShare(cfg.accessPrice) {
         if (cfg.paramCount == 0) revert ZeroParamCount();
         if (cfg.valueBits < 2 || cfg.valueBits > 16) revert BadValueBits(cfg.valueBits);
         if (cfg.fracBits >= cfg.valueBits) revert BadFracBits(cfg.fracBits, cfg.valueBits);
@@ -835,6 +835,18 @@ contract FederatedTask is RevenueShare {
         return maxMoveRatio == 0 || referenceMean == 0 || move * 1000 <= maxMoveRatio * referenceMean;
     }
 
+    /// @notice Whether `finalize`/`finalizeChunks` would close the open round now (or is
+    ///         mid-way writing its model): the rule keepers poll, stated once, here.
+    function canClose() external view returns (bool) {
+        return finalizing || (roundOpen && (_everyoneActed(currentRound) || block.timestamp >= roundDeadline));
+    }
+
+    /// @notice Wei the next round locks from `rewardPool` when it opens (maxParticipants x
+    ///         the top tier reward); `startRound` reverts with InsufficientPool below it.
+    function roundReserveNeeded() external view returns (uint256) {
+        return _topReward() * maxParticipants;
+    }
+
     /// @notice CONSENSUS: the mean move `maxMoveRatio` refers to in the current round: the
     ///         lower median of the mean moves declared by its seated committers, fixed by
     ///         `drawSeats` before any reveal (0 before). It follows the round's own updates
@@ -1015,6 +1027,14 @@ contract FederatedTask is RevenueShare {
         if (shares != 0) _addShares(account, shares);
     }
 
+    /// @dev PAPER: maxParticipants complete submissions; CONSENSUS: the commit phase over,
+    ///      the seats drawn and every seated committer's reveal finished.
+    function _everyoneActed(uint256 round) internal view returns (bool) {
+        return rewardRule == PAPER
+            ? roundSubmissions >= maxParticipants
+            : block.timestamp >= commitDeadline && roundSeed[round] != 0 && roundReveals == roundSeats[round];
+    }
+
     function _startRound(bool mustSucceed) internal {
         if (endedAt != 0) {
             if (mustSucceed) revert TaskIsEnded();
@@ -1051,10 +1071,7 @@ contract FederatedTask is RevenueShare {
         uint256 round = currentRound;
         if (!roundOpen) revert RoundNotOpen(round);
         uint256 n = roundSubmissions;
-        bool everyoneActed = rewardRule == PAPER
-            ? n >= maxParticipants
-            : block.timestamp >= commitDeadline && roundSeed[round] != 0 && roundReveals == roundSeats[round];
-        if (!everyoneActed && block.timestamp < roundDeadline) {
+        if (!_everyoneActed(round) && block.timestamp < roundDeadline) {
             revert DeadlineNotReached(roundDeadline, block.timestamp);
         }
 

@@ -1,9 +1,20 @@
-"""fedchain's Python side: data, torch models and training, the fixed-point codec, a
-bit-exact reference of the contract's arithmetic, and a typed SDK over the contract.
+"""fedchain's library: everything a participant, a keeper or a study needs to take part in
+a task, and nothing about any particular study (those live in the top-level ``studies``
+package, which imports this one, never the reverse).
+
+- ``codec``: float tensors <-> fixed-point integers <-> packed 256-bit words.
+- ``protocol``: every contract rule in Python, bit-exact (aggregation, distances, tiers,
+  links and commitments, seat draw, copy check, revenue shares).
+- ``settings``: ``TaskSettings`` (the contract's struct), the protocol's constants, ``Status``.
+- ``chain``: the SDK, the only code that builds contract calls (``FedTask``, ``Call``).
+- ``data``, ``models``, ``training``: datasets and partitions, torch models, local training
+  and the float FedAvg baseline.
+- ``node``: long-running client and keeper, config files and deployment records, a local
+  multi-process network.
 
 The one data path of a weight tensor:
 torch -> ``codec.quantize`` -> ``codec.pack`` -> calldata -> contract lanes ->
-``globalModel()`` view call -> ``codec.unpack`` -> ``codec.dequantize`` -> torch.
+``globalModelSlice()`` view call -> ``codec.unpack`` -> ``codec.dequantize`` -> torch.
 """
 
-__all__ = ["codec", "reference", "data", "models", "training", "chain", "federation"]
+__all__ = ["codec", "protocol", "settings", "chain", "data", "models", "training", "node"]

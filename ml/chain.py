@@ -1,8 +1,11 @@
-"""A typed SDK over the FederatedTask contract, so scripts and tests speak in protocol
-words (``task.submit(account, round, weights)``) instead of raw ABI calls.
+"""The SDK: the only Python code that builds calls to the FederatedTask contract.
 
-Needs a connected ape provider (inside ``ape run``/``ape test``, or ``networks.parse_network_choice``).
-Every write goes through the codec in ``ml.codec``: there is no second encoder.
+Every call is a value (``Call``: method, arguments, wei, gas limit) built in one place and
+either sent alone or broadcast with others, so drivers (the node code, the studies, the
+scripts) speak in protocol words (``task.submit(account, round, update)``) and never
+restate an argument list. Needs a connected ape provider (inside ``ape run``/``ape test``,
+or ``networks.parse_network_choice``). Every write goes through ``ml.codec``; every link
+and commitment through ``ml.protocol``.
 """
 
 from __future__ import annotations
@@ -15,101 +18,36 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import codec, reference
+from . import codec, protocol
+from .settings import (COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
+                       GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, RULES, WARM_WORDS_PER_TX, Status, TaskSettings)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
-RULES = ("paper", "consensus")
-UNBOUNDED = 2**256 - 1
-
-#: Largest chunk (FederatedTask.MAX_CHUNK_WORDS): a chunk of the global model is one data
-#: contract, which must stay under the 24,576-byte code size limit (EIP-170).
-MAX_CHUNK_WORDS = 767
-#: Default gas budget per transaction, well under the 16,777,216 cap (EIP-7825).
-DEFAULT_TX_GAS_BUDGET = 12_000_000
-#: Upper bounds per chunk word (16 parameters), used to size transactions and as explicit
-#: gas limits when clients broadcast at once: a submit or a reveal with move checks costs at
-#: most ~740 gas/param at the margin (all calldata bytes nonzero, warm accumulator), a
-#: finalize ~800; the overhead covers per-transaction bookkeeping.
-GAS_PER_WORD_SEND = 12_400
-GAS_PER_WORD_FINALIZE = 14_000
-GAS_PER_TX_OVERHEAD = 250_000
-#: Closing a round (money settled, next round opened) and creating a chunk's data contract.
-FINALIZE_OVERHEAD = 600_000
-#: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
-WARM_WORDS_PER_TX = 240
-
-
-def default_chunk_words(param_count: int, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> int:
-    """The largest chunk whose submission or reveal stays under ``tx_gas_budget``."""
-    words = (param_count + 15) // 16
-    fit = (tx_gas_budget - GAS_PER_TX_OVERHEAD) // GAS_PER_WORD_SEND
-    if fit < 1:
-        raise ValueError(f"a gas budget of {tx_gas_budget} cannot carry even one word per transaction")
-    return max(1, min(words, fit, MAX_CHUNK_WORDS))
 
 
 @dataclass(frozen=True)
-class TaskSettings:
-    """Deployment settings of one learning task; mirrors FederatedTask.TaskConfig."""
+class Call:
+    """One contract call as a value: ``send`` it, or ``broadcast`` it with others."""
 
-    param_count: int
-    frac_bits: int = 12
-    value_bits: int = 16
-    round_duration: int = 3600
-    min_participants: int = 1
-    max_participants: int = 5
-    access_price: int = 10**16
-    tier_thresholds: Sequence[int] = (64, 256, 1024)
-    tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
-    reward_rule: str = "paper"  # "paper" or "consensus"
-    reveal_duration: int = 3600
-    stake: int = 0
-    min_move: int = 0
-    max_move: int = UNBOUNDED
-    max_move_ratio: int = 0
-    chunk_words: int = 0  # 0: the largest chunk under DEFAULT_TX_GAS_BUDGET
-    duplicate_distance: int = 0  # CONSENSUS: same-round updates this close (mean per param) earn nothing
+    method: Any  # an ape contract method handle
+    args: tuple
+    value: int = 0
+    gas: int | None = None  # None: the node estimates
 
-    def __post_init__(self) -> None:
-        codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
-        if len(self.tier_thresholds) != len(self.tier_rewards):
-            raise ValueError("tier_thresholds and tier_rewards must have the same length")
-        if self.reward_rule not in RULES:
-            raise ValueError(f"reward_rule must be one of {', '.join(RULES)}, got {self.reward_rule!r}")
+    def send(self, sender: Any) -> Any:
+        kw: dict[str, Any] = {"sender": sender, "value": self.value}
+        if self.gas is not None:
+            kw["gas_limit"] = self.gas
+        return self.method(*self.args, **kw)
 
-    @property
-    def fmt(self) -> codec.FixedPoint:
-        return codec.FixedPoint(self.frac_bits, self.value_bits)
 
-    @property
-    def resolved_chunk_words(self) -> int:
-        return self.chunk_words or default_chunk_words(self.param_count)
+@dataclass(frozen=True)
+class Update:
+    """A quantized update as it travels (PAPER): the packed words of every parameter."""
 
-    @property
-    def round_reserve(self) -> int:
-        return max(self.tier_rewards) * self.max_participants
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.param_count,
-            self.value_bits,
-            self.frac_bits,
-            self.round_duration,
-            self.min_participants,
-            self.max_participants,
-            self.access_price,
-            list(self.tier_thresholds),
-            list(self.tier_rewards),
-            RULES.index(self.reward_rule),
-            self.reveal_duration,
-            self.stake,
-            self.min_move,
-            self.max_move,
-            self.max_move_ratio,
-            self.resolved_chunk_words,
-            self.duplicate_distance,
-        )
+    words: list[int]
+    saturated: int = 0  # values clipped to the fixed-point range when quantizing
 
 
 @dataclass(frozen=True)
@@ -130,8 +68,9 @@ class Submission:
 
 @dataclass(frozen=True)
 class Commitment:
-    """What a participant must keep between commit and claim (the SDK's client state):
-    the update, its salt, the declared move per chunk and the chunk link chain."""
+    """What a CONSENSUS participant keeps from commit to claim (the client's state): the
+    packed update, its salt, the declared move per chunk and the chunk link chain, exactly
+    as committed, so nothing is re-quantized or re-hashed later."""
 
     round: int
     salt: bytes
@@ -148,6 +87,15 @@ class Commitment:
         """The Opening struct sent with chunk ``chunk``."""
         nxt = self.links[chunk + 1] if chunk + 1 < len(self.links) else b"\0" * 32
         return (self.salt, self.move, self.moves[chunk], nxt)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"round": self.round, "salt": self.salt.hex(), "words": [hex(w) for w in self.words],
+                "moves": self.moves, "links": [x.hex() for x in self.links], "saturated": self.saturated}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Commitment":
+        return cls(int(d["round"]), bytes.fromhex(d["salt"]), [int(w, 16) for w in d["words"]],
+                   [int(m) for m in d["moves"]], [bytes.fromhex(x) for x in d["links"]], int(d["saturated"]))
 
 
 @dataclass(frozen=True)
@@ -199,19 +147,20 @@ class Finalization:
     block_number: int = 0  # block of the last finalize transaction
 
 
-def broadcast(provider: Any, calls: Sequence[tuple[Any, tuple, Any, int, int]]) -> list[Any]:
-    """Signs and sends every ``(method, args, sender, value, gas_limit)`` without waiting
-    for any, numbering each sender's transactions in order, then waits for all and returns
-    their receipts in the same order. Clients are independent: none waits for another's
-    transaction, so a phase takes as many blocks as the block gas limit forces. Explicit
-    gas limits (not the block's) let a block pack as many transactions as fit."""
+def broadcast(provider: Any, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
+    """Signs and sends every ``(call, sender)`` without waiting for any, numbering each
+    sender's transactions in order, then waits for all and returns their receipts in the
+    same order. Clients are independent: none waits for another's transaction, so a phase
+    takes as many blocks as the block gas limit forces. Explicit gas limits (not the
+    block's) let a block pack as many transactions as fit."""
     nonces: dict[str, int] = {}
     hashes = []
-    for method, args, sender, value, gas_limit in calls:
+    for call, sender in calls:
         key = str(sender.address)
         nonce = nonces.get(key, int(sender.nonce))
         nonces[key] = nonce + 1
-        raw = method.as_transaction_bytes(*args, sender=sender, value=value, gas_limit=gas_limit, nonce=nonce)
+        raw = call.method.as_transaction_bytes(*call.args, sender=sender, value=call.value, gas_limit=call.gas,
+                                               nonce=nonce)
         hashes.append(provider.web3.eth.send_raw_transaction(raw))
     receipts = []
     for h in hashes:
@@ -234,6 +183,28 @@ def _event_args(receipt: Any, name: str) -> list[Any]:
     return [log for log in receipt.events if log.event_name == name]
 
 
+@dataclass(frozen=True)
+class RoundState:
+    """One read of the task's round state: what a client or keeper decides its next step on."""
+
+    round: int
+    open: bool
+    finalizing: bool
+    now: int  # timestamp of the latest block
+    commit_deadline: int
+    round_deadline: int
+    seats_drawn: bool  # CONSENSUS; always False under PAPER
+    can_close: bool  # FederatedTask.canClose: finalize would close the round (or finish writing it)
+
+    @property
+    def commit_open(self) -> bool:
+        return self.open and self.now < self.commit_deadline
+
+    @property
+    def reveal_open(self) -> bool:
+        return self.open and not self.commit_open and self.now < self.round_deadline
+
+
 class FedTask:
     """Handle on one deployed FederatedTask."""
 
@@ -243,16 +214,27 @@ class FedTask:
         self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
         self.model_words = int(contract.modelWords())
         self.chunk_words = int(contract.chunkWords())
-        self.chunks = reference.chunk_ranges(self.model_words, self.chunk_words)
+        self.chunks = protocol.chunk_ranges(self.model_words, self.chunk_words)
+        self.rule = RULES[int(contract.rewardRule())]
         self.tx_gas_budget = tx_gas_budget
 
     # --- deployment -------------------------------------------------------------------
 
     @classmethod
     def deploy(cls, container: Any, sender: Any, settings: TaskSettings, funding: int = 0) -> "FedTask":
-        """Deploys a task; ``funding`` wei go to the reward pool."""
-        contract = container.deploy(settings.as_tuple(), sender=sender, value=funding)
-        return cls(contract)
+        """Deploys a task; ``funding`` wei go to the reward pool. Round 1 needs the initial
+        model and warm storage first: ``launch`` does all of it."""
+        return cls(container.deploy(settings.as_tuple(), sender=sender, value=funding))
+
+    @classmethod
+    def launch(cls, container: Any, owner: Any, settings: TaskSettings, initial: np.ndarray,
+               funding: int) -> "FedTask":
+        """Deploys, stores the initial model, pre-pays the accumulator's storage and opens
+        round 1: a task ready for its first submissions."""
+        task = cls.deploy(container, owner, settings, funding)
+        task.set_initial_model(owner, initial)
+        task.start_round(owner)
+        return task
 
     @classmethod
     def at(cls, container: Any, address: str) -> "FedTask":
@@ -262,115 +244,126 @@ class FedTask:
     def address(self) -> str:
         return str(self.contract.address)
 
+    @property
+    def provider(self) -> Any:
+        """The node connection the task's calls go through."""
+        return self.contract.provider
+
+    def broadcast(self, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
+        """``broadcast`` on this task's node: every ``(call, sender)`` at once."""
+        return broadcast(self.provider, calls)
+
     # --- owner ------------------------------------------------------------------------
 
     def set_initial_model(self, owner: Any, weights: np.ndarray, warm: bool = True) -> int:
         """Quantizes and stores the starting model, chunk by chunk, then (``warm``) pre-pays
         the accumulator's fresh storage slots, which round 1 requires (the contract refuses
         to open it before). Returns the number of saturated values."""
-        words, saturated = codec.encode(self._check(weights), self.fmt)
+        update = self.encode(weights)
         for c, (f, t) in enumerate(self.chunks):
-            self.contract.setInitialModel(c, words[f:t], sender=owner)
+            self._send(Call(self.contract.setInitialModel, (c, update.words[f:t])), owner)
         if warm:
             self.warm_storage(owner)
-        return saturated
+        return update.saturated
 
     def warm_storage(self, owner: Any) -> int:
         """Writes the accumulator words not warmed yet (round 1 needs all), a bounded number
         per transaction; returns the transactions sent."""
         sent = 0
         for f in range(int(self.contract.warmedWords()), self.model_words, WARM_WORDS_PER_TX):
-            self.contract.warmStorage(f, min(f + WARM_WORDS_PER_TX, self.model_words), sender=owner)
+            self._send(Call(self.contract.warmStorage, (f, min(f + WARM_WORDS_PER_TX, self.model_words))), owner)
             sent += 1
         return sent
 
     def fund(self, sender: Any, amount: int) -> None:
-        self.contract.fund(sender=sender, value=amount)
+        self._send(Call(self.contract.fund, (), value=amount), sender)
 
     def start_round(self, sender: Any) -> int:
-        self.contract.startRound(sender=sender)
+        self._send(Call(self.contract.startRound, ()), sender)
         return self.current_round
+
+    def set_access_price(self, owner: Any, price: int) -> None:
+        self._send(Call(self.contract.setAccessPrice, (price,)), owner)
 
     def end_task(self, owner: Any) -> int:
         """Ends the task (no new round opens); returns the time from which ``sweep`` works."""
-        receipt = self.contract.endTask(sender=owner)
-        (ev,) = _event_args(receipt, "TaskEnded")
+        (ev,) = _event_args(self._send(Call(self.contract.endTask, ()), owner), "TaskEnded")
         return int(ev.sweepableAt)
 
     def sweep(self, owner: Any) -> int:
         """After ``end_task`` and its delay: pays the owner what no participant is owed."""
-        receipt = self.contract.sweep(sender=owner)
-        (ev,) = _event_args(receipt, "Swept")
+        (ev,) = _event_args(self._send(Call(self.contract.sweep, ()), owner), "Swept")
         return int(ev.amount)
 
-    # --- participants -----------------------------------------------------------------
+    # --- PAPER: submit ----------------------------------------------------------------
 
-    def submit(self, sender: Any, round_: int, weights: np.ndarray, chunks: int | None = None,
-               start: int = 0) -> Submission | None:
-        """Quantizes, packs and submits one participant's weights for ``round_``, one
-        transaction per chunk, from chunk ``start`` (to resume). ``chunks`` stops after that
-        many (a partial submission, for tests and failure studies); it then returns None."""
+    def encode(self, weights: np.ndarray) -> Update:
+        """Quantizes and packs float weights for this task."""
         words, saturated = codec.encode(self._check(weights), self.fmt)
-        receipts = self._send_chunks(
-            lambda k, f, t: self.contract.submit(round_, k, words[f:t], sender=sender), "Submitted", chunks, start)
-        if receipts is None:
-            return None
-        (ev,) = _event_args(receipts[-1], "Submitted")
-        gas = [int(r.gas_used) for r in receipts]
-        return Submission(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
-                          sum(gas), saturated, self.param_count, len(gas), max(gas))
+        return Update(words, saturated)
 
     def send_gas_limit(self, words: int) -> int:
         """Gas limit for one chunk of ``words`` words (an upper bound from measurements)."""
         return GAS_PER_TX_OVERHEAD + GAS_PER_WORD_SEND * words
 
-    def submit_many(self, round_: int, items: Sequence[tuple[Any, np.ndarray]]) -> list[Submission]:
-        """Submits every ``(sender, weights)`` at once (all chunks of all senders broadcast
-        without waiting; see ``broadcast``) and returns one Submission per sender."""
-        encoded = [codec.encode(self._check(w), self.fmt) for _, w in items]
-        calls = [
-            (self.contract.submit, (round_, c, words[f:t]), sender, 0, self.send_gas_limit(t - f))
-            for (sender, _), (words, _) in zip(items, encoded)
-            for c, (f, t) in enumerate(self.chunks)
-        ]
-        receipts = broadcast(self.contract.provider, calls)
-        k = len(self.chunks)
-        out = []
-        for i, (words, saturated) in enumerate(encoded):
-            mine = receipts[i * k : (i + 1) * k]
-            (ev,) = _event_args(mine[-1], "Submitted")
-            gas = [int(r.gas_used) for r in mine]
-            out.append(Submission(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
-                                  sum(gas), saturated, self.param_count, len(gas), max(gas)))
-        return out
+    def submit_calls(self, round_: int, update: Update) -> list[Call]:
+        """One submit per chunk, in order."""
+        return [Call(self.contract.submit, (round_, c, update.words[f:t]), gas=self.send_gas_limit(t - f))
+                for c, (f, t) in enumerate(self.chunks)]
 
-    # --- commit / reveal / claim (CONSENSUS rule) -------------------------------------
+    def submit(self, sender: Any, round_: int, update: Update | np.ndarray, chunks: int | None = None,
+               start: int = 0) -> Submission | None:
+        """Submits one participant's update (``Update`` or float weights) for ``round_``,
+        one transaction per chunk, from chunk ``start`` (to resume). ``chunks`` stops after
+        that many (a partial submission, for tests and failure studies); it then returns None."""
+        u = update if isinstance(update, Update) else self.encode(update)
+        receipts = self._send_chunks(self.submit_calls(round_, u), sender, "Submitted", chunks, start)
+        return None if receipts is None else self._submission(receipts, u.saturated)
+
+    def submit_many(self, round_: int, items: Sequence[tuple[Any, Update | np.ndarray]]) -> list[Submission]:
+        """Submits every ``(sender, update)`` at once (all chunks of all senders broadcast
+        without waiting; see ``broadcast``) and returns one Submission per sender."""
+        updates = [u if isinstance(u, Update) else self.encode(u) for _, u in items]
+        calls = [(call, sender) for (sender, _), u in zip(items, updates) for call in self.submit_calls(round_, u)]
+        receipts = self.broadcast(calls)
+        k = len(self.chunks)
+        return [self._submission(receipts[i * k : (i + 1) * k], u.saturated) for i, u in enumerate(updates)]
+
+    def _submission(self, receipts: Sequence[Any], saturated: int) -> Submission:
+        (ev,) = _event_args(receipts[-1], "Submitted")
+        gas = [int(r.gas_used) for r in receipts]
+        return Submission(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
+                          sum(gas), saturated, self.param_count, len(gas), max(gas))
+
+    # --- CONSENSUS: commit, draw, reveal, claim ---------------------------------------
 
     def prepare(self, round_: int, weights: np.ndarray, salt: bytes | None = None,
-                global_ints: np.ndarray | None = None, moves: Sequence[int] | None = None) -> Commitment:
+                global_ints: np.ndarray | None = None) -> Commitment:
         """Quantizes and packs an update, measures its move per chunk against the current
         global model (read with view calls unless given), links the chunks and draws a
         fresh 32-byte salt. Call it while the round is open: the move is declared against
-        the model the round started from. To rebuild a commitment later (the global has
-        moved on), pass the ``salt`` and the ``moves`` declared then."""
+        the model the round started from. Keep the result (``Commitment.as_json``) until
+        the claim: reveal and claim send exactly it."""
         q = codec.quantize(self._check(weights), self.fmt)
         words = codec.pack(q.ints)
-        if moves is None:
-            g = self.global_ints() if global_ints is None else global_ints
-            moves = reference.chunk_moves(q.ints, g, self.chunk_words)
-        if len(moves) != len(self.chunks):
-            raise ValueError(f"{len(moves)} chunk moves for a task of {len(self.chunks)} chunks")
-        moves = [int(m) for m in moves]
-        links = reference.chunk_links(words, moves, self.chunk_words)
+        g = self.global_ints() if global_ints is None else global_ints
+        moves = protocol.chunk_moves(q.ints, g, self.chunk_words)
+        links = protocol.chunk_links(words, moves, self.chunk_words)
         return Commitment(round_, salt if salt is not None else os.urandom(32), words, moves, links, q.saturated)
 
     def commitment_hash(self, participant: Any, c: Commitment) -> bytes:
-        return reference.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.links[0])
+        return protocol.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.links[0])
 
-    def commit(self, sender: Any, c: Commitment) -> int:
-        receipt = self.contract.commit(c.round, self.commitment_hash(sender, c), c.move, sender=sender,
-                                       value=self.stake)
-        return int(receipt.gas_used)
+    def commit_call(self, c: Commitment, participant: Any) -> Call:
+        """The commit of ``c`` as ``participant`` would send it (the hash binds the sender)."""
+        return Call(self.contract.commit, (c.round, self.commitment_hash(participant, c), c.move),
+                    value=self.stake, gas=COMMIT_GAS)
+
+    def commit(self, sender: Any, c: Commitment, bound_to: Any = None) -> int:
+        """Commits ``c`` with the stake attached; returns the gas used. ``bound_to`` binds
+        the hash to another participant than the sender (only an attacker replaying someone
+        else's commitment does that: it can never be opened)."""
+        return int(self._send(self.commit_call(c, bound_to or sender), sender).gas_used)
 
     # The commit phase lasts its whole duration (seats are drawn after it, never first come).
 
@@ -380,11 +373,14 @@ class FedTask:
 
     def seconds_to_commit_close(self) -> int:
         """Seconds until the open round's commit phase is over (0: it is)."""
-        now = int(self.contract.provider.get_block("pending").timestamp)
+        now = int(self.provider.get_block("pending").timestamp)
         return max(0, int(self.contract.commitDeadline()) - now)
 
     def seats_drawn(self, round_: int) -> bool:
         return int.from_bytes(bytes(self.contract.roundSeed(round_)), "big") != 0
+
+    def draw_call(self, round_: int) -> Call:
+        return Call(self.contract.drawSeats, (round_,), gas=DRAW_GAS)
 
     def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> SeatDraw | None:
         """Waits out the commit phase (``wait(seconds)``: real time by default; development
@@ -396,7 +392,7 @@ class FedTask:
         round_ = self.current_round
         if self.seats_drawn(round_):
             return None
-        receipt = self.contract.drawSeats(round_, sender=sender)
+        receipt = self._send(self.draw_call(round_), sender)
         (ev,) = _event_args(receipt, "SeatsDrawn")
         return SeatDraw(int(ev.round), int(ev.committers), int(ev.seats), int(ev.moveReference), bytes(ev.seed),
                         int(receipt.gas_used))
@@ -407,9 +403,13 @@ class FedTask:
 
     def release_stake(self, sender: Any, round_: int) -> int:
         """Takes back the stake of a commit that was not drawn for a seat."""
-        receipt = self.contract.releaseStake(round_, sender=sender)
-        (ev,) = _event_args(receipt, "StakeReturned")
+        (ev,) = _event_args(self._send(Call(self.contract.releaseStake, (round_,)), sender), "StakeReturned")
         return int(ev.amount)
+
+    def reveal_calls(self, c: Commitment) -> list[Call]:
+        """One reveal per chunk, in order."""
+        return [Call(self.contract.reveal, (c.round, k, c.opening(k), c.words[f:t]), gas=self.send_gas_limit(t - f))
+                for k, (f, t) in enumerate(self.chunks)]
 
     def reveal(self, sender: Any, c: Commitment, chunks: int | None = None, start: int = 0) -> Reveal | None:
         """Reveals every chunk in order from ``start`` (stops early if chunk 0 is rejected),
@@ -417,7 +417,7 @@ class FedTask:
         ``chunks`` stops after that many, leaving the reveal unfinished; it then returns None."""
         if start == 0 and not self.seats_drawn(c.round) and self.seconds_to_commit_close() == 0:
             self.draw_seats(sender)
-        receipts = self._send_chunks(self._opening_sender(self.contract.reveal, sender, c), "Revealed", chunks, start)
+        receipts = self._send_chunks(self.reveal_calls(c), sender, "Revealed", chunks, start)
         if receipts is None:
             return None
         (ev,) = _event_args(receipts[-1], "Revealed")
@@ -429,37 +429,29 @@ class FedTask:
     def claim(self, sender: Any, c: Commitment, start: int = 0) -> Claim:
         """Claims chunk by chunk from ``start`` (a single chunk settles an expired or
         abandoned round)."""
-        receipts = self._send_chunks(self._opening_sender(self.contract.claim, sender, c), "Claimed", None, start)
+        calls = [Call(self.contract.claim, (c.round, k, c.opening(k), c.words[f:t]), gas=self.send_gas_limit(t - f))
+                 for k, (f, t) in enumerate(self.chunks)]
+        receipts = self._send_chunks(calls, sender, "Claimed", None, start)
         assert receipts is not None
         (ev,) = _event_args(receipts[-1], "Claimed")
         gas = [int(r.gas_used) for r in receipts]
         return Claim(int(ev.round), str(ev.participant), int(ev.distance), int(ev.tier), int(ev.reward),
                      int(ev.stake), sum(gas), len(gas), max(gas))
 
-    @staticmethod
-    def _opening_sender(method: Any, sender: Any, c: Commitment) -> Callable[[int, int, int], Any]:
-        return lambda k, f, t: method(c.round, k, c.opening(k), c.words[f:t], sender=sender)
-
-    def _send_chunks(self, send: Callable[[int, int, int], Any], final_event: str, chunks: int | None,
+    def _send_chunks(self, calls: Sequence[Call], sender: Any, final_event: str, chunks: int | None,
                      start: int = 0) -> list[Any] | None:
-        """Calls ``send(chunk, from_word, to_word)`` for each chunk in order from ``start``
-        (at most ``chunks``) and returns the receipts once one carries ``final_event``
-        (the contract emits it when the participant's last chunk landed, or when chunk 0
-        was rejected), or None when the chunks ran out first."""
+        """Sends the chunk calls in order from ``start`` (at most ``chunks``) and returns the
+        receipts once one carries ``final_event`` (the contract emits it when the
+        participant's last chunk landed, or when chunk 0 was rejected), or None when the
+        chunks ran out first."""
         receipts = []
-        for k, (f, t) in list(enumerate(self.chunks[:chunks]))[start:]:
-            receipts.append(send(k, f, t))
+        for call in list(calls[:chunks])[start:]:
+            receipts.append(self._send(call, sender))
             if _event_args(receipts[-1], final_event):
                 return receipts
         return None
 
-    @property
-    def stake(self) -> int:
-        return int(self.contract.stake())
-
-    @property
-    def rule(self) -> str:
-        return RULES[int(self.contract.rewardRule())]
+    # --- closing rounds ---------------------------------------------------------------
 
     @property
     def chunks_per_finalize(self) -> int:
@@ -467,23 +459,19 @@ class FedTask:
         per_chunk = GAS_PER_WORD_FINALIZE * self.chunk_words
         return max(1, (self.tx_gas_budget - FINALIZE_OVERHEAD) // per_chunk)
 
-    def finalize(self, sender: Any, max_chunks: int | None = None) -> Finalization:
-        """Closes the round and writes the new model, as many transactions as it takes
-        (``max_chunks`` chunks each; default: what fits the gas budget)."""
-        round_ = self.current_round
+    def finalize_call(self, max_chunks: int | None = None) -> Call:
+        """One finalizeChunks transaction writing at most ``max_chunks`` chunks (default:
+        what fits the gas budget); an explicit gas limit, so a block can hold others too."""
         step = max_chunks or self.chunks_per_finalize
+        gas = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
+        return Call(self.contract.finalizeChunks, (step,), gas=gas)
+
+    def finalize(self, sender: Any, max_chunks: int | None = None) -> Finalization:
+        """Closes the round and writes the new model, as many transactions as it takes."""
+        round_ = self.current_round
         gas: list[int] = []
-        # An explicit gas limit (not the block's), so a block can still hold other transactions.
-        gas_limit = FINALIZE_OVERHEAD + GAS_PER_WORD_FINALIZE * self.chunk_words * min(step, len(self.chunks))
-        interval = _interval_mining(self.contract.provider)
         while True:
-            if interval:
-                # ape's own send re-imports the transaction on an anvil switched to interval
-                # mining ("transaction already imported"); send it raw there.
-                (receipt,) = broadcast(self.contract.provider, [(self.contract.finalizeChunks, (step,), sender, 0,
-                                                                 gas_limit)])
-            else:
-                receipt = self.contract.finalizeChunks(step, sender=sender, gas_limit=gas_limit)
+            receipt = self._send(self.finalize_call(max_chunks), sender)
             gas.append(int(receipt.gas_used))
             end = _event_args(receipt, "RoundFinalized") or _event_args(receipt, "RoundAbandoned")
             if end:
@@ -493,57 +481,117 @@ class FedTask:
             participants=int(end[0].participants),
             completed=end[0].event_name == "RoundFinalized",
             gas_used=sum(gas),
-            next_round_open=bool(self.contract.roundOpen()),
+            next_round_open=self.round_open,
             transactions=len(gas),
             max_tx_gas=max(gas),
             block_number=int(receipt.block_number),
         )
 
+    # --- money --------------------------------------------------------------------------
+
     def withdraw(self, sender: Any) -> int:
         """Withdraws everything owed to ``sender``; returns the wei paid."""
-        receipt = self.contract.withdraw(sender=sender)
-        (ev,) = _event_args(receipt, "Withdrawn")
+        (ev,) = _event_args(self._send(Call(self.contract.withdraw, ()), sender), "Withdrawn")
         return int(ev.rewards) + int(ev.revenue)
 
     def buy_access(self, sender: Any) -> None:
-        self.contract.buyAccess(sender=sender, value=self.access_price)
+        self._send(Call(self.contract.buyAccess, (), value=self.access_price), sender)
 
     # --- views (free) -----------------------------------------------------------------
 
     def global_ints(self) -> np.ndarray:
         """The global model's integers, read with view calls only."""
+        return self.model_ints(None)
+
+    def model_ints(self, version: int | None) -> np.ndarray:
+        """Integers of model ``version`` (0: the initial model; None: the current one)."""
         words: list[int] = []
         for start in range(0, self.model_words, VIEW_WORDS_PER_CALL):
             end = min(start + VIEW_WORDS_PER_CALL, self.model_words)
-            words.extend(int(w) for w in self.contract.globalModelSlice(start, end))
+            chunk = (self.contract.globalModelSlice(start, end) if version is None
+                     else self.contract.modelSlice(version, start, end))
+            words.extend(int(w) for w in chunk)
         return codec.unpack(words, self.param_count)
 
     def global_model(self) -> np.ndarray:
         """The global model as floats, ready for ``models.set_flat``."""
         return codec.dequantize(self.global_ints(), self.fmt)
 
+    def model_after(self, round_: int) -> np.ndarray:
+        """The model a finished round produced, as floats (any past round, not just the last)."""
+        return codec.dequantize(self.model_ints(self.round_version(round_)), self.fmt)
+
+    def round_state(self) -> RoundState:
+        c = self.contract
+        round_ = int(c.currentRound())
+        return RoundState(
+            round=round_, open=bool(c.roundOpen()), finalizing=bool(c.finalizing()),
+            now=int(self.provider.get_block("latest").timestamp), commit_deadline=int(c.commitDeadline()),
+            round_deadline=int(c.roundDeadline()),
+            seats_drawn=self.rule == "consensus" and self.seats_drawn(round_),
+            can_close=bool(c.canClose()),
+        )
+
+    def status(self, round_: int, account: Any) -> tuple[Status, int]:
+        """Where ``account`` stands in ``round_``: its status and the next chunk it must send."""
+        status, next_chunk, _ = (int(x) for x in self.contract.statusOf(round_, account))
+        return Status(status), next_chunk
+
+    def settled(self, round_: int) -> bool:
+        """Whether a closed ``round_`` is settled: its model written, or the round abandoned
+        (version 0), so its accepted reveals can claim. Not meaningful for the open round."""
+        return self.round_version(round_) <= self.completed_rounds
+
+    def claims(self) -> list[Claim]:
+        """Every Claimed event of the task, oldest first (gas fields 0: not from a receipt)."""
+        return [Claim(int(e.round), str(e.participant), int(e.distance), int(e.tier), int(e.reward), int(e.stake), 0)
+                for e in self.contract.Claimed.range(0, self.block_number + 1)]
+
     @property
     def block_number(self) -> int:
         """Number of the chain's latest block."""
-        return int(self.contract.provider.get_block("latest").number)
+        return int(self.provider.get_block("latest").number)
 
     @property
     def current_round(self) -> int:
         return int(self.contract.currentRound())
 
     @property
+    def completed_rounds(self) -> int:
+        """Rounds that produced a model (the current model's version)."""
+        return int(self.contract.completedRounds())
+
+    def round_version(self, round_: int) -> int:
+        """Model version ``round_`` produced (0: none, or not yet)."""
+        return int(self.contract.roundVersion(round_))
+
+    @property
     def round_open(self) -> bool:
         return bool(self.contract.roundOpen())
+
+    @property
+    def stake(self) -> int:
+        return int(self.contract.stake())
 
     @property
     def access_price(self) -> int:
         return int(self.contract.accessPrice())
 
+    @property
+    def reward_pool(self) -> int:
+        return int(self.contract.rewardPool())
+
+    @property
+    def round_reserve(self) -> int:
+        """Wei the next round locks from the pool when it opens (FederatedTask.roundReserveNeeded)."""
+        return int(self.contract.roundReserveNeeded())
+
+    @property
+    def max_participants(self) -> int:
+        return int(self.contract.maxParticipants())
+
     def withdrawable(self, account: Any) -> int:
         return int(self.contract.withdrawable(account))
-
-    def reward_balance(self, account: Any) -> int:
-        return int(self.contract.rewardBalance(account))
 
     def has_access(self, account: Any) -> bool:
         return bool(self.contract.hasAccess(account))
@@ -551,11 +599,35 @@ class FedTask:
     def tiers(self) -> list[tuple[int, int]]:
         return [tuple(int(v) for v in self.contract.tier(i)) for i in range(int(self.contract.tierCount()))]
 
+    # --- plumbing -------------------------------------------------------------------
+
+    def _send(self, call: Call, sender: Any) -> Any:
+        if _interval_mining(self.provider):
+            # ape's own send re-imports a transaction on an anvil switched to interval
+            # mining ("transaction already imported"); send it raw there.
+            return self.broadcast([(call, sender)])[0]
+        return call.send(sender)
+
     def _check(self, weights: np.ndarray) -> np.ndarray:
         w = np.asarray(weights, dtype=np.float64).ravel()
         if w.size != self.param_count:
             raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
         return w
+
+
+class NaiveBaseline:
+    """The bench's comparison contract (contracts/test/NaiveFedAvg.sol: one int256 slot per
+    parameter), not part of the protocol; here only so that every contract call the
+    project's Python makes is built in this module."""
+
+    def __init__(self, container: Any, sender: Any, param_count: int) -> None:
+        self.contract = container.deploy(param_count, sender=sender)
+
+    def submit(self, sender: Any, from_: int, values: Sequence[int]) -> int:
+        return int(self.contract.submit(from_, list(values), sender=sender).gas_used)
+
+    def finalize(self, sender: Any, from_: int, to: int) -> int:
+        return int(self.contract.finalize(from_, to, sender=sender).gas_used)
 
 
 def download_model(container: Any, address: str, model: Any) -> Any:

@@ -41,10 +41,6 @@ class FixedPoint:
     def max_int(self) -> int:
         return (1 << (self.value_bits - 1)) - 1
 
-    @property
-    def max_value(self) -> float:
-        return self.max_int / self.scale
-
 
 @dataclass(frozen=True)
 class Quantized:

@@ -104,7 +104,8 @@ def load_dataset(name: str, data_dir: Path | str | None = None) -> Dataset:
     if name == "digits":
         return load_digits_dataset()
     if name == "mnist":
-        return load_idx_dataset(data_dir or DEFAULT_MNIST_DIR, "mnist")
+        # A folder of the user's own is named after the folder: it may hold any IDX data.
+        return load_idx_dataset(data_dir or DEFAULT_MNIST_DIR, f"idx:{data_dir}" if data_dir else "mnist")
     raise ValueError(f"unknown dataset {name!r} (choose mnist or digits)")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .codec import FixedPoint, dequantize, quantize
 from .data import Dataset
 from .models import build_model, get_flat, set_flat
 
@@ -53,10 +54,11 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def evaluate_flat(model_name: str, data: Dataset, flat: np.ndarray) -> float:
-    model = build_model(model_name, data.n_features, data.n_classes)
-    set_flat(model, flat)
-    return accuracy(model, data.x_test, data.y_test)
+def initial_weights(model_name: str, data: Dataset, seed: int, fmt: FixedPoint) -> np.ndarray:
+    """The seeded initial model, already on the fixed-point grid, so that a chain run and
+    its float baseline start from exactly the same weights."""
+    model = build_model(model_name, data.n_features, data.n_classes, seed)
+    return dequantize(quantize(get_flat(model), fmt).ints, fmt)
 
 
 def fedavg_baseline(

@@ -13,7 +13,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml import data as datasets
-from ml.adversaries import BEHAVIOURS, across_seeds, plot_round_ratios, run_population, summarize
+from studies.adversaries import BEHAVIOURS, across_seeds, plot_round_ratios, run_population, summarize
 from ml.training import TrainConfig
 
 MIXED = ["honest"] * 5 + ["free_rider", "noisy_free_rider", "copier", "poisoner", "no_show"]

@@ -12,8 +12,8 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
-from ml import bench
-from ml.chain import DEFAULT_TX_GAS_BUDGET
+from studies import bench
+from ml.settings import DEFAULT_TX_GAS_BUDGET
 
 
 def _ints(text: str) -> list[int]:

@@ -10,7 +10,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml.chain import FedTask
-from ml.deployment import ConfigError, attach
+from ml.node.deployment import ConfigError, attach
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Buy an access licence")

@@ -14,8 +14,8 @@ from ape.logging import logger
 
 from ml import data as datasets
 from ml.chain import FedTask
-from ml.deployment import ConfigError, attach
-from ml.participant import Client, ClientState, run_loop
+from ml.node.deployment import ConfigError, attach
+from ml.node.participant import Client, ClientState, run_loop
 
 
 def _shard(spec: str) -> tuple[int, int]:
@@ -53,7 +53,7 @@ def cli(ecosystem, network, provider, record_path, account_spec, data_dir, shard
         record, account = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    cfg = record.task_config
+    cfg = record.deploy_config
     task = FedTask.at(project.FederatedTask, record.address)
     if task.rule == "consensus" and int(account.balance) < task.stake:
         raise click.ClickException(f"insufficient funds: {account.address} cannot pay the {task.stake} wei stake")

@@ -6,15 +6,15 @@ restarted; the table at the end shows every round's accuracy and every client's 
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from ml.localnet import ROOT, Anvil, TaskReader, ape_run, ape_run_many, client_proc, keeper_proc, wait_until
-
-COMMITTED, ACCEPTED, CLAIMED = 1, 2, 4
+from ml.node.localnet import ROOT, Anvil, ape_run, ape_run_many, client_proc, keeper_proc, wait_until
+from ml.settings import Status
 
 
 @click.command(short_help="Multi-process demo with a crash and restart")
@@ -27,9 +27,10 @@ COMMITTED, ACCEPTED, CLAIMED = 1, 2, 4
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "run" / "distributed",
               show_default=True, help="Logs, client state files, the deployment record (wiped first).")
 def cli(clients, rounds, kill_round, block_time, config_path, folder):
-    from ape import accounts, project
+    from ape import accounts, networks, project
 
-    from ml import codec, data as datasets
+    from ml import data as datasets
+    from ml.chain import FedTask
     from ml.models import build_model, set_flat
     from ml.training import accuracy
 
@@ -41,6 +42,7 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
     log(f"anvil on {anvil.uri}, {block_time}s blocks")
     record = folder / "deployment.json"
     procs = []
+    connected = ExitStack()
     try:
         t0 = time.perf_counter()
         res = ape_run(["deploy", "--config", config_path, "--account", "test:0", "--record", str(record),
@@ -51,8 +53,9 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         import json
 
         address = json.loads(record.read_text())["address"]
-        abi = [a.model_dump(mode="json", by_alias=True) for a in project.FederatedTask.contract_type.abi]
-        task = TaskReader(anvil.uri, address, abi)
+        # The demo watches the chain through the SDK like any other reader.
+        connected.enter_context(networks.parse_network_choice(anvil.uri))
+        task = FedTask.at(project.FederatedTask, address)
         keeper = keeper_proc(folder, anvil.uri, record, account=clients + 1).start()
         cprocs = [client_proc(folder, anvil.uri, record, i, clients, account=i + 1).start() for i in range(clients)]
         procs = [keeper, *cprocs]
@@ -61,8 +64,8 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         victim_index = clients // 2
         victim = cprocs[victim_index]
         victim_addr = list(accounts.test_accounts)[victim_index + 1].address
-        wait_until(lambda: task.currentRound() >= kill_round, 120 + 60 * kill_round, f"round {kill_round}")
-        status = wait_until(lambda: task.statusOf(kill_round, victim_addr)[0] == COMMITTED and "committed",
+        wait_until(lambda: task.current_round >= kill_round, 120 + 60 * kill_round, f"round {kill_round}")
+        status = wait_until(lambda: task.status(kill_round, victim_addr)[0] == Status.COMMITTED and "committed",
                             120, f"client {victim_index} to commit in round {kill_round}", poll=0.05)
         victim.kill()
         log(f"round {kill_round}: KILLED client {victim_index} (SIGKILL) after it {status}, before it revealed")
@@ -70,9 +73,9 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         victim.start()
         log(f"round {kill_round}: restarted client {victim_index}")
 
-        wait_until(lambda: task.completedRounds() >= rounds, 120 + 60 * rounds, f"{rounds} completed rounds")
+        wait_until(lambda: task.completed_rounds >= rounds, 120 + 60 * rounds, f"{rounds} completed rounds")
         addrs = [list(accounts.test_accounts)[i + 1].address for i in range(clients)]
-        wait_until(lambda: all(task.statusOf(rounds, a)[0] == CLAIMED for a in addrs), 120,
+        wait_until(lambda: all(task.status(rounds, a)[0] == Status.CLAIMED for a in addrs), 120,
                    f"every client to claim round {rounds}")
         codes = [p.stop() for p in procs]
         elapsed = time.perf_counter() - t0
@@ -88,21 +91,16 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
 
         data = datasets.load_dataset("mnist")
         model = build_model("logreg", data.n_features, data.n_classes)
-        words, n = int(task.modelWords()), int(task.paramCount())
-        rewards: dict[tuple[int, str], int] = {}
-        for ev in task.claims():
-            rewards[(int(ev["round"]), ev["participant"])] = int(ev["reward"])
+        rewards = {(c.round, c.participant): c.reward for c in task.claims()}
         header = f"{'round':>5} {'accuracy':>9} {'accepted':>8} " + " ".join(
             f"{'client ' + str(i) + ('*' if i == victim_index else ''):>10}" for i in range(clients))
         click.echo(f"\n{header}\n{'-' * len(header)}")
         ok = True
         for r in range(1, rounds + 1):
-            version = int(task.roundVersion(r))
-            ints = codec.unpack([int(w) for w in task.modelSlice(version, 0, words)], n)
-            set_flat(model, codec.dequantize(ints, codec.FixedPoint(int(task.fracBits()), int(task.valueBits()))))
+            set_flat(model, task.model_after(r))
             row = [rewards.get((r, a), 0) for a in addrs]  # rewards of claims; revenue comes on top
             ok &= all(x > 0 for x in row)
-            accepted = sum(1 for a in addrs if task.statusOf(r, a)[0] in (ACCEPTED, CLAIMED))
+            accepted = sum(1 for a in addrs if task.status(r, a)[0] in (Status.ACCEPTED, Status.CLAIMED))
             click.echo(f"{r:>5} {accuracy(model, data.x_test, data.y_test):>9.4f} {accepted:>8} "
                        + " ".join(f"{x / 1e18:>10.4f}" for x in row))
         click.echo(f"\nrewards in ETH per round (stake returned on top); * = killed with SIGKILL after committing "
@@ -114,4 +112,5 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
     finally:
         for p in procs:
             p.stop(timeout=20)
+        connected.close()
         anvil.stop()

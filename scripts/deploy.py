@@ -11,9 +11,10 @@ from ape.logging import logger
 
 from ml import data as datasets
 from ml.chain import FedTask
-from ml.deployment import ConfigError, DeploymentRecord, load_config, resolve_account
-from ml.federation import initial_weights
+from ml.node.deployment import ConfigError, DeploymentRecord, load_config, resolve_account
+from ml.codec import word_count
 from ml.models import build_model, param_count
+from ml.training import initial_weights
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Deploy a task from a config file")
@@ -41,16 +42,15 @@ def cli(ecosystem, network, provider, config_path, account_spec, record_path, da
     settings = cfg.settings(n)
     # Rough upper bound of the set-up gas (deploy + initial model + warm-up), priced at the
     # current base fee x 2: refuse before sending anything if the deployer cannot pay.
-    setup_gas = 6_000_000 + 60_000 * ((n + 15) // 16)
+    setup_gas = 6_000_000 + 60_000 * word_count(n)
     gas_price = 2 * int(chain.blocks.head.base_fee or 0) + 10**9
     need = cfg.funding_wei + setup_gas * gas_price
     if int(owner.balance) < need:
         raise click.ClickException(
             f"insufficient funds: {owner.address} holds {int(owner.balance) / 1e18:.6f} ETH, the deployment needs "
             f"~{need / 1e18:.6f} ETH (funding {cfg.funding_eth} + gas); nothing was sent")
-    task = FedTask.deploy(project.FederatedTask, owner, settings, funding=cfg.funding_wei)
-    task.set_initial_model(owner, initial_weights(cfg.model, data, cfg.seed, task.fmt))
-    task.start_round(owner)
+    task = FedTask.launch(project.FederatedTask, owner, settings, initial_weights(cfg.model, data, cfg.seed,
+                                                                               settings.fmt), funding=cfg.funding_wei)
     record = DeploymentRecord(address=task.address, chain_id=int(chain.chain_id), network=network.name,
                               deployer=str(owner.address), block=int(chain.blocks.head.number), param_count=n,
                               config={k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()})

@@ -12,7 +12,7 @@ from ape.logging import logger
 
 from ml import data as datasets
 from ml.chain import download_model
-from ml.deployment import ConfigError, attach
+from ml.node.deployment import ConfigError, attach
 from ml.models import build_model
 from ml.training import accuracy
 
@@ -32,7 +32,7 @@ def cli(ecosystem, network, provider, record_path, out_path, evaluate):
         record, _ = attach(record_path, int(chain.chain_id))
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    cfg = record.task_config
+    cfg = record.deploy_config
     data = datasets.load_dataset(cfg.dataset)
     model = download_model(project.FederatedTask, record.address,
                            build_model(cfg.model, data.n_features, data.n_classes))

@@ -15,9 +15,9 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml import data as datasets
-from ml import experiments as ex
+from studies import experiments as ex
 from ml.models import build_model, param_count
-from ml.results_page import Measurements, render
+from studies.results_page import Measurements, render
 
 
 def _progress(run_label: str, total: int):

@@ -12,8 +12,8 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml.chain import FedTask
-from ml.deployment import ConfigError, attach
-from ml.participant import Keeper, run_loop
+from ml.node.deployment import ConfigError, attach
+from ml.node.participant import Keeper, run_loop
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Finalize rounds as they become finalizable")

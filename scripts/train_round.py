@@ -14,11 +14,12 @@ from ape.logging import logger
 from ape.cli import ConnectedProviderCommand, network_option
 
 from ml import data as datasets
-from ml.chain import FedTask, TaskSettings
-from ml.federation import RunConfig, run_onchain
+from ml.chain import FedTask
+from ml.settings import TaskSettings
+from studies.federation import RunConfig, run_onchain
 from ml.models import MODELS, build_model, param_count
-from ml.report import print_round_header, print_round_row, print_summary
-from ml.training import TrainConfig
+from studies.report import print_round_header, print_round_row, print_summary
+from ml.training import TrainConfig, initial_weights
 
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run federated training on chain")
@@ -67,11 +68,12 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
 
     settings = TaskSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
                             min_participants=max(1, (clients + 1) // 2))
-    task = FedTask.deploy(project.FederatedTask, owner, settings, funding=settings.round_reserve * rounds)
+    task = FedTask.launch(project.FederatedTask, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
+                          funding=settings.round_reserve * rounds)
     click.echo(f"Task {task.address}: {model_name} ({n_params} params, {task.model_words} words), "
-               f"{dataset} {partition}, {clients} clients x {rounds} rounds, chain {provider.network.name}")
+               f"{data.name} ({len(data.y_train)} train / {len(data.y_test)} test) {partition}, {clients} clients x {rounds} rounds, chain {provider.network.name}")
 
-    cfg = RunConfig(model=model_name, clients=clients, rounds=rounds, seed=seed, baseline=baseline,
+    cfg = RunConfig(model=model_name, rounds=rounds, seed=seed, baseline=baseline,
                     train=TrainConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size))
     print_round_header(baseline)
     records = run_onchain(task, owner, client_accounts, data, parts, cfg, on_round=print_round_row,
@@ -82,7 +84,7 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({
-            "task": task.address, "model": model_name, "params": n_params, "dataset": dataset,
+            "task": task.address, "model": model_name, "params": n_params, "dataset": data.name,
             "partition": partition, "alpha": alpha, "clients": clients, "rounds": rounds, "seed": seed,
             "frac_bits": frac_bits, "block": chain.blocks.height,
             "earned_wei": earned, "records": [r.as_dict() for r in records],

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from ml.chain import FedTask, TaskSettings
+from ml.chain import FedTask
+from ml.settings import TaskSettings
 
 torch.set_num_threads(1)
 
@@ -25,6 +26,22 @@ SMALL = TaskSettings(
     tier_thresholds=(10, 100, 1000),
     tier_rewards=(300, 200, 100),
 )
+
+#: The small CONSENSUS task the consensus and security tests share (40 parameters, 4 seats).
+CONS_SMALL = TaskSettings(
+    param_count=40, frac_bits=8, value_bits=12, round_duration=600, min_participants=2, max_participants=4,
+    access_price=10**15, tier_thresholds=(500, 900, 1300), tier_rewards=(300, 200, 100),
+    reward_rule="consensus", reveal_duration=600, stake=10**15, min_move=2, max_move=400,
+)
+
+
+def update_near(base_ints, offset: int, seed: int, fmt, noise: int = 1):
+    """Floats of an update at ~``offset`` units per parameter from ``base_ints``, each value
+    jittered by up to +-``noise`` (seeded), clipped to ``fmt``'s range."""
+    rng = np.random.default_rng(seed)
+    ints = np.clip(np.asarray(base_ints) + offset + rng.integers(-noise, noise + 1, len(base_ints)),
+                   fmt.min_int, fmt.max_int)
+    return np.asarray(ints, dtype=np.float64) / fmt.scale
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,253 @@
+"""Long-running participants: a client that trains and takes part in every round on its
+own, and a keeper that advances phases. Each runs as its own OS process, talks JSON-RPC to
+a node, and keeps no state but the chain and (client) a small local file.
+
+Crash safety of the client: everything needed to finish a round (the update, its salt, its
+declared moves) is written atomically to the state file *before* the transaction that
+depends on it (the commit). On every step the client re-reads the chain (its status and next
+chunk in the round) and does only what is still missing, and never sends while one of its
+own transactions is pending, so a restart at any point neither double-submits nor loses a
+committed reveal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..chain import Commitment, FedTask, RoundState, Update
+from ..data import Dataset
+from ..models import build_model, set_flat
+from ..settings import Status
+from ..training import TrainConfig, client_seed, train_local
+from .deployment import atomic_write
+
+
+def draw_seats(task: FedTask, account: Any, state: RoundState) -> str:
+    """Draws the open round's seats (clients and keepers both do, so a withholding keeper
+    cannot stall a round); one that loses the race sees a revert and re-reads the chain."""
+    draw = task.draw_seats(account)
+    return f"round {state.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
+
+
+def has_pending(provider: Any, address: str) -> bool:
+    """Whether ``address`` has sent transactions that are not mined yet."""
+    web3 = provider.web3
+    return web3.eth.get_transaction_count(address, "pending") > web3.eth.get_transaction_count(address, "latest")
+
+
+def cancel_pending(account: Any) -> str:
+    """Replaces the oldest pending transaction of ``account`` by a 0-ETH transfer to itself
+    with the same nonce and twice the fees the node asks now. Exactly one of the two can be
+    mined, so whatever the stuck transaction was, it is either done or cancelled; the caller
+    then re-reads the chain and redoes only what is still missing."""
+    web3 = account.provider.web3
+    nonce = web3.eth.get_transaction_count(account.address, "latest")
+    base = int(web3.eth.get_block("latest")["baseFeePerGas"] or 0)
+    tip = max(int(web3.eth.max_priority_fee), 10**9)
+    account.transfer(account, 0, nonce=nonce, max_fee=2 * (2 * base + tip), max_priority_fee=2 * tip,
+                     gas_limit=21_000)
+    return f"replaced stuck transaction with nonce {nonce}"
+
+
+class ClientState:
+    """The client's local folder: one file per round it is in, holding exactly what it
+    sends (PAPER: the packed update; CONSENSUS: the commitment with its salt, moves and
+    links), written atomically before the first transaction that depends on it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, round_: int) -> Path:
+        return self.folder / f"round-{round_}.json"
+
+    def rounds(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("round-*.json"))
+
+    def has(self, round_: int) -> bool:
+        return self._path(round_).exists()
+
+    def save_update(self, round_: int, u: Update) -> None:
+        atomic_write(self._path(round_), json.dumps({"update": [hex(w) for w in u.words], "saturated": u.saturated}))
+
+    def update(self, round_: int) -> Update:
+        d = json.loads(self._path(round_).read_text())
+        return Update([int(w, 16) for w in d["update"]], int(d["saturated"]))
+
+    def save_commitment(self, c: Commitment) -> None:
+        atomic_write(self._path(c.round), json.dumps({"commitment": c.as_json()}))
+
+    def commitment(self, round_: int) -> Commitment:
+        return Commitment.from_json(json.loads(self._path(round_).read_text())["commitment"])
+
+    def drop(self, round_: int) -> None:
+        self._path(round_).unlink(missing_ok=True)
+
+
+class Client:
+    """One participant. ``step()`` looks at the chain and does the next missing action."""
+
+    def __init__(self, task: FedTask, account: Any, data: Dataset, shard: np.ndarray, shard_index: int,
+                 model: str, seed: int, state: ClientState, train: TrainConfig = TrainConfig(),
+                 log: Callable[[str], None] = print, stuck_after: float = 180.0) -> None:
+        self.task, self.account, self.data, self.shard = task, account, data, shard
+        self.shard_index, self.model_name, self.seed, self.state = shard_index, model, seed, state
+        self.train_cfg, self.log = train, log
+        self.model = build_model(model, data.n_features, data.n_classes, seed)
+        self.consensus = task.rule == "consensus"
+        self.stuck_after = stuck_after
+        self._pending_since: float | None = None
+
+    # --- one step -----------------------------------------------------------------------
+
+    def step(self) -> str | None:
+        """Does at most one kind of action; returns what it did, or None when idle."""
+        if has_pending(self.task.provider, self.account.address):
+            # Our last transaction is not mined yet: never send a second one beside it. If
+            # it stays pending (underpriced, dropped by peers), replace it by a same-nonce
+            # no-op; the next step redoes whatever it was, from the chain's state.
+            now = time.monotonic()
+            self._pending_since = self._pending_since or now
+            if now - self._pending_since < self.stuck_after:
+                return None
+            self._pending_since = None
+            return cancel_pending(self.account)
+        self._pending_since = None
+        view = self.task.round_state()
+        if self.consensus:
+            done = self._settle_past_rounds(view)
+            if done:
+                return done
+        if not view.open:
+            return None
+        status, next_chunk = self.task.status(view.round, self.account)
+        if not self.consensus:
+            if status in (Status.NONE, Status.SENDING):
+                return self._submit(view.round, next_chunk)
+            return None
+        if view.commit_open and status == Status.NONE:
+            return self._commit(view.round)
+        if status == Status.COMMITTED and not view.seats_drawn and view.reveal_open:
+            return draw_seats(self.task, self.account, view)
+        if view.reveal_open and status in (Status.SEATED, Status.SENDING) and self.state.has(view.round):
+            return self._reveal(view.round, next_chunk)
+        if status == Status.COMMITTED and view.seats_drawn:
+            self.task.release_stake(self.account, view.round)
+            self.state.drop(view.round)
+            return f"round {view.round}: not drawn for a seat, stake returned"
+        return None
+
+    # --- actions ------------------------------------------------------------------------
+
+    def _train(self, round_: int) -> np.ndarray:
+        set_flat(self.model, self.task.global_model())
+        t0 = time.perf_counter()
+        w = train_local(self.model, self.data.x_train[self.shard], self.data.y_train[self.shard], self.train_cfg,
+                        client_seed(self.seed, round_, self.shard_index))
+        self.log(f"round {round_}: trained on {len(self.shard)} samples in {time.perf_counter() - t0:.1f}s")
+        return w
+
+    def _submit(self, round_: int, next_chunk: int) -> str:
+        if not self.state.has(round_):
+            self.state.save_update(round_, self.task.encode(self._train(round_)))
+        sub = self.task.submit(self.account, round_, self.state.update(round_), start=next_chunk)
+        self.state.drop(round_)
+        assert sub is not None
+        return f"round {round_}: submitted (distance {sub.distance}, reward {sub.reward} wei)"
+
+    def _commit(self, round_: int) -> str:
+        if not self.state.has(round_):
+            self.state.save_commitment(self.task.prepare(round_, self._train(round_)))  # durable before the commit
+        c = self.state.commitment(round_)
+        self.task.commit(self.account, c)
+        return f"round {round_}: committed (move {c.move // self.task.param_count})"
+
+    def _reveal(self, round_: int, next_chunk: int) -> str:
+        rev = self.task.reveal(self.account, self.state.commitment(round_), start=next_chunk)
+        if rev is None:
+            return f"round {round_}: revealed some chunks"
+        if not rev.accepted:
+            self.state.drop(round_)
+        return f"round {round_}: revealed ({'accepted' if rev.accepted else 'REJECTED'}, move {rev.move})"
+
+    def _settle_past_rounds(self, view: RoundState) -> str | None:
+        """Claims finished rounds, forgets rounds that cannot be claimed, withdraws."""
+        for r in self.state.rounds():
+            if r == view.round and (view.open or view.finalizing):
+                continue
+            status, next_chunk = self.task.status(r, self.account)
+            if status == Status.ACCEPTED and self.task.settled(r):
+                cl = self.task.claim(self.account, self.state.commitment(r), start=next_chunk)
+                self.state.drop(r)
+                return f"round {r}: claimed reward {cl.reward} wei + stake {cl.stake} wei (tier {cl.tier})"
+            if status == Status.COMMITTED:
+                # The round closed before anyone drew the seats: the stake comes back.
+                self.task.release_stake(self.account, r)
+                self.state.drop(r)
+                return f"round {r}: no seat was drawn, stake returned"
+            if status != Status.ACCEPTED:
+                self.state.drop(r)  # too late, rejected or done: nothing left to do
+                self.log(f"round {r}: nothing to claim (status {status.name})")
+        if self.task.withdrawable(self.account) > 0:
+            paid = self.task.withdraw(self.account)
+            return f"withdrew {paid} wei"
+        return None
+
+
+class Keeper:
+    """Closes rounds when the contract says they may close (``canClose``), writes the new
+    model, reopens rounds, draws seats nobody drew. Any number of keepers may run; one that
+    loses a race simply sees a revert and moves on."""
+
+    def __init__(self, task: FedTask, account: Any, log: Callable[[str], None] = print) -> None:
+        self.task, self.account, self.log = task, account, log
+
+    def step(self) -> str | None:
+        from ape.exceptions import ContractLogicError
+
+        if has_pending(self.task.provider, self.account.address):
+            return None
+        view = self.task.round_state()
+        try:
+            if self.task.rule == "consensus" and not view.seats_drawn and view.reveal_open:
+                return draw_seats(self.task, self.account, view)
+            if view.can_close:
+                fin = self.task.finalize(self.account)
+                what = "finalized" if fin.completed else "abandoned (no quorum)"
+                return f"round {fin.round}: {what} with {fin.participants} contributions, {fin.transactions} tx"
+            if not view.open and view.round > 0 and self.task.reward_pool >= self.task.round_reserve:
+                self.task.start_round(self.account)
+                return f"round {view.round + 1}: opened"
+        except (ContractLogicError, RuntimeError) as err:
+            self.log(f"finalize/start failed, will re-read the chain (another keeper may have acted first): "
+                     f"{str(err).splitlines()[0]}")
+        return None
+
+
+def run_loop(step: Callable[[], str | None], stopping: Callable[[], bool], log: Callable[[str], None],
+             poll: float = 1.0) -> None:
+    """Calls ``step`` until ``stopping()``; logs what it did; sleeps ``poll`` s when idle.
+    A failing step (a restarting node, a transaction that lost a race) is logged and retried
+    after a back-off: the next step re-reads the chain, so retrying is always safe."""
+    while not stopping():
+        try:
+            did = step()
+        except Exception as err:  # noqa: BLE001 - a daemon logs and retries; state is on chain
+            log(f"step failed ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}); "
+                "retrying")
+            did = None
+            _sleep(5 * poll, stopping)
+        if did:
+            log(did)
+        else:
+            _sleep(poll, stopping)
+
+
+def _sleep(seconds: float, stopping: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not stopping():
+        time.sleep(min(0.2, end - time.monotonic()) if end > time.monotonic() else 0)

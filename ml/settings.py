@@ -1,0 +1,126 @@
+"""What a task is deployed with, and the protocol's constants: each stated once, here.
+
+``TaskSettings`` mirrors the contract's ``FederatedTask.TaskSettings`` struct field for
+field (raw integers, wei); the config-file schema a person writes (ETH, defaults,
+validation) is ``ml.node.deployment.DeployConfig``, which produces one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Sequence
+
+from . import codec
+
+RULES = ("paper", "consensus")  # index = FederatedTask.PAPER / CONSENSUS
+UNBOUNDED = 2**256 - 1
+
+#: FederatedTask.MAX_CHUNK_WORDS: a chunk of the global model is one data contract, which
+#: must stay under the 24,576-byte code size limit (EIP-170).
+MAX_CHUNK_WORDS = 767
+#: FederatedTask.MAX_SEATS: seats a CONSENSUS round can draw.
+MAX_SEATS = 256
+
+#: Default gas budget per transaction, well under the 16,777,216 cap (EIP-7825).
+DEFAULT_TX_GAS_BUDGET = 12_000_000
+#: Upper bounds per chunk word (16 parameters), used to size transactions and as explicit
+#: gas limits when clients broadcast at once: a submit or a reveal with move checks costs at
+#: most ~740 gas/param at the margin (all calldata bytes nonzero, warm accumulator), a
+#: finalize ~800; the overhead covers per-transaction bookkeeping.
+GAS_PER_WORD_SEND = 12_400
+GAS_PER_WORD_FINALIZE = 14_000
+GAS_PER_TX_OVERHEAD = 250_000
+#: Closing a round (money settled, next round opened) and creating a chunk's data contract.
+FINALIZE_OVERHEAD = 600_000
+#: Gas limit of a commit and of a seat draw (measured: ~142k and ~370k for 20 seats).
+COMMIT_GAS = 200_000
+DRAW_GAS = 3_000_000
+#: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
+WARM_WORDS_PER_TX = 240
+
+
+class Status(IntEnum):
+    """FederatedTask.statusOf: where a participant stands in a round."""
+
+    NONE = 0
+    COMMITTED = 1  # CONSENSUS: committed, seats not drawn yet (or not drawn for one)
+    ACCEPTED = 2  # every chunk in (CONSENSUS: the move accepted)
+    REJECTED = 3  # CONSENSUS: declared move out of bounds
+    CLAIMED = 4  # CONSENSUS: reward and stake credited
+    SENDING = 5  # some chunks in, not all
+    SEATED = 6  # CONSENSUS: drawn for a seat, no chunk revealed yet
+    RELEASED = 7  # CONSENSUS: not drawn, stake returned
+
+
+def default_chunk_words(param_count: int, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> int:
+    """The largest chunk whose submission or reveal stays under ``tx_gas_budget``."""
+    fit = (tx_gas_budget - GAS_PER_TX_OVERHEAD) // GAS_PER_WORD_SEND
+    if fit < 1:
+        raise ValueError(f"a gas budget of {tx_gas_budget} cannot carry even one word per transaction")
+    return max(1, min(codec.word_count(param_count), fit, MAX_CHUNK_WORDS))
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """Deployment settings of one learning task (FederatedTask.TaskSettings)."""
+
+    param_count: int
+    frac_bits: int = 12
+    value_bits: int = 16
+    round_duration: int = 3600
+    min_participants: int = 1
+    max_participants: int = 5
+    access_price: int = 10**16
+    tier_thresholds: Sequence[int] = (64, 256, 1024)
+    tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
+    reward_rule: str = "paper"  # "paper" or "consensus"
+    reveal_duration: int = 3600
+    stake: int = 0
+    min_move: int = 0
+    max_move: int = UNBOUNDED
+    max_move_ratio: int = 0
+    chunk_words: int = 0  # 0: the largest chunk under DEFAULT_TX_GAS_BUDGET
+    duplicate_distance: int = 0  # CONSENSUS: same-round updates this close (mean per param) earn nothing
+
+    def __post_init__(self) -> None:
+        codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
+        if len(self.tier_thresholds) != len(self.tier_rewards):
+            raise ValueError("tier_thresholds and tier_rewards must have the same length")
+        if self.reward_rule not in RULES:
+            raise ValueError(f"reward_rule must be one of {', '.join(RULES)}, got {self.reward_rule!r}")
+
+    @property
+    def fmt(self) -> codec.FixedPoint:
+        return codec.FixedPoint(self.frac_bits, self.value_bits)
+
+    @property
+    def resolved_chunk_words(self) -> int:
+        return self.chunk_words or default_chunk_words(self.param_count)
+
+    @property
+    def round_reserve(self) -> int:
+        """Wei a round locks from the pool when it opens (FederatedTask.roundReserveNeeded)."""
+        return max(self.tier_rewards) * self.max_participants
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The constructor argument, in the struct's field order."""
+        return (
+            self.param_count,
+            self.value_bits,
+            self.frac_bits,
+            self.round_duration,
+            self.min_participants,
+            self.max_participants,
+            self.access_price,
+            list(self.tier_thresholds),
+            list(self.tier_rewards),
+            RULES.index(self.reward_rule),
+            self.reveal_duration,
+            self.stake,
+            self.min_move,
+            self.max_move,
+            self.max_move_ratio,
+            self.resolved_chunk_words,
+            self.duplicate_distance,
+        )

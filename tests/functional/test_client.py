@@ -1,0 +1,97 @@
+"""The participant state machine in-process: one step at a time against the test chain."""
+
+import time
+
+import numpy as np
+import pytest
+
+from ml import data as datasets
+from ml.settings import TaskSettings
+from ml.models import build_model, param_count
+from ml.node.participant import Client, ClientState, has_pending
+from ml.settings import Status
+
+DIGITS = datasets.load_dataset("digits")
+N = param_count(build_model("logreg", DIGITS.n_features, DIGITS.n_classes))
+CONS = TaskSettings(param_count=N, min_participants=1, max_participants=2, round_duration=600,
+                    tier_thresholds=(100000,), tier_rewards=(10**15,), reward_rule="consensus", stake=10**15,
+                    min_move=1, max_move=100000)
+
+
+@pytest.fixture
+def client_on_task(deploy_task, owner, clients, chain, tmp_path):
+    with chain.isolate():
+        t = deploy_task(CONS)
+        t.start_round(owner)
+        c = Client(t, clients[0], DIGITS, np.arange(300), 0, "logreg", 0, ClientState(tmp_path), log=lambda m: None,
+                   stuck_after=0)
+        yield t, c
+
+
+def test_stuck_transaction_is_replaced_then_the_action_redone(client_on_task, clients, chain):
+    """A transaction that stays pending blocks the client (it never sends a second one beside
+    it) until it replaces it with a same-nonce no-op; then it commits exactly once."""
+    import threading
+
+    t, c = client_on_task
+    provider, me = chain.provider, clients[0]
+    web3 = provider.web3
+    nonce = me.nonce
+    provider.make_request("evm_setAutomine", [False])  # nothing gets mined: our transaction hangs
+    try:
+        raw = me.sign_transaction(me.prepare_transaction(
+            provider.network.ecosystem.create_transaction(receiver=me.address, value=1, gas_limit=21_000,
+                                                          max_fee=10**9, max_priority_fee=10**9, type=2,
+                                                          chain_id=chain.chain_id, nonce=nonce)))
+        h = web3.eth.send_raw_transaction(raw.serialize_transaction())
+        assert has_pending(provider, me.address)
+        c.stuck_after = 3600
+        assert c.step() is None  # pending: wait, send nothing
+        c.stuck_after = 0
+        out: list = []
+        step = threading.Thread(target=lambda: out.append(c.step()))
+        step.start()
+        time.sleep(2)  # the replacement is in the pool, beside nothing: same nonce
+        provider.make_request("evm_mine", [])
+        step.join(60)
+    finally:
+        provider.make_request("evm_setAutomine", [True])
+    assert out and "replaced stuck transaction" in out[0]
+    assert not has_pending(provider, me.address) and me.nonce == nonce + 1
+    assert _never_mined(web3, h)
+    assert t.status(1, me)[0] == Status.NONE
+    assert "committed" in c.step()
+    assert t.status(1, me)[0] == Status.COMMITTED
+    assert c.step() is None  # nothing left to do in the commit phase
+
+
+def _never_mined(web3, h) -> bool:
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        return web3.eth.get_transaction_receipt(h) is None
+    except TransactionNotFound:
+        return True
+
+
+def test_restarted_client_reveals_and_claims_exactly_what_it_committed(client_on_task, owner, clients, tmp_path,
+                                                                        chain):
+    """The state file holds the committed words, moves, salt and links, not floats: a new
+    Client on the same folder (a restart) reveals and claims from it without re-quantizing."""
+    t, c = client_on_task
+    me = clients[0]
+    assert "committed" in c.step()
+    state = ClientState(tmp_path)
+    saved = state.commitment(1)
+    assert bytes(t.contract.commitmentOf(1, me)) == t.commitment_hash(me, saved)
+    t.advance_time(600)
+    chain.mine()  # the client reads the latest block's time: the commit phase is over
+    restarted = Client(t, me, DIGITS, np.arange(300), 0, "logreg", 0, ClientState(tmp_path), log=lambda m: None)
+    did = []
+    while t.status(1, me)[0] != Status.ACCEPTED:
+        did.append(restarted.step())
+        assert len(did) < 5, did
+    assert "revealed (accepted" in did[-1]
+    t.finalize(owner)
+    assert "claimed reward" in restarted.step()
+    assert t.status(1, me)[0] == Status.CLAIMED and state.rounds() == []
