@@ -19,7 +19,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .settings import (COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
+from .settings import (COLUMN_GAS_OVERHEAD, COLUMN_GAS_PER_VALUE, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, BatchSettings,
+                       COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
                        GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, RULES, WARM_WORDS_PER_TX, Status, TaskSettings)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
@@ -613,6 +614,241 @@ class FedTask:
         if w.size != self.param_count:
             raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
         return w
+
+
+@dataclass(frozen=True)
+class Posted:
+    """One complete post (all its transactions) of an update to a batch task."""
+
+    round: int
+    participant: str
+    index: int  # place on the round's list
+    gas_used: int
+    transactions: int
+    max_tx_gas: int
+    max_tx_bytes: int
+
+
+@dataclass(frozen=True)
+class BatchRound:
+    """What aggregating one batch round did (every column transaction)."""
+
+    round: int
+    participants: int
+    completed: bool
+    rewards: dict[str, int]  # participant -> wei credited with the last column
+    duplicates: list[str]
+    replays: list[str]
+    gas_used: int
+    transactions: int
+    max_tx_gas: int
+    max_tx_bytes: int
+    next_round_open: bool
+    block_number: int = 0
+
+
+class BatchTask:
+    """Handle on one deployed batch-engine task (PaperTask): updates are posted as
+    calldata, then aggregated column by column by anyone."""
+
+    def __init__(self, contract: Any) -> None:
+        self.contract = contract
+        self.param_count = int(contract.paramCount())
+        self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
+        self.model_words = int(contract.modelWords())
+        self.column_words = int(contract.columnWords())
+        self.columns = protocol.chunk_ranges(self.model_words, self.column_words)
+        self.post_words = int(contract.postWords())
+        self.posts = protocol.chunk_ranges(self.model_words, self.post_words)
+        self._updates: dict[tuple[int, str], list[int]] = {}  # posted here: (round, address) -> words
+
+    # --- deployment -------------------------------------------------------------------
+
+    @classmethod
+    def deploy(cls, container: Any, sender: Any, settings: BatchSettings, funding: int = 0) -> "BatchTask":
+        return cls(container.deploy(settings.as_tuple(), sender=sender, value=funding))
+
+    @classmethod
+    def launch(cls, container: Any, owner: Any, settings: BatchSettings, initial: np.ndarray,
+               funding: int) -> "BatchTask":
+        """Deploys, writes the initial model column by column and opens round 1."""
+        task = cls.deploy(container, owner, settings, funding)
+        task.set_initial_model(owner, initial)
+        task.start_round(owner)
+        return task
+
+    @classmethod
+    def at(cls, container: Any, address: str) -> "BatchTask":
+        return cls(container.at(address))
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    @property
+    def provider(self) -> Any:
+        return self.contract.provider
+
+    def set_initial_model(self, owner: Any, weights: np.ndarray) -> int:
+        update = self.encode(weights)
+        for c, (f, t) in enumerate(self.columns):
+            if c >= int(self.contract.initialColumns()):
+                Call(self.contract.setInitialColumn, (c, update.words[f:t])).send(owner)
+        return update.saturated
+
+    def start_round(self, sender: Any) -> int:
+        Call(self.contract.startRound, ()).send(sender)
+        return self.current_round
+
+    def fund(self, sender: Any, amount: int) -> None:
+        Call(self.contract.fund, (), value=amount).send(sender)
+
+    # --- posting ------------------------------------------------------------------------
+
+    def encode(self, weights: np.ndarray) -> Update:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size != self.param_count:
+            raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
+        words, saturated = codec.encode(w, self.fmt)
+        return Update(words, saturated)
+
+    def post_calls(self, round_: int, update: Update) -> list[Call]:
+        """One submit per post, in order, each with the link of the post after it."""
+        links = protocol.update_links(update.words, self.column_words)
+        calls = []
+        for p, (f, t) in enumerate(self.posts):
+            nxt = links[t // self.column_words] if t < self.model_words else b"\0" * 32
+            calls.append(Call(self.contract.submit, (round_, p, update.words[f:t], nxt),
+                              gas=POST_GAS_OVERHEAD + POST_GAS_PER_WORD * (t - f)))
+        return calls
+
+    def submit(self, sender: Any, round_: int, update: Update | np.ndarray, start: int = 0) -> Posted:
+        """Posts the whole update (from post ``start``, to resume)."""
+        u = update if isinstance(update, Update) else self.encode(update)
+        receipts = [call.send(sender) for call in self.post_calls(round_, u)[start:]]
+        self._updates[(round_, str(sender.address))] = u.words
+        return self._posted(round_, receipts)
+
+    def submit_many(self, round_: int, items: Sequence[tuple[Any, Update | np.ndarray]]) -> list[Posted]:
+        """Posts every ``(sender, update)`` at once (see ``broadcast``)."""
+        updates = [u if isinstance(u, Update) else self.encode(u) for _, u in items]
+        calls = [(call, sender) for (sender, _), u in zip(items, updates) for call in self.post_calls(round_, u)]
+        receipts = broadcast(self.provider, calls)
+        k = len(self.posts)
+        for (sender, _), u in zip(items, updates):
+            self._updates[(round_, str(sender.address))] = u.words
+        return [self._posted(round_, receipts[i * k : (i + 1) * k]) for i in range(len(items))]
+
+    def _posted(self, round_: int, receipts: Sequence[Any]) -> Posted:
+        (ev,) = _event_args(receipts[-1], "Posted")
+        gas = [int(r.gas_used) for r in receipts]
+        size = [len(r.transaction.data) for r in receipts]
+        return Posted(round_, str(ev.participant), int(ev.index), sum(gas), len(gas), max(gas), max(size))
+
+    # --- aggregation ---------------------------------------------------------------------
+
+    def entrants(self, round_: int) -> list[str]:
+        n = int(self.contract.roundEntrants()) if round_ == self.current_round else None
+        if n is None:
+            raise ValueError("entrants() reads the current round's list")
+        return [str(self.contract.entrant(round_, i)) for i in range(n)]
+
+    def posted_words(self, round_: int, participant: str) -> list[int]:
+        """An update's words: from this handle's own posts, else from the chain (its post
+        transactions' calldata, found through its Posted events)."""
+        key = (round_, str(participant))
+        if key not in self._updates:
+            logs = [e for e in self.contract.Posted.range(0, self.block_number + 1, search_topics={
+                "round": round_, "participant": participant})]
+            words: list[int] = []
+            for e in sorted(logs, key=lambda e: int(e.post)):
+                tx = self.provider.web3.eth.get_transaction(e.transaction_hash)
+                _, args = self.contract.decode_input(bytes(tx["input"]))
+                words.extend(int(w) for w in args["words"])
+            self._updates[key] = words
+        return self._updates[key]
+
+    def column_call(self, round_: int, column: int, updates: Sequence[list[int]]) -> Call:
+        """The aggregate transaction of ``column`` over the list's updates (in list order)."""
+        f, t = self.columns[column]
+        words = [w for u in updates for w in u[f:t]]
+        nexts = [protocol.update_links(u, self.column_words)[column + 1] for u in updates]
+        return Call(self.contract.aggregate, (round_, column, words, nexts),
+                    gas=COLUMN_GAS_OVERHEAD + COLUMN_GAS_PER_VALUE * len(words) * 16)
+
+    def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
+        """Waits for the posting phase to close (``wait(seconds)``, real time by default),
+        then sends every remaining column (or abandons a round below quorum)."""
+        round_ = self.current_round
+        left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
+        if not bool(self.contract.postingClosed()) and left > 0:
+            (wait or time.sleep)(left + 1)
+        names = self.entrants(round_)
+        if len(names) < int(self.contract.minParticipants()):
+            receipt = Call(self.contract.abandon, (round_,)).send(sender)
+            return BatchRound(round_, len(names), False, {}, [], [], int(receipt.gas_used), 1,
+                              int(receipt.gas_used), len(receipt.transaction.data), self.round_open,
+                              int(receipt.block_number))
+        updates = [self.posted_words(round_, a) for a in names]
+        receipts = [self.column_call(round_, c, updates).send(sender)
+                    for c in range(int(self.contract.columnCursor()), len(self.columns))]
+        rewarded = _event_args(receipts[-1], "Rewarded")
+        gas = [int(r.gas_used) for r in receipts]
+        return BatchRound(
+            round_, len(names), True, {str(e.participant): int(e.reward) for e in rewarded},
+            [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
+            sum(gas), len(gas), max(gas), max(len(r.transaction.data) for r in receipts), self.round_open,
+            int(receipts[-1].block_number))
+
+    # --- money and views ------------------------------------------------------------------
+
+    def withdraw(self, sender: Any) -> int:
+        (ev,) = _event_args(Call(self.contract.withdraw, ()).send(sender), "Withdrawn")
+        return int(ev.owed) + int(ev.revenue)
+
+    def withdrawable(self, account: Any) -> int:
+        return int(self.contract.withdrawable(account))
+
+    def buy_access(self, sender: Any) -> None:
+        Call(self.contract.buyAccess, (), value=int(self.contract.accessPrice())).send(sender)
+
+    def model_ints(self, version: int | None = None) -> np.ndarray:
+        v = int(self.contract.completedRounds()) if version is None else version
+        words: list[int] = []
+        for start in range(0, self.model_words, VIEW_WORDS_PER_CALL):
+            end = min(start + VIEW_WORDS_PER_CALL, self.model_words)
+            words.extend(int(w) for w in self.contract.modelSlice(v, start, end))
+        return codec.unpack(words, self.param_count)
+
+    def global_ints(self) -> np.ndarray:
+        return self.model_ints(None)
+
+    def global_model(self) -> np.ndarray:
+        return codec.dequantize(self.global_ints(), self.fmt)
+
+    @property
+    def current_round(self) -> int:
+        return int(self.contract.currentRound())
+
+    @property
+    def round_open(self) -> bool:
+        return bool(self.contract.roundOpen())
+
+    @property
+    def completed_rounds(self) -> int:
+        return int(self.contract.completedRounds())
+
+    @property
+    def block_number(self) -> int:
+        return int(self.provider.get_block("latest").number)
+
+    @property
+    def reward_pool(self) -> int:
+        return int(self.contract.rewardPool())
+
+    @property
+    def round_reserve(self) -> int:
+        return int(self.contract.roundReserveNeeded())
 
 
 class NaiveBaseline:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .codec import word_count
+from .settings import AGGREGATIONS
 
 MASK256 = (1 << 256) - 1
 ONES32 = sum(1 << (32 * k) for k in range(8))
@@ -61,6 +62,35 @@ def mean(submissions: list[np.ndarray], value_bits: int = 16) -> np.ndarray:
     n = len(submissions)
     total = np.sum(np.stack([np.asarray(s, dtype=np.int64) for s in submissions]), axis=0)
     return np.floor_divide(total + n // 2, n)
+
+
+def trimmed_count(n: int, rule: str, trim: int = 0) -> int:
+    """Values dropped at *each* end of a coordinate's sorted column: 0 for the mean, all but
+    the middle one or two for the median, ``trim`` for the trimmed mean (capped so that at
+    least one value remains: with n <= 2·trim it is the median)."""
+    if rule == "mean":
+        return 0
+    if rule == "median":
+        return (n - 1) // 2
+    if rule == "trimmed_mean":
+        return min(trim, (n - 1) // 2)
+    raise ValueError(f"unknown aggregation {rule!r}; one of {', '.join(AGGREGATIONS)}")
+
+
+def aggregate(values: list[np.ndarray] | np.ndarray, rule: str = "mean", trim: int = 0) -> np.ndarray:
+    """The new model of a round under ``rule``, per parameter over the n updates (signed
+    integers): sort the n values, drop ``trimmed_count`` at each end, take the rounded mean
+    of the rest with the MEAN rounding (floor((sum + floor(m/2)) / m), half towards +inf).
+    So MEDIAN is the middle value (n odd) or the rounded mean of the two middle values (n
+    even), and MEAN is unchanged from ``mean``."""
+    stacked = np.stack([np.asarray(v, dtype=np.int64) for v in values]) if len(values) else None
+    if stacked is None:
+        raise ValueError("aggregate of no updates")
+    n = stacked.shape[0]
+    t = trimmed_count(n, rule, trim)
+    kept = np.sort(stacked, axis=0)[t : n - t] if t else stacked
+    m = n - 2 * t
+    return np.floor_divide(kept.sum(axis=0) + m // 2, m)
 
 
 def chunked_mean(previous: np.ndarray, contributions: list[tuple[np.ndarray, int]], chunk_words: int,
@@ -235,6 +265,66 @@ def near_copy(mine: list[int], theirs: list[int], old: list[int], duplicate_dist
         return False
     d = sum(word_distance(m, t) for m, t in zip(mine, theirs))
     return d <= duplicate_distance * 16 * len(mine) and 4 * d < moved
+
+
+# --- BatchEngine.sol ---------------------------------------------------------------
+
+
+def update_links(words: list[int], column_words: int) -> list[bytes]:
+    """BatchEngine's reverse hash chain over an update's columns: link_c =
+    keccak256(words_c ++ link_{c+1}) with link_C = 0; returns [link_0 .. link_C] (the head
+    first, the terminating 0 last)."""
+    from eth_utils import keccak
+
+    ranges = chunk_ranges(len(words), column_words)
+    links = [b"\0" * 32] * (len(ranges) + 1)
+    for c in range(len(ranges) - 1, -1, -1):
+        f, t = ranges[c]
+        links[c] = keccak(b"".join(int(w).to_bytes(32, "big") for w in words[f:t]) + links[c + 1])
+    return links
+
+
+def fold_links(links: list[bytes]) -> bytes:
+    """BatchEngine's fold of a list's links, in list order: f = keccak256(abi.encode(f, link))."""
+    from eth_utils import keccak
+
+    f = b"\0" * 32
+    for link in links:
+        f = keccak(f + link)
+    return f
+
+
+def sample_offset(seed: bytes, column: int, j: int, width: int) -> int:
+    """BatchEngine.sampleOffset: offset in the column of duplicate sample j."""
+    return _word_hash(seed, column, j) % width
+
+
+def near_duplicates(columns: list[list[list[int]]], old_columns: list[list[int]], seed: bytes,
+                    duplicate_distance: int, samples: int = 2) -> set[int]:
+    """BatchEngine._checkDuplicates over every column, then _isDuplicate: list indices of
+    updates that are half of a pair confirmed near (within duplicate_distance per parameter
+    and 4x closer than the farther-moved of the two moved, on some column's samples) and
+    never refuted (farther than the limit on any column's samples). ``columns[c][i]`` is
+    update i's words of column c, ``old_columns[c]`` the old model's."""
+    if not columns or duplicate_distance == 0:
+        return set()
+    n = len(columns[0])
+    refuted: set[tuple[int, int]] = set()
+    confirmed: set[tuple[int, int]] = set()
+    for c, col in enumerate(columns):
+        w = len(old_columns[c])
+        offsets = [sample_offset(seed, c, k, w) for k in range(min(w, samples))]
+        limit = duplicate_distance * 16 * len(offsets)
+        moved = [sum(word_distance(col[i][o], old_columns[c][o]) for o in offsets) for i in range(n)]
+        for a in range(n):
+            for b in range(a + 1, n):
+                d = sum(word_distance(col[a][o], col[b][o]) for o in offsets)
+                if d > limit:
+                    refuted.add((a, b))
+                elif 4 * d < max(moved[a], moved[b]):
+                    confirmed.add((a, b))
+    flagged = confirmed - refuted
+    return {i for pair in flagged for i in pair}
 
 
 # --- RevenueShare.sol ----------------------------------------------------------------

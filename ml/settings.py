@@ -124,3 +124,95 @@ class TaskSettings:
             self.resolved_chunk_words,
             self.duplicate_distance,
         )
+
+
+# --- the batch engine (BatchEngine.sol) ---------------------------------------------------
+
+AGGREGATIONS = ("mean", "median", "trimmed_mean")  # index = BatchEngine.MEAN / MEDIAN / TRIMMED_MEAN
+#: BatchEngine.MAX_COLUMN_WORDS / MAX_COLUMN_BYTES: a column is one data contract (EIP-170),
+#: and a column transaction stays under public pools' 128 KiB with room for its envelope.
+MAX_COLUMN_WORDS = 767
+MAX_COLUMN_BYTES = 126 * 1024
+#: Calldata of a column transaction besides the words: selector, 4 head words, 2 lengths.
+COLUMN_OVERHEAD_BYTES = 4 + 32 * 6
+#: Largest post transaction: words of one update per submit (calldata under 128 KiB).
+MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
+#: Gas limits of a post (EIP-7623 floor: 40 gas per nonzero calldata byte, 1,280 per word,
+#: plus hashing and the distance to the model) and of a column transaction (per value of
+#: the column, n x 16 per word: calldata, spreading, sorting, summing; measured bounds).
+POST_GAS_OVERHEAD = 250_000
+POST_GAS_PER_WORD = 1_700
+COLUMN_GAS_OVERHEAD = 600_000
+COLUMN_GAS_PER_VALUE = 200
+
+
+def default_column_words(param_count: int, max_participants: int) -> int:
+    """The widest column whose transaction carries every seat's words under
+    MAX_COLUMN_BYTES (and at most MAX_COLUMN_WORDS, and the model)."""
+    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES) // (32 * max_participants) - 1
+    if fit < 1:
+        raise ValueError(f"{max_participants} seats cannot fit one word each in a {MAX_COLUMN_BYTES}-byte column")
+    return max(1, min(codec.word_count(param_count), fit, MAX_COLUMN_WORDS))
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Deployment settings of a batch-engine task (BatchEngine.BatchSettings)."""
+
+    param_count: int
+    frac_bits: int = 12
+    value_bits: int = 16
+    post_duration: int = 3600
+    min_participants: int = 1
+    max_participants: int = 5
+    access_price: int = 10**16
+    tier_thresholds: Sequence[int] = (64, 256, 1024)
+    tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
+    aggregation: str = "mean"
+    trim: int = 0
+    post_words: int = 0  # 0: the largest multiple of the column under MAX_POST_WORDS
+    column_words: int = 0  # 0: default_column_words
+    duplicate_distance: int = 0
+    replay_rounds: int = 0
+    keeper_fee: int = 0
+
+    def __post_init__(self) -> None:
+        codec.FixedPoint(self.frac_bits, self.value_bits)
+        if len(self.tier_thresholds) != len(self.tier_rewards):
+            raise ValueError("tier_thresholds and tier_rewards must have the same length")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+
+    @property
+    def fmt(self) -> codec.FixedPoint:
+        return codec.FixedPoint(self.frac_bits, self.value_bits)
+
+    @property
+    def resolved_column_words(self) -> int:
+        return self.column_words or default_column_words(self.param_count, self.max_participants)
+
+    @property
+    def resolved_post_words(self) -> int:
+        if self.post_words:
+            return self.post_words
+        w = self.resolved_column_words
+        return max(w, min(MAX_POST_WORDS, codec.word_count(self.param_count)) // w * w)
+
+    @property
+    def column_count(self) -> int:
+        w = self.resolved_column_words
+        return (codec.word_count(self.param_count) + w - 1) // w
+
+    @property
+    def round_reserve(self) -> int:
+        """Wei a round locks when it opens (BatchEngine.roundReserveNeeded)."""
+        return max(self.tier_rewards) * self.max_participants + self.keeper_fee * self.column_count
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The constructor argument, in the struct's field order."""
+        return (
+            self.param_count, self.value_bits, self.frac_bits, self.post_duration, self.min_participants,
+            self.max_participants, self.access_price, list(self.tier_thresholds), list(self.tier_rewards),
+            AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
+            self.duplicate_distance, self.replay_rounds, self.keeper_fee,
+        )

@@ -1,0 +1,894 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {PackedLanes} from "./lib/PackedLanes.sol";
+import {CodeStore} from "./lib/CodeStore.sol";
+import {ColumnMath} from "./lib/ColumnMath.sol";
+import {RevenueShare} from "./RevenueShare.sol";
+
+/// @title BatchEngine
+/// @notice A round as a batch: participants post their updates as calldata (nothing per
+///         parameter is stored), then anyone aggregates the round column by column — one
+///         transaction carries the same words of every update, checks them against what was
+///         posted, computes those words of the new model by the task's aggregation rule
+///         (MEAN, MEDIAN or TRIMMED_MEAN) and writes them once as code. A reward rule
+///         (`PaperTask`, ...) decides who may post and what each update earns; the engine
+///         pays the rewards with the last column, so there is no claim phase.
+/// @dev docs/PROTOCOL.md specifies it; `ml/protocol.py` mirrors every rule bit for bit.
+///
+///      Links. A model of `modelWords` words is cut into `columnCount` columns of
+///      `columnWords` words (the last may be shorter). An update is bound by a reverse hash
+///      chain over its columns: link_c = keccak256(words_c ++ link_{c+1}), link_C = 0, so the
+///      head link_0 binds every word. A post carries whole columns plus the link that follows
+///      them; the contract recomputes the chain and checks it continues the previous post's.
+///      A column transaction carries, per update, its words of the column and the next link;
+///      the contract hashes each, folds the n links in list order and compares the fold with
+///      the one stored by the previous column (the fold of the heads, for column 0): one
+///      storage word per column, however many updates.
+///
+///      Sizes. A column transaction carries maxParticipants x columnWords words; the
+///      constructor refuses settings whose largest column would exceed MAX_COLUMN_BYTES of
+///      calldata (public transaction pools drop transactions over 128 KiB), so no sequence of
+///      posts can make a legal column too large to send.
+abstract contract BatchEngine is RevenueShare {
+    /*//////////////////////////////////////////////////////////////
+                                 TYPES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Deployment settings (immutable except the access price).
+    /// @param paramCount number of model parameters N.
+    /// @param valueBits B: each parameter is a signed B-bit integer, 2 <= B <= 16.
+    /// @param fracBits fractional bits of the fixed-point format (informational).
+    /// @param postDuration seconds the posting phase of a round lasts (at most).
+    /// @param minParticipants quorum: with fewer accepted updates the round keeps the model.
+    /// @param maxParticipants updates per round (seats).
+    /// @param accessPrice wei per access licence.
+    /// @param tierThresholds ascending score bounds of the reward tiers (the rule's score).
+    /// @param tierRewards wei per tier.
+    /// @param aggregation MEAN (0), MEDIAN (1) or TRIMMED_MEAN (2).
+    /// @param trim TRIMMED_MEAN: values dropped at each end of every coordinate.
+    /// @param postWords words per post transaction: a multiple of columnWords.
+    /// @param columnWords words of each update per column transaction.
+    /// @param duplicateDistance updates of a round within this mean distance per parameter
+    ///        of each other, on every sampled word that moved, earn nothing (0: off).
+    /// @param replayRounds an exact replay of an update accepted in the last this-many
+    ///        rounds earns nothing (0: off).
+    /// @param keeperFee wei paid from the round's reserve to the sender of each column.
+    struct BatchSettings {
+        uint256 paramCount;
+        uint256 valueBits;
+        uint256 fracBits;
+        uint256 postDuration;
+        uint256 minParticipants;
+        uint256 maxParticipants;
+        uint256 accessPrice;
+        uint256[] tierThresholds;
+        uint256[] tierRewards;
+        uint256 aggregation;
+        uint256 trim;
+        uint256 postWords;
+        uint256 columnWords;
+        uint256 duplicateDistance;
+        uint256 replayRounds;
+        uint256 keeperFee;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    uint256 public constant MEAN = 0;
+    uint256 public constant MEDIAN = 1;
+    uint256 public constant TRIMMED_MEAN = 2;
+    uint256 public constant MAX_TIERS = 8;
+    /// @notice Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
+    uint256 public constant MAX_SEATS = 256;
+    /// @notice Largest column: a data contract under the 24,576-byte code limit (EIP-170).
+    uint256 public constant MAX_COLUMN_WORDS = 767;
+    /// @notice Calldata bound of a column transaction (128 KiB pool limit, less room for the
+    ///         selector, offsets and the transaction envelope).
+    uint256 public constant MAX_COLUMN_BYTES = 126 * 1024;
+    /// @notice Words of each column compared pairwise for near-duplicates.
+    uint256 public constant DUPLICATE_SAMPLES = 2;
+
+    uint8 internal constant NONE = 0;
+    uint8 internal constant POSTING = 1; // some posts in, not all
+    uint8 internal constant POSTED = 2; // complete: on the round's list
+
+    /*//////////////////////////////////////////////////////////////
+                                 EVENTS
+    //////////////////////////////////////////////////////////////*/
+
+    event PoolFunded(address indexed from, uint256 amount, uint256 pool);
+    event RoundStarted(uint256 indexed round, uint256 postDeadline, uint256 reserve);
+    event Posted(uint256 indexed round, address indexed participant, uint256 post, uint256 index);
+    event ColumnAggregated(uint256 indexed round, uint256 column, address store, address keeper, uint256 fee);
+    event NearDuplicates(uint256 indexed round, uint256 column, uint256 a, uint256 b);
+    event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 tier, uint256 reward,
+        bool duplicate, bool replay);
+    event RoundFinalized(uint256 indexed round, uint256 version, uint256 participants);
+    event RoundAbandoned(uint256 indexed round, uint256 participants);
+    event Withdrawn(address indexed account, uint256 owed, uint256 revenue);
+
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    error ZeroParamCount();
+    error BadValueBits(uint256 valueBits);
+    error BadFracBits(uint256 fracBits, uint256 valueBits);
+    error BadParticipantBounds(uint256 minParticipants, uint256 maxParticipants);
+    error TooManyParticipants(uint256 maxParticipants, uint256 limit);
+    error ZeroDuration();
+    error BadColumnWords(uint256 columnWords, uint256 limit);
+    error BadPostWords(uint256 postWords, uint256 columnWords);
+    error ColumnTooLarge(uint256 bytes_, uint256 limit);
+    error BadTiers(uint256 thresholds, uint256 rewards);
+    error TiersNotAscending(uint256 index);
+    error BadAggregation(uint256 aggregation);
+    error RewardsTooLarge(uint256 topReward, uint256 maxParticipants);
+    error NotOwner(address caller);
+    error ModelLocked();
+    error RoundNotOpen(uint256 round);
+    error RoundStillOpen(uint256 round);
+    error WrongRound(uint256 given, uint256 current);
+    error PostingOpen(uint256 round, uint256 postDeadline);
+    error PostingClosed(uint256 round);
+    error AlreadyPosted(address participant, uint256 round);
+    error RoundFull(uint256 round, uint256 maxParticipants);
+    error WrongPost(uint256 given, uint256 expected);
+    error WrongColumn(uint256 given, uint256 expected);
+    error WrongLength(uint256 given, uint256 expected);
+    error ValueOutOfRange(uint256 word, uint256 lanes);
+    error NonZeroPadding(uint256 word);
+    error BrokenLink(uint256 round, uint256 post);
+    error ColumnMismatch(uint256 round, uint256 column);
+    error NoQuorum(uint256 round, uint256 participants, uint256 minParticipants);
+    error QuorumReached(uint256 round, uint256 participants);
+    error InsufficientPool(uint256 required, uint256 available);
+    error NothingToWithdraw(address account);
+    error TransferFailed(address to, uint256 amount);
+    error Reentrancy();
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    address public immutable owner;
+    uint256 public immutable paramCount;
+    uint256 public immutable valueBits;
+    uint256 public immutable fracBits;
+    uint256 public immutable modelWords;
+    uint256 public immutable columnWords;
+    uint256 public immutable columnCount;
+    uint256 public immutable postWords;
+    uint256 public immutable postCount;
+    uint256 public immutable postDuration;
+    uint256 public immutable minParticipants;
+    uint256 public immutable maxParticipants;
+    uint256 public immutable aggregation;
+    uint256 public immutable trim;
+    uint256 public immutable duplicateDistance;
+    uint256 public immutable replayRounds;
+    uint256 public immutable keeperFee;
+
+    uint256 internal immutable _biasLanes;
+    uint256 internal immutable _invalidLanes;
+    uint256 internal immutable _lastWordPadding;
+    uint256[] internal _tierThresholds;
+    uint256[] internal _tierRewards;
+
+    /// @notice Wei available to fund future rounds.
+    uint256 public rewardPool;
+    /// @notice Wei locked by the open round for its rewards and keeper fees.
+    uint256 public roundReserve;
+    /// @notice Wei credited (rewards, fees) and not yet withdrawn.
+    uint256 public totalOwed;
+    mapping(address => uint256) public owed;
+
+    uint256 public currentRound;
+    /// @notice Whether the current round exists and has not been finalized or abandoned.
+    bool public roundOpen;
+    uint256 public postDeadline;
+    /// @notice Updates on the current round's list (complete posts, in order).
+    uint256 public roundEntrants;
+    /// @notice Next column to aggregate in the current round.
+    uint256 public columnCursor;
+    /// @notice Model versions written (0: the initial model).
+    uint256 public completedRounds;
+    mapping(uint256 => uint256) public roundVersion;
+
+    /// @notice Round -> i -> address of the i-th update on the list.
+    mapping(uint256 => mapping(uint256 => address)) public entrant;
+    /// @dev Round -> participant -> status (8 bits) | next post (32) | list index (16) << 40
+    ///      | rule's score accumulator (128) << 128.
+    mapping(uint256 => mapping(address => uint256)) internal _entry;
+    /// @dev Round -> participant -> link the participant's next post must start with.
+    mapping(uint256 => mapping(address => bytes32)) internal _cursor;
+    /// @dev Fold of the links the next column must open (keccak chain over the list).
+    bytes32 internal _columnFold;
+    /// @dev Seed of the round's duplicate samples, fixed by the first column.
+    bytes32 public roundSeed;
+    /// @dev Round -> bitmap word -> pairs (a * n + b) refuted / confirmed as near duplicates.
+    mapping(uint256 => mapping(uint256 => uint256)) internal _refuted;
+    mapping(uint256 => mapping(uint256 => uint256)) internal _confirmed;
+    /// @dev Round -> bitmap of list indices whose head link replays a recent accepted update.
+    mapping(uint256 => mapping(uint256 => uint256)) internal _replays;
+    /// @notice Head link -> last round an update with exactly these words was accepted.
+    mapping(bytes32 => uint256) public acceptedIn;
+    /// @dev Version -> column -> data contract holding that column of the model.
+    mapping(uint256 => mapping(uint256 => address)) internal _modelColumn;
+    /// @notice Initial model columns written so far (round 1 needs all).
+    uint256 public initialColumns;
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    constructor(BatchSettings memory s) payable RevenueShare(s.accessPrice) {
+        if (s.paramCount == 0) revert ZeroParamCount();
+        if (s.valueBits < 2 || s.valueBits > 16) revert BadValueBits(s.valueBits);
+        if (s.fracBits >= s.valueBits) revert BadFracBits(s.fracBits, s.valueBits);
+        if (s.minParticipants == 0 || s.minParticipants > s.maxParticipants) {
+            revert BadParticipantBounds(s.minParticipants, s.maxParticipants);
+        }
+        if (s.maxParticipants > MAX_SEATS) revert TooManyParticipants(s.maxParticipants, MAX_SEATS);
+        if (s.postDuration == 0) revert ZeroDuration();
+        uint256 words = (s.paramCount + 15) / 16;
+        if (s.columnWords == 0 || s.columnWords > MAX_COLUMN_WORDS) {
+            revert BadColumnWords(s.columnWords, MAX_COLUMN_WORDS);
+        }
+        uint256 column = s.columnWords < words ? s.columnWords : words;
+        // selector + 4 head words (round, column, two offsets) + 2 length words, then the
+        // n x w words and the n next links.
+        uint256 columnBytes = 4 + 32 * 6 + 32 * s.maxParticipants * (column + 1);
+        if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
+        if (s.postWords == 0 || s.postWords % column != 0) revert BadPostWords(s.postWords, column);
+        if (s.aggregation > TRIMMED_MEAN) revert BadAggregation(s.aggregation);
+        uint256 tiers = s.tierThresholds.length;
+        if (tiers == 0 || tiers > MAX_TIERS || tiers != s.tierRewards.length) {
+            revert BadTiers(tiers, s.tierRewards.length);
+        }
+        uint256 top = s.tierRewards[0];
+        for (uint256 i = 1; i < tiers; ++i) {
+            if (s.tierThresholds[i] <= s.tierThresholds[i - 1]) revert TiersNotAscending(i);
+            if (s.tierRewards[i] > top) top = s.tierRewards[i];
+        }
+        if (top > type(uint128).max / s.maxParticipants) revert RewardsTooLarge(top, s.maxParticipants);
+
+        owner = msg.sender;
+        paramCount = s.paramCount;
+        valueBits = s.valueBits;
+        fracBits = s.fracBits;
+        modelWords = words;
+        columnWords = column;
+        columnCount = (words + column - 1) / column;
+        postWords = s.postWords < words ? s.postWords : words;
+        postCount = (words + s.postWords - 1) / s.postWords;
+        postDuration = s.postDuration;
+        minParticipants = s.minParticipants;
+        maxParticipants = s.maxParticipants;
+        aggregation = s.aggregation;
+        trim = s.trim;
+        duplicateDistance = s.duplicateDistance;
+        replayRounds = s.replayRounds;
+        keeperFee = s.keeperFee;
+        _tierThresholds = s.tierThresholds;
+        _tierRewards = s.tierRewards;
+        uint256 bias = 1 << (s.valueBits - 1);
+        _biasLanes = bias * PackedLanes.ONES32;
+        _invalidLanes = (0xffff ^ ((1 << s.valueBits) - 1)) * PackedLanes.ONES32;
+        uint256 used = s.paramCount % 16;
+        _lastWordPadding = used == 0 ? 0 : type(uint256).max << (16 * used);
+        if (msg.value != 0) {
+            rewardPool = msg.value;
+            emit PoolFunded(msg.sender, msg.value, msg.value);
+        }
+    }
+
+    modifier nonReentrant() {
+        assembly {
+            if tload(0) {
+                mstore(0, 0xab143c06) // Reentrancy()
+                revert(0x1c, 0x04)
+            }
+            tstore(0, 1)
+        }
+        _;
+        assembly {
+            tstore(0, 0)
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                  OWNER
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Adds the attached ETH to the reward pool. Anyone may fund.
+    function fund() external payable {
+        rewardPool += msg.value;
+        emit PoolFunded(msg.sender, msg.value, rewardPool);
+    }
+
+    /// @notice Writes one column of the initial model (owner, before round 1), in order.
+    /// @param column index, `initialColumns` (the next one).
+    /// @param words the column's packed words (validated like any update).
+    function setInitialColumn(uint256 column, uint256[] calldata words) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (currentRound != 0) revert ModelLocked();
+        if (column != initialColumns) revert WrongColumn(column, initialColumns);
+        (uint256 from, uint256 to) = _columnRange(column);
+        _checkWords(words, from, to);
+        (uint256 code, uint256 data) = CodeStore.alloc(words.length);
+        assembly {
+            calldatacopy(data, words.offset, shl(5, words.length))
+        }
+        _modelColumn[0][column] = CodeStore.deploy(code, words.length);
+        initialColumns = column + 1;
+        emit ColumnAggregated(0, column, _modelColumn[0][column], msg.sender, 0);
+    }
+
+    /// @notice Sets the access price for future licences (owner).
+    /// @param price wei per licence.
+    function setAccessPrice(uint256 price) external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _setAccessPrice(price);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 ROUNDS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Opens the next round, reserving its rewards and keeper fees from the pool.
+    ///         The owner opens round 1 once the initial model is complete; later rounds open
+    ///         when the previous one ends, or by anyone once the pool can fund them.
+    function startRound() external {
+        if (currentRound == 0) {
+            if (msg.sender != owner) revert NotOwner(msg.sender);
+            if (initialColumns < columnCount) revert WrongColumn(initialColumns, columnCount);
+        }
+        if (roundOpen) revert RoundStillOpen(currentRound);
+        _startRound(true);
+    }
+
+    /// @notice Wei a round locks when it opens: maxParticipants x top reward + fees.
+    function roundReserveNeeded() public view returns (uint256) {
+        return _topReward() * maxParticipants + keeperFee * columnCount;
+    }
+
+    /// @notice Whether the current round's posting phase is over (deadline passed, or
+    ///         every seat taken) while the round is open: columns may be sent.
+    function postingClosed() public view returns (bool) {
+        return roundOpen && (block.timestamp >= postDeadline || roundEntrants >= maxParticipants);
+    }
+
+    /// @notice Ends a round whose posting closed below quorum: the model stays, the
+    ///         reserve returns to the pool and the next round opens if it can be funded.
+    /// @param round the current round.
+    function abandon(uint256 round) external {
+        _checkClosedRound(round);
+        uint256 n = roundEntrants;
+        if (n >= minParticipants) revert QuorumReached(round, n);
+        roundOpen = false;
+        rewardPool += roundReserve;
+        roundReserve = 0;
+        emit RoundAbandoned(round, n);
+        _startRound(false);
+    }
+
+    /// @notice Aggregates column `column` of the current round (anyone, after posting).
+    ///         Carries that column of every update on the list, in list order, and each
+    ///         update's next link; writes that column of the new model by the task's
+    ///         aggregation rule and pays the sender `keeperFee`. The last column ends the
+    ///         round: rewards are credited and the next round opens.
+    /// @param round the current round.
+    /// @param column `columnCursor` (columns go in order).
+    /// @param words n x w words: update i's column at [i*w, (i+1)*w).
+    /// @param nextLinks n links: update i's link after this column (0 after the last).
+    function aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
+        external
+    {
+        _checkClosedRound(round);
+        uint256 n = roundEntrants;
+        if (n < minParticipants) revert NoQuorum(round, n, minParticipants);
+        if (column != columnCursor) revert WrongColumn(column, columnCursor);
+        (uint256 from, uint256 to) = _columnRange(column);
+        uint256 w = to - from;
+        if (words.length != n * w) revert WrongLength(words.length, n * w);
+        if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
+        if (column == 0) roundSeed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round));
+
+        _checkColumnLinks(round, column, words, nextLinks, n, w);
+        uint256 version = completedRounds + 1;
+        address store = _writeColumn(words, n, w);
+        _modelColumn[version][column] = store;
+        if (duplicateDistance != 0 && n > 1) _checkDuplicates(round, column, words, n, w);
+        _afterColumn(round, column, words, store, n, w);
+
+        uint256 fee = keeperFee;
+        if (fee != 0) {
+            roundReserve -= fee;
+            _credit(msg.sender, fee, 0);
+        }
+        emit ColumnAggregated(round, column, store, msg.sender, fee);
+        columnCursor = column + 1;
+        if (column + 1 == columnCount) _finishRound(round, version, n);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                              MONEY
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Pays the caller everything credited to it: rewards, fees and licence revenue.
+    function withdraw() external nonReentrant {
+        uint256 amount = owed[msg.sender];
+        if (amount != 0) {
+            owed[msg.sender] = 0;
+            totalOwed -= amount;
+        }
+        uint256 revenue = _takeRevenue(msg.sender);
+        uint256 total = amount + revenue;
+        if (total == 0) revert NothingToWithdraw(msg.sender);
+        emit Withdrawn(msg.sender, amount, revenue);
+        (bool ok,) = msg.sender.call{value: total}("");
+        if (!ok) revert TransferFailed(msg.sender, total);
+    }
+
+    /// @notice Wei `withdraw` would pay `account` now.
+    function withdrawable(address account) external view returns (uint256) {
+        return owed[account] + revenueOf(account);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 VIEWS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Words [from, to) of model `version` (0: initial), with view calls only.
+    function modelSlice(uint256 version, uint256 from, uint256 to) public view returns (uint256[] memory out) {
+        if (to > modelWords || from > to) revert WrongLength(to, modelWords);
+        if (version > completedRounds) revert WrongRound(version, completedRounds);
+        out = new uint256[](to - from);
+        uint256 dest;
+        assembly {
+            dest := add(out, 0x20)
+        }
+        for (uint256 i = from; i < to;) {
+            uint256 c = i / columnWords;
+            uint256 stop = (c + 1) * columnWords < to ? (c + 1) * columnWords : to;
+            CodeStore.load(_modelColumn[version][c], i - c * columnWords, stop - i, dest + 32 * (i - from));
+            i = stop;
+        }
+    }
+
+    /// @notice Words [from, to) of the current global model.
+    function globalModelSlice(uint256 from, uint256 to) external view returns (uint256[] memory) {
+        return modelSlice(completedRounds, from, to);
+    }
+
+    /// @notice A participant's standing in a round: status (0 none, 1 posting, 2 on the
+    ///         list), its next post, its index on the list.
+    function statusOf(uint256 round, address participant)
+        external
+        view
+        returns (uint256 status, uint256 nextPost, uint256 index)
+    {
+        uint256 e = _entry[round][participant];
+        return (uint8(e), uint32(e >> 8), uint16(e >> 40));
+    }
+
+    /// @notice Tier of a score: the first i with score <= tierThresholds[i], else tierCount.
+    function rewardTier(uint256 score) public view returns (uint256 tier_) {
+        uint256 tiers = _tierThresholds.length;
+        while (tier_ < tiers && score > _tierThresholds[tier_]) ++tier_;
+    }
+
+    /// @notice Number of reward tiers.
+    function tierCount() external view returns (uint256) {
+        return _tierThresholds.length;
+    }
+
+    /// @notice Threshold and reward of tier `i`.
+    function tier(uint256 i) external view returns (uint256 threshold, uint256 reward) {
+        return (_tierThresholds[i], _tierRewards[i]);
+    }
+
+    /// @notice Offset inside column `column` of duplicate sample `j` in the current round.
+    function sampleOffset(uint256 column, uint256 j, uint256 w) public view returns (uint256) {
+        return uint256(keccak256(abi.encode(roundSeed, column, j))) % w;
+    }
+
+    /// @notice The link a post of `words` (starting on a column boundary) opens, given the
+    ///         link that follows it: the reverse chain over the columns it covers.
+    function chainLinks(uint256[] calldata words, bytes32 next) public view returns (bytes32 link) {
+        link = next;
+        uint256 w = columnWords;
+        uint256 end = words.length;
+        // The last column of the post may be the model's short last column.
+        uint256 start = ((end - 1) / w) * w;
+        while (true) {
+            link = _link(words[start:end], link);
+            if (start == 0) break;
+            end = start;
+            start -= w;
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                             RULE HOOKS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Called after each column's model words are written; the rule accumulates its
+    ///      per-update terms. `store` holds the new column.
+    function _afterColumn(uint256 round, uint256 column, uint256[] calldata words, address store, uint256 n, uint256 w)
+        internal
+        virtual;
+
+    /// @dev The score of list entry `i` (with its `_entry` word) once every column is in.
+    function _score(uint256 round, uint256 i, uint256 entry) internal view virtual returns (uint256);
+
+    /*//////////////////////////////////////////////////////////////
+                               INTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    function _startRound(bool mustSucceed) internal {
+        uint256 reserve = roundReserveNeeded();
+        if (reserve > rewardPool) {
+            if (mustSucceed) revert InsufficientPool(reserve, rewardPool);
+            return;
+        }
+        rewardPool -= reserve;
+        roundReserve = reserve;
+        uint256 round = currentRound + 1;
+        currentRound = round;
+        roundOpen = true;
+        roundEntrants = 0;
+        columnCursor = 0;
+        _columnFold = 0;
+        roundSeed = 0;
+        postDeadline = block.timestamp + postDuration;
+        emit RoundStarted(round, postDeadline, reserve);
+    }
+
+    function _checkClosedRound(uint256 round) internal view {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (!postingClosed()) revert PostingOpen(round, postDeadline);
+    }
+
+    /// @dev Records a post of `words` (post number `post`) by msg.sender: checks order,
+    ///      length, padding, lanes and the link chain; puts a complete update on the list.
+    ///      `scoreAdd` is added to the update's score accumulator. Returns whether the update
+    ///      is now complete and its list index.
+    function _post(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink, uint256 scoreAdd)
+        internal
+        returns (bool complete)
+    {
+        (uint256 e, bool last) = _checkPost(round, post, words, nextLink);
+        bytes32 head = chainLinks(words, nextLink);
+        if (post != 0 && head != _cursor[round][msg.sender]) revert BrokenLink(round, post);
+        uint256 score = (e >> 128) + scoreAdd;
+        if (!last) {
+            if (post == 0) _headOf[round][msg.sender] = head;
+            _cursor[round][msg.sender] = nextLink;
+            _entry[round][msg.sender] = POSTING | ((post + 1) << 8) | (score << 128);
+            emit Posted(round, msg.sender, post, 0);
+            return false;
+        }
+        // The head of the whole update: this post's own head when it is the only one.
+        _enlist(round, post, post == 0 ? head : _headOf[round][msg.sender], score);
+        return true;
+    }
+
+    /// @dev Order, range, length, padding and lanes of a post; returns the entry word and
+    ///      whether the post is the update's last.
+    function _checkPost(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink)
+        internal
+        view
+        returns (uint256 e, bool last)
+    {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (block.timestamp >= postDeadline || roundEntrants >= maxParticipants) revert PostingClosed(round);
+        e = _entry[round][msg.sender];
+        if (uint8(e) == POSTED) revert AlreadyPosted(msg.sender, round);
+        uint256 expected = uint32(e >> 8);
+        if (post != expected) revert WrongPost(post, expected);
+        if (post >= postCount) revert WrongPost(post, postCount);
+        uint256 from = post * postWords;
+        uint256 to = from + postWords < modelWords ? from + postWords : modelWords;
+        _checkWords(words, from, to);
+        last = to == modelWords;
+        if (last && nextLink != 0) revert BrokenLink(round, post);
+    }
+
+    /// @dev Puts the caller's complete update on the round's list and folds its head link
+    ///      into what column 0 must open.
+    function _enlist(uint256 round, uint256 post, bytes32 head, uint256 score) internal {
+        uint256 index = roundEntrants;
+        roundEntrants = index + 1;
+        entrant[round][index] = msg.sender;
+        _entry[round][msg.sender] = POSTED | (postCount << 8) | (index << 40) | (score << 128);
+        _columnFold = keccak256(abi.encode(_columnFold, head));
+        emit Posted(round, msg.sender, post, index);
+    }
+
+    /// @dev Round -> participant -> head link of a multi-post update (set by its first post).
+    mapping(uint256 => mapping(address => bytes32)) internal _headOf;
+
+    function _checkWords(uint256[] calldata words, uint256 from, uint256 to) internal view {
+        if (words.length != to - from) revert WrongLength(words.length, to - from);
+        if (to == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(to - 1);
+        uint256 biasLanes = _biasLanes;
+        uint256 invalid = _invalidLanes;
+        for (uint256 i; i < words.length; ++i) {
+            uint256 x = words[i];
+            uint256 bad = (
+                PackedLanes.toBiased(PackedLanes.spread(x), biasLanes)
+                    | PackedLanes.toBiased(PackedLanes.spread(x >> 128), biasLanes)
+            ) & invalid;
+            if (bad != 0) revert ValueOutOfRange(from + i, bad);
+        }
+    }
+
+    function _columnRange(uint256 column) internal view returns (uint256 from, uint256 to) {
+        if (column >= columnCount) revert WrongColumn(column, columnCount);
+        from = column * columnWords;
+        to = from + columnWords < modelWords ? from + columnWords : modelWords;
+    }
+
+    function _link(uint256[] calldata words, bytes32 next) internal pure returns (bytes32 h) {
+        assembly {
+            let p := mload(0x40)
+            let len := shl(5, words.length)
+            calldatacopy(p, words.offset, len)
+            mstore(add(p, len), next)
+            h := keccak256(p, add(len, 0x20))
+        }
+    }
+
+    /// @dev Every update's column hashes to the link the previous column (or its post)
+    ///      promised; the folds bind the whole list in order.
+    function _checkColumnLinks(
+        uint256 round,
+        uint256 column,
+        uint256[] calldata words,
+        bytes32[] calldata nextLinks,
+        uint256 n,
+        uint256 w
+    ) internal {
+        bytes32 fold;
+        bytes32 nextFold;
+        bool last = column + 1 == columnCount;
+        bool replays = column == 0 && replayRounds != 0;
+        for (uint256 i; i < n; ++i) {
+            bytes32 link = _link(words[i * w:(i + 1) * w], nextLinks[i]);
+            fold = keccak256(abi.encode(fold, link));
+            nextFold = keccak256(abi.encode(nextFold, nextLinks[i]));
+            if (last && nextLinks[i] != 0) revert ColumnMismatch(round, column);
+            if (replays) _noteReplay(round, i, link);
+        }
+        if (fold != _columnFold) revert ColumnMismatch(round, column);
+        _columnFold = nextFold;
+    }
+
+    /// @dev Column 0 sees every update's head link (its exact words): one accepted in the
+    ///      last `replayRounds` rounds (this one included, for a second identical post) is a
+    ///      replay.
+    function _noteReplay(uint256 round, uint256 i, bytes32 head) internal {
+        uint256 seen = acceptedIn[head];
+        if (seen != 0 && round - seen <= replayRounds) _replays[round][i >> 8] |= 1 << (i & 255);
+        acceptedIn[head] = round;
+    }
+
+    /// @dev The new model's column by the aggregation rule, written as a data contract.
+    function _writeColumn(uint256[] calldata words, uint256 n, uint256 w) internal returns (address) {
+        uint256 t = trimmedCount(n);
+        uint256[] memory pairs = t == 0 ? new uint256[](0) : ColumnMath.schedule(n);
+        uint256 rows; // n rows of low halves, then n rows of high halves
+        assembly {
+            rows := mload(0x40)
+            mstore(0x40, add(rows, shl(6, n)))
+        }
+        (uint256 code, uint256 data) = CodeStore.alloc(w);
+        for (uint256 j; j < w; ++j) {
+            _loadRows(words, n, w, j, rows);
+            uint256 word = _aggregateRows(rows, n, t, pairs);
+            assembly {
+                mstore(add(data, shl(5, j)), word)
+            }
+        }
+        return CodeStore.deploy(code, w);
+    }
+
+    /// @notice Values dropped at each end of every coordinate with n updates (0: MEAN).
+    function trimmedCount(uint256 n) public view returns (uint256) {
+        if (aggregation == MEAN) return 0;
+        uint256 most = (n - 1) / 2;
+        return aggregation == MEDIAN || trim > most ? most : trim;
+    }
+
+    /// @dev Word j of each of the n updates, spread into biased 32-bit lanes: low halves
+    ///      at rows[0..n), high halves at rows[n..2n).
+    function _loadRows(uint256[] calldata words, uint256 n, uint256 w, uint256 j, uint256 rows) internal view {
+        uint256 biasLanes = _biasLanes;
+        uint256 hi = rows + 32 * n;
+        for (uint256 i; i < n; ++i) {
+            uint256 x = words[i * w + j];
+            uint256 a = PackedLanes.toBiased(PackedLanes.spread(x), biasLanes);
+            uint256 b = PackedLanes.toBiased(PackedLanes.spread(x >> 128), biasLanes);
+            assembly {
+                mstore(add(rows, shl(5, i)), a)
+                mstore(add(hi, shl(5, i)), b)
+            }
+        }
+    }
+
+    /// @dev Sorts each half's lanes (unless t = 0) and takes the rounded mean of the kept
+    ///      rows [t, n - t), packed back to one wire word.
+    function _aggregateRows(uint256 rows, uint256 n, uint256 t, uint256[] memory pairs)
+        internal
+        view
+        returns (uint256)
+    {
+        uint256 hi = rows + 32 * n;
+        if (t != 0) {
+            ColumnMath.sortLanes(rows, pairs);
+            ColumnMath.sortLanes(hi, pairs);
+        }
+        return PackedLanes.meanWord(
+            ColumnMath.sumRows(rows, t, n - t), ColumnMath.sumRows(hi, t, n - t), n - 2 * t, 1 << (valueBits - 1)
+        );
+    }
+
+    /// @dev Near duplicates on this column's sampled words: a pair is refuted when it is
+    ///      farther apart than duplicateDistance per parameter, confirmed when it is within
+    ///      it and less than a quarter as far apart as the farther-moved of the two moved
+    ///      from the old model (samples nobody moved prove nothing).
+    function _checkDuplicates(uint256 round, uint256 column, uint256[] calldata words, uint256 n, uint256 w)
+        internal
+    {
+        uint256[] memory offsets = new uint256[](w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES);
+        for (uint256 k; k < offsets.length; ++k) {
+            offsets[k] = sampleOffset(column, k, w);
+        }
+        uint256[] memory moved = _movedOnSamples(column, words, n, w, offsets);
+        uint256 limit = duplicateDistance * 16 * offsets.length;
+        for (uint256 a; a < n; ++a) {
+            for (uint256 b = a + 1; b < n; ++b) {
+                uint256 d;
+                for (uint256 k; k < offsets.length; ++k) {
+                    d += _wordDistance(words[a * w + offsets[k]], words[b * w + offsets[k]]);
+                }
+                uint256 p = a * n + b;
+                if (d > limit) {
+                    _refuted[round][p >> 8] |= 1 << (p & 255);
+                } else if (4 * d < _max(moved[a], moved[b])) {
+                    _confirmed[round][p >> 8] |= 1 << (p & 255);
+                    emit NearDuplicates(round, column, a, b);
+                }
+            }
+        }
+    }
+
+    /// @dev Per update, sum |v - g| on the sampled words against the round's old model.
+    function _movedOnSamples(uint256 column, uint256[] calldata words, uint256 n, uint256 w, uint256[] memory offsets)
+        internal
+        view
+        returns (uint256[] memory moved)
+    {
+        address old = _modelColumn[completedRounds][column];
+        uint256[] memory oldWords = new uint256[](offsets.length);
+        for (uint256 k; k < offsets.length; ++k) {
+            uint256 dest;
+            assembly {
+                dest := add(add(oldWords, 0x20), shl(5, k))
+            }
+            CodeStore.load(old, offsets[k], 1, dest);
+        }
+        moved = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            for (uint256 k; k < offsets.length; ++k) {
+                moved[i] += _wordDistance(words[i * w + offsets[k]], oldWords[k]);
+            }
+        }
+    }
+
+    /// @dev Whether list entry `i` is half of a pair confirmed near and never refuted.
+    function _isDuplicate(uint256 round, uint256 i, uint256 n) internal view returns (bool) {
+        if (duplicateDistance == 0) return false;
+        for (uint256 j; j < n; ++j) {
+            if (j == i) continue;
+            uint256 p = i < j ? i * n + j : j * n + i;
+            uint256 bit = 1 << (p & 255);
+            if (_confirmed[round][p >> 8] & bit != 0 && _refuted[round][p >> 8] & bit == 0) return true;
+        }
+        return false;
+    }
+
+    function _finishRound(uint256 round, uint256 version, uint256 n) internal {
+        for (uint256 i; i < n; ++i) {
+            address who = entrant[round][i];
+            uint256 score = _score(round, i, _entry[round][who]);
+            bool dup = _isDuplicate(round, i, n);
+            bool replay = _replays[round][i >> 8] & (1 << (i & 255)) != 0;
+            uint256 tier_ = rewardTier(score);
+            uint256 reward = dup || replay || tier_ >= _tierRewards.length ? 0 : _tierRewards[tier_];
+            if (reward != 0) {
+                roundReserve -= reward;
+                _credit(who, reward, reward);
+            }
+            emit Rewarded(round, who, score, tier_, reward, dup, replay);
+        }
+        completedRounds = version;
+        roundVersion[round] = version;
+        roundOpen = false;
+        rewardPool += roundReserve;
+        roundReserve = 0;
+        emit RoundFinalized(round, version, n);
+        _startRound(false);
+    }
+
+    function _credit(address account, uint256 amount, uint256 shares) internal {
+        owed[account] += amount;
+        totalOwed += amount;
+        if (shares != 0) _addShares(account, shares);
+    }
+
+    function _unattributedRevenue(uint256 value) internal override {
+        rewardPool += value;
+    }
+
+    function _topReward() internal view returns (uint256 top) {
+        for (uint256 i; i < _tierRewards.length; ++i) {
+            if (_tierRewards[i] > top) top = _tierRewards[i];
+        }
+    }
+
+    /// @dev sum |a - b| over the 16 int16 lanes of two wire words.
+    function _wordDistance(uint256 a, uint256 b) internal view returns (uint256) {
+        uint256 biasLanes = _biasLanes;
+        return PackedLanes.absDiffSum(
+            PackedLanes.toBiased(PackedLanes.spread(a), biasLanes), PackedLanes.toBiased(PackedLanes.spread(b), biasLanes)
+        )
+            + PackedLanes.absDiffSum(
+                PackedLanes.toBiased(PackedLanes.spread(a >> 128), biasLanes),
+                PackedLanes.toBiased(PackedLanes.spread(b >> 128), biasLanes)
+            );
+    }
+
+    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
+    function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
+        internal
+        view
+        returns (uint256 total)
+    {
+        uint256 g;
+        assembly {
+            g := mload(0x40)
+            mstore(0x40, add(g, shl(5, words.length)))
+        }
+        for (uint256 i; i < words.length;) {
+            uint256 c = (from + i) / columnWords;
+            uint256 start = from + i - c * columnWords;
+            uint256 count = columnWords - start;
+            if (count > words.length - i) count = words.length - i;
+            CodeStore.load(_modelColumn[version][c], start, count, g + 32 * i);
+            i += count;
+        }
+        for (uint256 i; i < words.length; ++i) {
+            uint256 gw;
+            assembly {
+                gw := mload(add(g, shl(5, i)))
+            }
+            total += _wordDistance(words[i], gw);
+        }
+    }
+
+    function _min(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a < b ? a : b;
+    }
+
+    function _max(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a > b ? a : b;
+    }
+}
