@@ -88,6 +88,9 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Calldata bound of a column transaction (128 KiB pool limit, less room for the
     ///         selector, offsets and the transaction envelope).
     uint256 public constant MAX_COLUMN_BYTES = 126 * 1024;
+    /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too, and its SWAR
+    ///      distance sums cannot overflow a 32-bit slot.
+    uint256 public constant MAX_POST_WORDS = 4025;
     /// @notice Words of each column compared pairwise for near-duplicates.
     uint256 public constant DUPLICATE_SAMPLES = 2;
 
@@ -243,7 +246,9 @@ abstract contract BatchEngine is RevenueShare {
         // n x w words and the n next links.
         uint256 columnBytes = 4 + 32 * 6 + 32 * s.maxParticipants * (column + 1);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
-        if (s.postWords == 0 || s.postWords % column != 0) revert BadPostWords(s.postWords, column);
+        if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
+            revert BadPostWords(s.postWords, column);
+        }
         if (s.aggregation > TRIMMED_MEAN) revert BadAggregation(s.aggregation);
         uint256 tiers = s.tierThresholds.length;
         if (tiers == 0 || tiers > MAX_TIERS || tiers != s.tierRewards.length) {
@@ -619,13 +624,23 @@ abstract contract BatchEngine is RevenueShare {
         if (words.length != to - from) revert WrongLength(words.length, to - from);
         if (to == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(to - 1);
         uint256 biasLanes = _biasLanes;
-        uint256 invalid = _invalidLanes;
-        for (uint256 i; i < words.length; ++i) {
+        uint256 invalidLanes = _invalidLanes;
+        uint256 bad;
+        // The hot loop of a post: a lane is valid iff (v + 2^(B-1)) mod 2^16 < 2^B.
+        assembly {
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let end := add(words.offset, shl(5, words.length))
+            for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
+                let x := calldataload(p)
+                let e := and(add(and(x, low16), biasLanes), low16)
+                let o := and(add(and(shr(16, x), low16), biasLanes), low16)
+                bad := or(bad, and(or(e, o), invalidLanes))
+            }
+        }
+        if (bad == 0) return;
+        for (uint256 i;; ++i) {
             uint256 x = words[i];
-            uint256 bad = (
-                PackedLanes.toBiased(PackedLanes.spread(x), biasLanes)
-                    | PackedLanes.toBiased(PackedLanes.spread(x >> 128), biasLanes)
-            ) & invalid;
+            bad = (ColumnMath.evenLanes(x, biasLanes) | ColumnMath.oddLanes(x, biasLanes)) & invalidLanes;
             if (bad != 0) revert ValueOutOfRange(from + i, bad);
         }
     }
@@ -683,18 +698,29 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev The new model's column by the aggregation rule, written as a data contract.
     function _writeColumn(uint256[] calldata words, uint256 n, uint256 w) internal returns (address) {
         uint256 t = trimmedCount(n);
-        uint256[] memory pairs = t == 0 ? new uint256[](0) : ColumnMath.schedule(n);
-        uint256 rows; // n rows of low halves, then n rows of high halves
-        assembly {
-            rows := mload(0x40)
-            mstore(0x40, add(rows, shl(6, n)))
-        }
         (uint256 code, uint256 data) = CodeStore.alloc(w);
-        for (uint256 j; j < w; ++j) {
-            _loadRows(words, n, w, j, rows);
-            uint256 word = _aggregateRows(rows, n, t, pairs);
+        if (t == 0) {
+            for (uint256 j; j < w; ++j) {
+                uint256 word = _meanWord(words, n, w, j);
+                assembly {
+                    mstore(add(data, shl(5, j)), word)
+                }
+            }
+        } else {
+            uint256[] memory pairs = ColumnMath.schedule(n);
+            uint256 rows;
             assembly {
-                mstore(add(data, shl(5, j)), word)
+                rows := mload(0x40)
+                mstore(0x40, add(rows, shl(5, n)))
+            }
+            for (uint256 j; j < w; ++j) {
+                _loadRows(words, n, w, j, rows);
+                ColumnMath.sortLanes(rows, pairs);
+                (uint256 even, uint256 odd) = ColumnMath.sumRows(rows, t, n - t);
+                uint256 word = ColumnMath.packMeans(even, odd, n - 2 * t, SIGN_BIAS);
+                assembly {
+                    mstore(add(data, shl(5, j)), word)
+                }
             }
         }
         return CodeStore.deploy(code, w);
@@ -707,37 +733,38 @@ abstract contract BatchEngine is RevenueShare {
         return aggregation == MEDIAN || trim > most ? most : trim;
     }
 
-    /// @dev Word j of each of the n updates, spread into biased 32-bit lanes: low halves
-    ///      at rows[0..n), high halves at rows[n..2n).
-    function _loadRows(uint256[] calldata words, uint256 n, uint256 w, uint256 j, uint256 rows) internal view {
-        uint256 biasLanes = _biasLanes;
-        uint256 hi = rows + 32 * n;
-        for (uint256 i; i < n; ++i) {
-            uint256 x = words[i * w + j];
-            uint256 a = PackedLanes.toBiased(PackedLanes.spread(x), biasLanes);
-            uint256 b = PackedLanes.toBiased(PackedLanes.spread(x >> 128), biasLanes);
-            assembly {
-                mstore(add(rows, shl(5, i)), a)
-                mstore(add(hi, shl(5, i)), b)
+    /// @dev 0x8000 in every 16-bit lane: XOR maps an int16 v to v + 2^15, order-preserving.
+    uint256 internal constant SIGN_LANES = 0x8000800080008000800080008000800080008000800080008000800080008000;
+    uint256 internal constant SIGN_BIAS = 0x8000;
+
+    /// @dev MEAN: word j of the new model straight from calldata, no row copies: the
+    ///      biased lanes of the n updates summed in even and odd 32-bit slots.
+    function _meanWord(uint256[] calldata words, uint256 n, uint256 w, uint256 j) internal pure returns (uint256) {
+        uint256 even;
+        uint256 odd;
+        assembly {
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let stride := shl(5, w)
+            let p := add(words.offset, shl(5, j))
+            for { let end := add(p, mul(n, stride)) } lt(p, end) { p := add(p, stride) } {
+                let x := xor(calldataload(p), SIGN_LANES)
+                even := add(even, and(x, low16))
+                odd := add(odd, and(shr(16, x), low16))
             }
         }
+        return ColumnMath.packMeans(even, odd, n, SIGN_BIAS);
     }
 
-    /// @dev Sorts each half's lanes (unless t = 0) and takes the rounded mean of the kept
-    ///      rows [t, n - t), packed back to one wire word.
-    function _aggregateRows(uint256 rows, uint256 n, uint256 t, uint256[] memory pairs)
-        internal
-        view
-        returns (uint256)
-    {
-        uint256 hi = rows + 32 * n;
-        if (t != 0) {
-            ColumnMath.sortLanes(rows, pairs);
-            ColumnMath.sortLanes(hi, pairs);
+    /// @dev Word j of each of the n updates, lanes biased by 2^15 (XOR 0x8000), at rows[i].
+    function _loadRows(uint256[] calldata words, uint256 n, uint256 w, uint256 j, uint256 rows) internal pure {
+        assembly {
+            let stride := shl(5, w)
+            let p := add(words.offset, shl(5, j))
+            for { let q := rows } lt(q, add(rows, shl(5, n))) { q := add(q, 0x20) } {
+                mstore(q, xor(calldataload(p), SIGN_LANES))
+                p := add(p, stride)
+            }
         }
-        return PackedLanes.meanWord(
-            ColumnMath.sumRows(rows, t, n - t), ColumnMath.sumRows(hi, t, n - t), n - 2 * t, 1 << (valueBits - 1)
-        );
     }
 
     /// @dev Near duplicates on this column's sampled words: a pair is refuted when it is
@@ -847,16 +874,15 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev sum |a - b| over the 16 int16 lanes of two wire words.
     function _wordDistance(uint256 a, uint256 b) internal view returns (uint256) {
         uint256 biasLanes = _biasLanes;
-        return PackedLanes.absDiffSum(
-            PackedLanes.toBiased(PackedLanes.spread(a), biasLanes), PackedLanes.toBiased(PackedLanes.spread(b), biasLanes)
-        )
-            + PackedLanes.absDiffSum(
-                PackedLanes.toBiased(PackedLanes.spread(a >> 128), biasLanes),
-                PackedLanes.toBiased(PackedLanes.spread(b >> 128), biasLanes)
-            );
+        return ColumnMath.laneSum(
+            ColumnMath.absLanes(ColumnMath.evenLanes(a, biasLanes), ColumnMath.evenLanes(b, biasLanes))
+                + ColumnMath.absLanes(ColumnMath.oddLanes(a, biasLanes), ColumnMath.oddLanes(b, biasLanes))
+        );
     }
 
-    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
+    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`:
+    ///      the hot loop of a PAPER post, so per-slot |v - g| are summed in SWAR lanes
+    ///      (each slot stays < 2^16 x words < 2^32) and folded once at the end.
     function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
         internal
         view
@@ -875,12 +901,30 @@ abstract contract BatchEngine is RevenueShare {
             CodeStore.load(_modelColumn[version][c], start, count, g + 32 * i);
             i += count;
         }
-        for (uint256 i; i < words.length; ++i) {
-            uint256 gw;
-            assembly {
-                gw := mload(add(g, shl(5, i)))
+        uint256 biasLanes = _biasLanes;
+        assembly {
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let ones := 0x0000000100000001000000010000000100000001000000010000000100000001
+            let bit16 := 0x0001000000010000000100000001000000010000000100000001000000010000
+            let acc := 0
+            let q := g
+            let end := add(words.offset, shl(5, words.length))
+            for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
+                let x := calldataload(p)
+                let y := mload(q)
+                q := add(q, 0x20)
+                for { let s := 0 } lt(s, 32) { s := add(s, 16) } {
+                    let a := and(add(and(shr(s, x), low16), biasLanes), low16)
+                    let b := and(add(and(shr(s, y), low16), biasLanes), low16)
+                    let m := mul(and(shr(16, sub(or(a, bit16), b)), ones), 0xffffffff)
+                    let hi := or(and(a, m), and(b, not(m)))
+                    acc := add(acc, sub(hi, xor(xor(a, b), hi)))
+                }
             }
-            total += _wordDistance(words[i], gw);
+            // slot sums < 2^16 x words; fold the 8 slots (< 2^32 for up to 2^13 words)
+            for {} acc { acc := shr(32, acc) } {
+                total := add(total, and(acc, 0xffffffff))
+            }
         }
     }
 

@@ -774,7 +774,7 @@ class BatchTask:
         words = [w for u in updates for w in u[f:t]]
         nexts = [protocol.update_links(u, self.column_words)[column + 1] for u in updates]
         return Call(self.contract.aggregate, (round_, column, words, nexts),
-                    gas=COLUMN_GAS_OVERHEAD + COLUMN_GAS_PER_VALUE * len(words) * 16)
+                    gas=None)
 
     def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),

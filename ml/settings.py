@@ -141,9 +141,9 @@ MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
 #: plus hashing and the distance to the model) and of a column transaction (per value of
 #: the column, n x 16 per word: calldata, spreading, sorting, summing; measured bounds).
 POST_GAS_OVERHEAD = 250_000
-POST_GAS_PER_WORD = 1_700
+POST_GAS_PER_WORD = 8_000
 COLUMN_GAS_OVERHEAD = 600_000
-COLUMN_GAS_PER_VALUE = 200
+COLUMN_GAS_PER_VALUE = 150
 
 
 def default_column_words(param_count: int, max_participants: int) -> int:
@@ -196,7 +196,7 @@ class BatchSettings:
         if self.post_words:
             return self.post_words
         w = self.resolved_column_words
-        return max(w, min(MAX_POST_WORDS, codec.word_count(self.param_count)) // w * w)
+        return max(w, MAX_POST_WORDS // w * w)  # the contract caps it at the model
 
     @property
     def column_count(self) -> int:

@@ -7,16 +7,70 @@ pragma solidity ^0.8.28;
 ///         `ml/protocol.py::aggregate`.
 /// @dev Every rule is "sort each coordinate's n values, drop t at each end, take the rounded
 ///      mean of the rest" (MEAN: t = 0 and no sort; MEDIAN: t = (n-1)/2; TRIMMED_MEAN(k):
-///      t = min(k, (n-1)/2)). A wire word (16 int16 lanes) is spread into two words of 8
-///      biased 32-bit lanes, whose unsigned order is the signed order; a compare-exchange of
-///      two such words orders 8 coordinates at once (SWAR), and a sorting network (Batcher's
+///      t = min(k, (n-1)/2)). A wire word (16 int16 lanes) XORed with 0x8000 per lane holds
+///      v + 2^15, whose unsigned order is the signed order; a compare-exchange of two such
+///      words orders 16 coordinates at once (SWAR), and a sorting network (Batcher's
 ///      odd-even merge sort on the next power of two, comparators that touch the padding
 ///      dropped: padding sorts last, so they are no-ops) orders all n rows with a fixed
-///      schedule computed once per column.
+///      schedule computed once per column. Sums split each row into even and odd lanes in
+///      32-bit slots.
 library ColumnMath {
-    /// @dev PackedLanes.ONES32 and .BIT16 (assembly reads only literal constants).
+    /// @dev PackedLanes.ONES32, .BIT16 and .LOW16 (assembly reads only literal constants).
     uint256 internal constant ONES32 = 0x0000000100000001000000010000000100000001000000010000000100000001;
     uint256 internal constant BIT16 = 0x0001000000010000000100000001000000010000000100000001000000010000;
+    uint256 internal constant LOW16 = 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff;
+
+    /// @notice The even lanes (parameters 0, 2, .., 14) of a wire word, each biased by
+    ///         2^(B-1) into its own 32-bit slot: one AND, one ADD, one AND (cheaper than
+    ///         `PackedLanes.spread`, and the lane order does not matter to a sort or a sum).
+    function evenLanes(uint256 x, uint256 biasLanes) internal pure returns (uint256 y) {
+        assembly {
+            y := and(add(and(x, LOW16), biasLanes), LOW16)
+        }
+    }
+
+    /// @notice The odd lanes (parameters 1, 3, .., 15), biased, one per 32-bit slot.
+    function oddLanes(uint256 x, uint256 biasLanes) internal pure returns (uint256 y) {
+        assembly {
+            y := and(add(and(shr(16, x), LOW16), biasLanes), LOW16)
+        }
+    }
+
+    /// @notice |a - b| per 32-bit slot of two words of biased lanes (each < 2^16).
+    function absLanes(uint256 a, uint256 b) internal pure returns (uint256 d) {
+        assembly {
+            let m := mul(and(shr(16, sub(or(a, BIT16), b)), ONES32), 0xffffffff)
+            let hi := or(and(a, m), and(b, not(m)))
+            d := sub(hi, xor(xor(a, b), hi))
+        }
+    }
+
+    /// @notice Sum of the 8 slots of a word whose slot sums stay < 2^32 in total.
+    function laneSum(uint256 x) internal pure returns (uint256 s) {
+        assembly {
+            s := shr(224, mul(x, ONES32))
+        }
+    }
+
+    /// @notice The wire word of rounded means: slot k of `even` / `odd` holds the sum of
+    ///         `m` biased values of parameter 2k / 2k+1; each becomes
+    ///         floor((sum + floor(m/2)) / m) - 2^(B-1), stored as an int16 lane.
+    function packMeans(uint256 even, uint256 odd, uint256 m, uint256 bias) internal pure returns (uint256 w) {
+        assembly {
+            let half := shr(1, m)
+            function mean(sums, k, h, n, b) -> v {
+                v := and(sub(div(add(and(shr(k, sums), 0xffffffff), h), n), b), 0xffff)
+            }
+            w := or(mean(even, 0, half, m, bias), shl(16, mean(odd, 0, half, m, bias)))
+            w := or(w, shl(32, or(mean(even, 32, half, m, bias), shl(16, mean(odd, 32, half, m, bias)))))
+            w := or(w, shl(64, or(mean(even, 64, half, m, bias), shl(16, mean(odd, 64, half, m, bias)))))
+            w := or(w, shl(96, or(mean(even, 96, half, m, bias), shl(16, mean(odd, 96, half, m, bias)))))
+            w := or(w, shl(128, or(mean(even, 128, half, m, bias), shl(16, mean(odd, 128, half, m, bias)))))
+            w := or(w, shl(160, or(mean(even, 160, half, m, bias), shl(16, mean(odd, 160, half, m, bias)))))
+            w := or(w, shl(192, or(mean(even, 192, half, m, bias), shl(16, mean(odd, 192, half, m, bias)))))
+            w := or(w, shl(224, or(mean(even, 224, half, m, bias), shl(16, mean(odd, 224, half, m, bias)))))
+        }
+    }
 
     /// @notice Sorting-network schedule for n rows: comparator k compares rows
     ///         schedule[2k] < schedule[2k+1] (memory word offsets, i.e. row x 32).
@@ -48,10 +102,16 @@ library ColumnMath {
         }
     }
 
-    /// @notice Sorts rows `base[0..n)` (memory words of 8 biased lanes each) lane by lane.
+    /// @notice Sorts rows `base[0..n)` lane by lane: each row is a wire word whose 16
+    ///         lanes were XORed with 0x8000, so unsigned lane order is the signed order.
+    /// @dev A compare-exchange of two rows orders 16 coordinates at once with no spare bit
+    ///      per lane: the lane-wise borrow of a - b (Hacker's Delight 2-18) marks the lanes
+    ///      where a < b, and a multiply spreads each mark over its lane.
     /// @param pairs output of `schedule(n)`.
     function sortLanes(uint256 base, uint256[] memory pairs) internal pure {
         assembly {
+            let h := 0x8000800080008000800080008000800080008000800080008000800080008000
+            let l := not(h)
             let p := add(pairs, 0x20)
             let end := add(p, shl(5, mload(pairs)))
             for {} lt(p, end) { p := add(p, 0x40) } {
@@ -59,22 +119,26 @@ library ColumnMath {
                 let pb := add(base, mload(add(p, 0x20)))
                 let a := mload(pa)
                 let b := mload(pb)
-                // a + 2^16 - b per lane lies in (0, 2^17): bit 16 says a >= b, no borrow.
-                let ge := and(shr(16, sub(or(a, BIT16), b)), ONES32)
-                let m := mul(ge, 0xffffffff)
-                let hi := or(and(a, m), and(b, not(m)))
-                mstore(pa, xor(xor(a, b), hi))
-                mstore(pb, hi)
+                let same := xor(a, not(b)) // 1 where the bits agree
+                let d := xor(sub(or(a, h), and(b, l)), and(same, h))
+                let m := mul(shr(15, and(or(and(not(a), b), and(same, d)), h)), 0xffff) // lanes a < b
+                let lo := or(and(a, m), and(b, not(m)))
+                mstore(pa, lo)
+                mstore(pb, xor(xor(a, b), lo))
             }
         }
     }
 
-    /// @notice Lane-wise sum of rows `base[from..to)` (each lane < 2^16, so < 2^32 for up
-    ///         to 2^16 rows).
-    function sumRows(uint256 base, uint256 from, uint256 to) internal pure returns (uint256 s) {
+    /// @notice Slot sums of rows `base[from..to)`: even lanes (parameters 2k) and odd lanes
+    ///         (2k+1) of the (0x8000-biased) rows, each in a 32-bit slot (< 2^16 rows).
+    function sumRows(uint256 base, uint256 from, uint256 to) internal pure returns (uint256 even, uint256 odd) {
         assembly {
-            for { let q := add(base, shl(5, from)) } lt(q, add(base, shl(5, to))) { q := add(q, 0x20) } {
-                s := add(s, mload(q))
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let end := add(base, shl(5, to))
+            for { let q := add(base, shl(5, from)) } lt(q, end) { q := add(q, 0x20) } {
+                let x := mload(q)
+                even := add(even, and(x, low16))
+                odd := add(odd, and(shr(16, x), low16))
             }
         }
     }
