@@ -16,6 +16,25 @@ from studies import bench
 from ml.settings import DEFAULT_TX_GAS_BUDGET
 
 
+def _batch(provider, accts, specs, streaming, rng) -> list[dict]:
+    """Every (params, clients) spec under each aggregation rule, plus the streaming engine."""
+    most = max(c for _, c in specs)
+    clients_all = bench.latency_clients(accounts, accts[0], most)
+    advance = lambda seconds: setattr(chain, "pending_timestamp", chain.pending_timestamp + seconds)  # noqa: E731
+    rows = []
+    for n, k in specs:
+        stream = None
+        if streaming and k <= 50 and n <= 262144:
+            click.echo(f"streaming engine: {n:,} params x {k} clients ...", err=True)
+            stream = bench.measure_streaming(project.FederatedTask, accts[0], clients_all[:k], n, rng)
+        for agg in ("mean", "median", "trimmed_mean"):
+            click.echo(f"batch engine: {agg}, {n:,} params x {k} clients ...", err=True)
+            r = bench.measure_batch(project.PaperTask, accts[0], clients_all[:k], n, agg, rng, advance=advance)
+            r.streaming_gas_per_param_per_client = stream
+            rows.append(r.as_dict())
+    return rows
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -36,10 +55,16 @@ def _ints(text: str) -> list[int]:
               help="Seconds per block during the latency study (anvil interval mining, as --block-time).")
 @click.option("--latency-params", default=7850, show_default=True,
               help="Model size of the latency study (default: the paper's MNIST logistic regression).")
+@click.option("--batch", "batch_specs", default="8192x5,8192x10,8192x50,262144x20", show_default=True,
+              help="Batch-engine rounds to measure, PARAMSxCLIENTS, each under MEAN, MEDIAN and TRIMMED_MEAN(1). "
+                   "Empty to skip.")
+@click.option("--streaming/--no-streaming", default=True, show_default=True,
+              help="The streaming engine's streaming figure beside each batch size (PAPER, same clients).")
+@click.option("--only-batch", is_flag=True, help="Measure the batch engine only (skip sizes, naive, latency).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all measurements as JSON.")
 def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_budget, client_counts, block_time,
-        latency_params, json_path):
+        latency_params, batch_specs, streaming, only_batch, json_path):
     """Deploys fresh tasks on the connected (local) chain and measures, in one run:
     gas per parameter of submit / commit / reveal / finalize / claim at each size, in the
     steady state (round 2); the 657 gas/param floor of a 16-bit update and our ratio to it;
@@ -55,6 +80,11 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
     out: dict = {"tx_gas_budget": tx_gas_budget, "floor_per_param": bench.FLOOR_GAS_PER_PARAM,
                  "block_gas_limit": int(chain.blocks.head.gas_limit), "sizes": [], "latency": []}
 
+    specs = [tuple(int(x) for x in spec.split("x")) for spec in batch_specs.split(",") if spec.strip()]
+    if specs:
+        out["batch"] = _batch(provider, accts, specs, streaming, rng)
+    if only_batch:
+        sizes = naive_sizes = client_counts = ""
     naive = set(_ints(naive_sizes))
     rows = []
     for n in _ints(sizes):
@@ -104,6 +134,17 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
             ("blocks/round", "", lambda r: r["blocks_per_round"]), ("minimum", "", lambda r: r["min_blocks"]),
             ("seconds", ".1f", lambda r: r["seconds"]),
             ("phase blocks", "", lambda r: " ".join(f"{p}:{len(set(b))}" for p, b in r["phase_blocks"].items())),
+        ]))
+    if specs:
+        click.echo("\nBatch engine (PaperTask), steady state (round 2): every client posts its update as calldata, "
+                   "a keeper aggregates column by column; all-in = every post + every column / (params x clients)")
+        click.echo(bench.table(out["batch"], [
+            ("aggregation", "", lambda r: r["aggregation"]), ("params", ",", lambda r: r["params"]),
+            ("clients", "", lambda r: r["clients"]), ("columns", "", lambda r: r["columns"]),
+            ("post g/p", ".1f", lambda r: r["post_gas_per_param"]),
+            ("all-in g/p/client", ".1f", lambda r: r["gas_per_param_per_client"]),
+            ("streaming", ".1f", lambda r: r["streaming_gas_per_param_per_client"]),
+            ("max tx gas", ",", lambda r: r["max_tx_gas"]), ("max tx bytes", ",", lambda r: r["max_tx_bytes"]),
         ]))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)

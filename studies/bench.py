@@ -20,8 +20,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ml.chain import FedTask, NaiveBaseline
-from ml.settings import TaskSettings
+from ml.chain import BatchTask, FedTask, NaiveBaseline
+from ml.settings import BatchSettings, TaskSettings
 
 #: Gas floor per parameter of a 16-bit update: 2 calldata bytes + 1/8 of a 5,000-gas SSTORE.
 FLOOR_GAS_PER_PARAM = 2 * 16 + 5000 / 8
@@ -213,6 +213,73 @@ def measure_latency(container: Any, provider: Any, owner: Any, clients: Sequence
     per_block = max(1, res.block_gas_limit // res.tx_gas)
     res.min_blocks = sequential + math.ceil(n_clients / per_block) - 1
     return res
+
+
+# --- the batch engine ---------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """One steady-state (round 2) batch round: every client posts, a keeper aggregates."""
+
+    rule: str  # reward rule
+    aggregation: str
+    params: int
+    clients: int
+    columns: int
+    column_words: int
+    post_gas_per_param: float  # the largest post, all its transactions
+    aggregate_gas: int  # every column transaction of the round
+    gas_per_param_per_client: float  # all-in: every post + every column, over params x clients
+    max_tx_gas: int
+    max_tx_bytes: int
+    streaming_gas_per_param_per_client: float | None = None  # today's engine, same size (PAPER submit + finalize share)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_batch(container: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
+                  rng: np.random.Generator, trim: int = 1, advance: Callable[[int], None] | None = None,
+                  on_step: Callable[[str], None] | None = None) -> BatchResult:
+    """Round 2 of a PaperTask with ``len(clients)`` updates of ``n`` parameters near a
+    random model; duplicate and replay checks and a 1-wei keeper fee on (their cost counts)."""
+    s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
+                      trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
+                      duplicate_distance=1, replay_rounds=3, keeper_fee=1)
+    base = rng.normal(0, 0.5, n)
+    t = BatchTask.launch(container, owner, s, base, funding=10**18)
+    for r in (1, 2):
+        posts = []
+        for i, a in enumerate(clients):
+            posts.append(t.submit(a, r, base + rng.normal(0, 0.05, n)))
+            if on_step:
+                on_step(f"round {r}: posted {i + 1}/{len(clients)}")
+        if advance:
+            advance(s.post_duration)
+        agg = t.aggregate(owner, wait=advance)
+    total = sum(p.gas_used for p in posts) + agg.gas_used
+    return BatchResult(
+        rule="paper", aggregation=aggregation, params=n, clients=len(clients), columns=len(t.columns),
+        column_words=t.column_words, post_gas_per_param=round(max(p.gas_used for p in posts) / n, 1),
+        aggregate_gas=agg.gas_used, gas_per_param_per_client=round(total / (n * len(clients)), 1),
+        max_tx_gas=max(agg.max_tx_gas, *(p.max_tx_gas for p in posts)),
+        max_tx_bytes=max(agg.max_tx_bytes, *(p.max_tx_bytes for p in posts)),
+    )
+
+
+def measure_streaming(container: Any, owner: Any, clients: Sequence[Any], n: int,
+                      rng: np.random.Generator) -> float:
+    """Today's streaming engine at the same size: PAPER submits + finalize, round 2, gas per
+    parameter per client."""
+    paper = TaskSettings(param_count=n, max_participants=len(clients), min_participants=1,
+                         tier_thresholds=(10**9,), tier_rewards=(1,))
+    base = rng.normal(0, 0.5, n)
+    t = FedTask.launch(container, owner, paper, base, funding=10**18)
+    for r in (1, 2):
+        subs = [t.submit(a, r, base + rng.normal(0, 0.05, n)) for a in clients]
+        fin = t.finalize(owner)
+    return round((sum(x.gas_used for x in subs if x) + fin.gas_used) / (n * len(clients)), 1)
 
 
 def fund_accounts(funder: Any, accts: Sequence[Any], amount: int) -> None:

@@ -113,3 +113,154 @@ def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
         assert t.withdrawable(keeper) == 7 * len(t.columns)
         c = t.contract
         assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed())
+
+
+# --- settings the engine refuses --------------------------------------------------------
+
+
+@pytest.mark.parametrize("change,error", [
+    ({"param_count": 3200, "max_participants": 40, "column_words": 100, "post_words": 100},
+     "ColumnTooLarge"),  # 40 x 101 words > 126 KiB
+    ({"column_words": 768}, "BadColumnWords"),
+    ({"post_words": 3, "column_words": 2}, "BadPostWords"),  # not a whole number of columns
+    ({"post_words": 4026}, "BadPostWords"),  # over MAX_POST_WORDS
+    ({"max_participants": 257, "column_words": 1}, "TooManyParticipants"),
+    ({"min_participants": 7}, "BadParticipantBounds"),
+    ({"post_duration": 0}, "ZeroDuration"),
+])
+def test_bad_settings_revert(project, owner, reverts, change, error):
+    s = dataclasses.replace(BASE, **change)
+    with reverts(error):
+        project.PaperTask.deploy(s.as_tuple(), sender=owner)
+
+
+@pytest.mark.parametrize("index,value,error", [(9, 3, "BadAggregation"), (12, 0, "BadColumnWords")])
+def test_raw_settings_python_would_not_build_revert(project, owner, reverts, index, value, error):
+    """Values the Python settings never produce (an unknown rule; column 0, which Python reads
+    as "the default"), sent raw."""
+    t = list(BASE.as_tuple())
+    t[index] = value
+    with reverts(error):
+        project.PaperTask.deploy(tuple(t), sender=owner)
+
+
+# --- attacks ----------------------------------------------------------------------------
+
+GUARDED = dataclasses.replace(BASE, duplicate_distance=1, replay_rounds=3, max_participants=6)
+
+
+@pytest.fixture
+def guarded(project, owner, chain):
+    with chain.isolate():
+        yield BatchTask.launch(project.PaperTask, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve * 5)
+
+
+def _run_round(t, owner, chain, posters):
+    r = t.current_round
+    for a, u in posters:
+        t.submit(a, r, floats(u))
+    chain.pending_timestamp += GUARDED.post_duration
+    return t.aggregate(owner)
+
+
+def _honest(seed, offset=20):
+    rng = np.random.default_rng(seed)
+    return np.clip(offset + rng.integers(-6, 7, N), LO, HI)
+
+
+def test_sybils_posting_one_update_many_times_earn_nothing(guarded, owner, clients, chain):
+    """Three Sybil seats post the same update (and a fourth a +-1 jittered copy); the two
+    honest clients are paid, no Sybil is."""
+    t = guarded
+    copy = _honest(99)
+    jitter = np.clip(copy + np.random.default_rng(5).integers(-1, 2, N), LO, HI)
+    posters = [(clients[0], _honest(1)), (clients[1], copy), (clients[2], copy), (clients[3], copy),
+               (clients[4], jitter), (clients[5], _honest(2))]
+    r = _run_round(t, owner, chain, posters)
+    paid = {a: r.rewards[str(a.address)] for a, _ in posters}
+    assert paid[clients[0]] > 0 and paid[clients[5]] > 0
+    assert [paid[c] for c in clients[1:5]] == [0, 0, 0, 0]
+    assert {str(c.address) for c in clients[2:4]} <= set(r.replays)  # exact copies: same head link
+    assert str(clients[4].address) in r.duplicates  # the jittered one: near on every sample
+
+
+def test_exact_replay_of_an_accepted_update_earns_nothing(guarded, owner, clients, chain):
+    t = guarded
+    first = _run_round(t, owner, chain, [(clients[0], _honest(1)), (clients[1], _honest(2))])
+    assert first.rewards[str(clients[0].address)] > 0
+    # round 2: an outsider posts client 0's round-1 update unchanged (its calldata is public)
+    second = _run_round(t, owner, chain, [(clients[2], _honest(1)), (clients[3], _honest(3, 25))])
+    assert second.rewards[str(clients[2].address)] == 0 and second.replays == [str(clients[2].address)]
+    assert second.rewards[str(clients[3].address)] > 0
+
+
+def test_updates_that_did_not_move_on_the_samples_are_not_called_copies(guarded, owner, clients, chain):
+    """Two honest updates that differ only outside the sampled words: the samples prove nothing
+    (nothing moved there), so neither is a duplicate."""
+    t = guarded
+    posters = [(clients[0], _honest(1)), (clients[1], _honest(2))]
+    r = _run_round(t, owner, chain, posters)
+    assert r.duplicates == [] and all(v > 0 for v in r.rewards.values())
+    # and two free riders (both exactly the current model) are not duplicates either: they
+    # moved nothing (the PAPER rule pays them anyway: the paper's weakness, see CONSENSUS)
+    g = t.global_ints()
+    r2 = _run_round(t, owner, chain, [(clients[2], g), (clients[3], _honest(3)), (clients[4], g.copy())])
+    assert str(clients[2].address) not in r2.duplicates and str(clients[4].address) not in r2.duplicates
+
+
+def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, chain):
+    """No keeper shows up: any participant sends the columns itself (the SDK reads every
+    update back from the post transactions) and is paid the keeper fee."""
+    fee = dataclasses.replace(GUARDED, keeper_fee=5)
+    with chain.isolate():
+        _withheld(project, owner, clients, chain, fee)
+
+
+def _withheld(project, owner, clients, chain, fee):
+    t = BatchTask.launch(project.PaperTask, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
+    for a, seed in zip(clients[:3], (1, 2, 3)):
+        t.submit(a, 1, floats(_honest(seed)))
+    chain.pending_timestamp += fee.post_duration
+    stranger = BatchTask.at(project.PaperTask, t.address)  # a fresh handle: no local copies
+    r = stranger.aggregate(clients[1])
+    assert r.completed and t.completed_rounds == 1
+    assert t.withdrawable(clients[1]) == r.rewards[str(clients[1].address)] + 5 * len(t.columns)
+
+
+def test_round_below_quorum_is_abandoned_and_its_reserve_returned(project, owner, clients, chain, reverts):
+    s = dataclasses.replace(BASE, min_participants=3)
+    with chain.isolate():
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
+        pool = t.reward_pool
+        t.submit(clients[0], 1, floats(_honest(1)))
+        with reverts("PostingOpen"):
+            t.contract.abandon(1, sender=owner)
+        chain.pending_timestamp += s.post_duration
+        with reverts("NoQuorum"):
+            t.column_call(1, 0, [t.posted_words(1, str(clients[0].address))]).send(owner)
+        r = t.aggregate(owner)
+        assert not r.completed and t.completed_rounds == 0 and t.current_round == 2
+        assert t.reward_pool == pool  # round 1's reserve came back; round 2 locked the same again
+
+
+def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clients, accounts, chain):
+    """Every seat taken with all-extreme values (no zero byte, the most calldata gas) and the
+    widest column the settings allow: the column transaction stays under 128 KiB and 12M gas
+    under every aggregation rule, whatever was posted."""
+    from ml.settings import default_column_words
+
+    n_params, seats = 16 * 402, 10
+    w = default_column_words(n_params, seats)
+    ext = np.where(np.arange(n_params) % 2 == 0, -(1 << 15) + 0x0101, (1 << 15) - 0x0102)
+    for rule in ("mean", "median", "trimmed_mean"):
+        s = BatchSettings(param_count=n_params, frac_bits=12, max_participants=seats, aggregation=rule, trim=2,
+                          tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=1)
+        with chain.isolate():
+            t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(n_params), funding=10**18)
+            posters = list(accounts)[1 : seats + 1]
+            for i, a in enumerate(posters):
+                t.submit(a, 1, floats(np.roll(ext, i), s.fmt))
+            chain.pending_timestamp += s.post_duration
+            r = t.aggregate(owner)
+            assert r.completed and t.column_words == w
+            assert r.max_tx_bytes <= 128 * 1024 and r.max_tx_gas <= 12_000_000, (rule, r.max_tx_bytes, r.max_tx_gas)
