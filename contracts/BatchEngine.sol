@@ -210,8 +210,9 @@ abstract contract BatchEngine is RevenueShare {
     mapping(uint256 => mapping(address => bytes32)) internal _cursor;
     /// @dev Fold of the links the next column must open (keccak chain over the list).
     bytes32 internal _columnFold;
-    /// @dev Seed of the round's duplicate samples, fixed by the first column.
-    bytes32 public roundSeed;
+    /// @notice Round -> seed of its duplicate samples, fixed by its first column (after
+    ///         every update is posted, so no poster knows which words will be compared).
+    mapping(uint256 => bytes32) public roundSeed;
     /// @dev Round -> bitmap word -> pairs (a * n + b) refuted / confirmed as near duplicates.
     mapping(uint256 => mapping(uint256 => uint256)) internal _refuted;
     mapping(uint256 => mapping(uint256 => uint256)) internal _confirmed;
@@ -401,7 +402,7 @@ abstract contract BatchEngine is RevenueShare {
         uint256 w = to - from;
         if (words.length != n * w) revert WrongLength(words.length, n * w);
         if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
-        if (column == 0) roundSeed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round));
+        if (column == 0) roundSeed[round] = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round));
 
         _checkColumnLinks(round, column, words, nextLinks, n, w);
         uint256 version = completedRounds + 1;
@@ -497,9 +498,10 @@ abstract contract BatchEngine is RevenueShare {
         return (_tierThresholds[i], _tierRewards[i]);
     }
 
-    /// @notice Offset inside column `column` of duplicate sample `j` in the current round.
-    function sampleOffset(uint256 column, uint256 j, uint256 w) public view returns (uint256) {
-        return uint256(keccak256(abi.encode(roundSeed, column, j))) % w;
+    /// @notice Offset inside column `column` (of `w` words) of duplicate sample `j` of the
+    ///         round whose seed is `seed`.
+    function sampleOffset(bytes32 seed, uint256 column, uint256 j, uint256 w) public pure returns (uint256) {
+        return uint256(keccak256(abi.encode(seed, column, j))) % w;
     }
 
     /// @notice The link a post of `words` (starting on a column boundary) opens, given the
@@ -549,7 +551,6 @@ abstract contract BatchEngine is RevenueShare {
         roundEntrants = 0;
         columnCursor = 0;
         _columnFold = 0;
-        roundSeed = 0;
         postDeadline = block.timestamp + postDuration;
         emit RoundStarted(round, postDeadline, reserve);
     }
@@ -776,7 +777,7 @@ abstract contract BatchEngine is RevenueShare {
     {
         uint256[] memory offsets = new uint256[](w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES);
         for (uint256 k; k < offsets.length; ++k) {
-            offsets[k] = sampleOffset(column, k, w);
+            offsets[k] = sampleOffset(roundSeed[round], column, k, w);
         }
         uint256[] memory moved = _movedOnSamples(column, words, n, w, offsets);
         uint256 limit = duplicateDistance * 16 * offsets.length;

@@ -264,3 +264,39 @@ def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clien
             r = t.aggregate(owner)
             assert r.completed and t.column_words == w
             assert r.max_tx_bytes <= 128 * 1024 and r.max_tx_gas <= 12_000_000, (rule, r.max_tx_bytes, r.max_tx_gas)
+
+
+@settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_duplicates_and_rewards_match_the_reference(project, owner, clients, chain, data):
+    """Random honest updates with planted exact and jittered copies, several columns: the
+    updates the chain calls duplicates and what it pays are what ml.protocol says."""
+    s = dataclasses.replace(GUARDED, column_words=1, post_words=1, tier_thresholds=(15, 25, 40))
+    k = data.draw(st.integers(2, 6), label="updates")
+    ups = []
+    for i in range(k):
+        kind = data.draw(st.sampled_from(["honest", "copy", "jitter"]) if ups else st.just("honest"), label=f"kind{i}")
+        if kind == "honest":
+            ups.append(_honest(data.draw(st.integers(0, 10**6)), data.draw(st.integers(5, 40))))
+        else:
+            src = ups[data.draw(st.integers(0, len(ups) - 1))]
+            noise = np.random.default_rng(i).integers(-1, 2, N) if kind == "jitter" else 0
+            ups.append(np.clip(src + noise, LO, HI))
+    with chain.isolate():
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
+        posters = list(zip(clients, ups))
+        r = _run_round(t, owner, chain, posters)
+        words = [codec.pack(u) for u in ups]
+        columns = [[[w[c]] for w in words] for c in range(len(t.columns))]
+        old = [[0] for _ in t.columns]
+        seed = bytes(t.contract.roundSeed(1))
+        dup = protocol.near_duplicates(columns, old, seed, s.duplicate_distance)
+        heads = [protocol.update_links(w, 1)[0] for w in words]
+        replay = {i for i in range(k) if heads[i] in heads[:i]}
+        assert set(r.duplicates) == {str(clients[i].address) for i in dup}
+        assert set(r.replays) == {str(clients[i].address) for i in replay}
+        for i, u in enumerate(ups):
+            score = protocol.distance(u, np.zeros(N, dtype=np.int64))
+            want = 0 if i in dup or i in replay else protocol.reward_for(score, list(s.tier_thresholds),
+                                                                           list(s.tier_rewards))
+            assert r.rewards[str(clients[i].address)] == want, (i, score)
