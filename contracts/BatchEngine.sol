@@ -94,7 +94,7 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Words of each column compared pairwise for near-duplicates.
     uint256 public constant DUPLICATE_SAMPLES = 2;
 
-    uint8 internal constant NONE = 0;
+    // Participant status in a round (0: none).
     uint8 internal constant POSTING = 1; // some posts in, not all
     uint8 internal constant POSTED = 2; // complete: on the round's list
 
@@ -672,8 +672,8 @@ abstract contract BatchEngine is RevenueShare {
         uint256 n,
         uint256 w
     ) internal {
-        bytes32 fold;
-        bytes32 nextFold;
+        bytes32 fold = 0;
+        bytes32 nextFold = 0;
         bool last = column + 1 == columnCount;
         bool replays = column == 0 && replayRounds != 0;
         for (uint256 i; i < n; ++i) {
@@ -783,7 +783,7 @@ abstract contract BatchEngine is RevenueShare {
         uint256 limit = duplicateDistance * 16 * offsets.length;
         for (uint256 a; a < n; ++a) {
             for (uint256 b = a + 1; b < n; ++b) {
-                uint256 d;
+                uint256 d = 0;
                 for (uint256 k; k < offsets.length; ++k) {
                     d += _wordDistance(words[a * w + offsets[k]], words[b * w + offsets[k]]);
                 }
@@ -927,10 +927,6 @@ abstract contract BatchEngine is RevenueShare {
                 total := add(total, and(acc, 0xffffffff))
             }
         }
-    }
-
-    function _min(uint256 a, uint256 b) internal pure returns (uint256) {
-        return a < b ? a : b;
     }
 
     function _max(uint256 a, uint256 b) internal pure returns (uint256) {

@@ -19,9 +19,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .settings import (COLUMN_GAS_OVERHEAD, COLUMN_GAS_PER_VALUE, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, BatchSettings,
-                       COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
-                       GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, RULES, WARM_WORDS_PER_TX, Status, TaskSettings)
+from .settings import (COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
+                       GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, RULES,
+                       WARM_WORDS_PER_TX, BatchSettings, Status, TaskSettings)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -627,6 +627,7 @@ class Posted:
     transactions: int
     max_tx_gas: int
     max_tx_bytes: int
+    saturated: int = 0
 
 
 @dataclass(frozen=True)
@@ -645,6 +646,8 @@ class BatchRound:
     max_tx_bytes: int
     next_round_open: bool
     block_number: int = 0
+    scores: dict[str, int] = field(default_factory=dict)  # participant -> the rule's score
+    tiers: dict[str, int] = field(default_factory=dict)
 
 
 class BatchTask:
@@ -727,7 +730,7 @@ class BatchTask:
         u = update if isinstance(update, Update) else self.encode(update)
         receipts = [call.send(sender) for call in self.post_calls(round_, u)[start:]]
         self._updates[(round_, str(sender.address))] = u.words
-        return self._posted(round_, receipts)
+        return self._posted(round_, receipts, u.saturated)
 
     def submit_many(self, round_: int, items: Sequence[tuple[Any, Update | np.ndarray]]) -> list[Posted]:
         """Posts every ``(sender, update)`` at once (see ``broadcast``)."""
@@ -737,13 +740,13 @@ class BatchTask:
         k = len(self.posts)
         for (sender, _), u in zip(items, updates):
             self._updates[(round_, str(sender.address))] = u.words
-        return [self._posted(round_, receipts[i * k : (i + 1) * k]) for i in range(len(items))]
+        return [self._posted(round_, receipts[i * k : (i + 1) * k], u.saturated) for i, u in enumerate(updates)]
 
-    def _posted(self, round_: int, receipts: Sequence[Any]) -> Posted:
+    def _posted(self, round_: int, receipts: Sequence[Any], saturated: int) -> Posted:
         (ev,) = _event_args(receipts[-1], "Posted")
         gas = [int(r.gas_used) for r in receipts]
         size = [len(r.transaction.data) for r in receipts]
-        return Posted(round_, str(ev.participant), int(ev.index), sum(gas), len(gas), max(gas), max(size))
+        return Posted(round_, str(ev.participant), int(ev.index), sum(gas), len(gas), max(gas), max(size), saturated)
 
     # --- aggregation ---------------------------------------------------------------------
 
@@ -773,8 +776,7 @@ class BatchTask:
         f, t = self.columns[column]
         words = [w for u in updates for w in u[f:t]]
         nexts = [protocol.update_links(u, self.column_words)[column + 1] for u in updates]
-        return Call(self.contract.aggregate, (round_, column, words, nexts),
-                    gas=None)
+        return Call(self.contract.aggregate, (round_, column, words, nexts))  # gas: the node estimates
 
     def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),
@@ -798,7 +800,8 @@ class BatchTask:
             round_, len(names), True, {str(e.participant): int(e.reward) for e in rewarded},
             [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
             sum(gas), len(gas), max(gas), max(len(r.transaction.data) for r in receipts), self.round_open,
-            int(receipts[-1].block_number))
+            int(receipts[-1].block_number), {str(e.participant): int(e.score) for e in rewarded},
+            {str(e.participant): int(e.tier) for e in rewarded})
 
     # --- money and views ------------------------------------------------------------------
 

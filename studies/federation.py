@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import codec
-from ml.chain import FedTask
+from ml.chain import BatchTask, FedTask
 from ml.data import Dataset
 from ml.models import build_model, param_count, set_flat
 from ml.training import TrainConfig, accuracy, client_seed, fedavg_baseline, train_local
@@ -53,7 +53,7 @@ class RunConfig:
 
 
 def run_onchain(
-    task: FedTask,
+    task: FedTask | BatchTask,
     owner: Any,
     clients: Sequence[Any],
     data: Dataset,
@@ -62,7 +62,8 @@ def run_onchain(
     on_round: Callable[[RoundRecord], None] | None = None,
     progress: bool = False,
 ) -> list[RoundRecord]:
-    """Runs ``cfg.rounds`` rounds on a launched task (``FedTask.launch``: round 1 open);
+    """Runs ``cfg.rounds`` rounds on a launched task (``FedTask.launch`` or
+    ``BatchTask.launch``: round 1 open, every client's seat; PAPER rule);
     ``clients[i]`` trains on ``parts[i]``. The float baseline starts from the task's own
     initial model (version 0), read back from the chain."""
     if len(clients) != len(parts):
@@ -100,7 +101,15 @@ def run_onchain(
         subs = task.submit_many(round_id, list(zip(clients, locals_)))
         chain_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        fin = task.finalize(owner)
+        if isinstance(task, BatchTask):
+            # Every seat is taken, so posting is closed: aggregate the round at once.
+            fin = task.aggregate(owner)
+            who = [str(a.address) for a in clients]
+            paid = [fin.rewards.get(a, 0) for a in who]
+            distances, tiers = [fin.scores.get(a, 0) for a in who], [fin.tiers.get(a, 0) for a in who]
+        else:
+            fin = task.finalize(owner)
+            paid, distances, tiers = [s.reward for s in subs], [s.distance for s in subs], [s.tier for s in subs]
         new_global = task.global_model()
         chain_s += time.perf_counter() - t0
         set_flat(model, new_global)
@@ -114,9 +123,9 @@ def run_onchain(
             gas_total=sum(s.gas_used for s in subs) + fin.gas_used,
             train_seconds=round(train_s, 3),
             chain_seconds=round(chain_s, 3),
-            rewards_paid_wei=sum(s.reward for s in subs),
-            distances=[s.distance for s in subs],
-            tiers=[s.tier for s in subs],
+            rewards_paid_wei=sum(paid),
+            distances=distances,
+            tiers=tiers,
             saturated=sum(s.saturated for s in subs),
             param_count=task.param_count,
             baseline_seconds=round(baseline_s[r - 1], 3) if baseline else None,

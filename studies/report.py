@@ -17,7 +17,7 @@ def print_round_header(baseline: bool) -> None:
     cols = f"{'round':>5} {'acc(chain)':>10}"
     if baseline:
         cols += f" {'acc(float)':>10} {'diff pp':>7}"
-    cols += f" {'clients':>7} {'gas':>11} {'gas/param':>9} {'chain s':>8} {'train s':>8} {'rewards ETH':>11}"
+    cols += f" {'clients':>7} {'gas':>11} {'gas/p/cl':>9} {'chain s':>8} {'train s':>8} {'rewards ETH':>11}"
     print(cols)
     print("-" * len(cols))
 
@@ -27,7 +27,7 @@ def print_round_row(rec: RoundRecord) -> None:
     row = f"{rec.round:>5} {rec.accuracy:>10.4f}"
     if rec.baseline_accuracy is not None:
         row += f" {rec.baseline_accuracy:>10.4f} {100 * (rec.accuracy - rec.baseline_accuracy):>+7.2f}"
-    per_param = rec.gas_submit / max(1, rec.participants) / params
+    per_param = rec.gas_total / max(1, rec.participants) / params  # all-in: sends + aggregation
     row += (
         f" {rec.participants:>7} {rec.gas_total:>11,} {per_param:>9.0f} {rec.chain_seconds:>8.2f}"
         f" {rec.train_seconds:>8.2f} {_eth(rec.rewards_paid_wei):>11}"

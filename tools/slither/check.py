@@ -11,7 +11,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = "contracts/FederatedTask.sol"
+#: The production contracts: the streaming engine and the batch engine with its PAPER rule.
+TARGETS = ("contracts/FederatedTask.sol", "contracts/PaperTask.sol")
 
 
 def function_of(result: dict) -> str:
@@ -35,19 +36,21 @@ def main(slither: str, solc: str, triage_path: str = "tools/slither/triage.toml"
         if not a.get("reason"):
             print(f"triage entry without a reason: {a}")
             return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "slither.json"
-        cmd = [slither, TARGET, "--solc", solc, "--solc-args", "--evm-version prague --optimize",
-               "--exclude", ",".join(sorted(excluded)), "--json", str(out)]
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if not out.exists():
-            print(proc.stdout + proc.stderr)
+    results = []
+    for target in TARGETS:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "slither.json"
+            cmd = [slither, target, "--solc", solc, "--solc-args", "--evm-version prague --optimize",
+                   "--exclude", ",".join(sorted(excluded)), "--json", str(out)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if not out.exists():
+                print(proc.stdout + proc.stderr)
+                return 2
+            report = json.loads(out.read_text())
+        if not report.get("success", False):
+            print(report.get("error"))
             return 2
-        report = json.loads(out.read_text())
-    if not report.get("success", False):
-        print(report.get("error"))
-        return 2
-    results = report.get("results", {}).get("detectors", [])
+        results += report.get("results", {}).get("detectors", [])
     new = []
     used = set()
     for r in results:
