@@ -97,6 +97,7 @@ abstract contract BatchEngine is RevenueShare {
     // Participant status in a round (0: none).
     uint8 internal constant POSTING = 1; // some posts in, not all
     uint8 internal constant POSTED = 2; // complete: on the round's list
+    uint8 internal constant REFUSED = 3; // complete, but the rule refused it (`_admit`)
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -364,7 +365,7 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice Whether the current round's posting phase is over (deadline passed, or
     ///         every seat taken) while the round is open: columns may be sent.
-    function postingClosed() public view returns (bool) {
+    function postingClosed() public view virtual returns (bool) {
         return roundOpen && (block.timestamp >= postDeadline || roundEntrants >= maxParticipants);
     }
 
@@ -378,6 +379,7 @@ abstract contract BatchEngine is RevenueShare {
         roundOpen = false;
         rewardPool += roundReserve;
         roundReserve = 0;
+        _onRoundEnd(round);
         emit RoundAbandoned(round, n);
         _startRound(false);
     }
@@ -533,6 +535,31 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev The score of list entry `i` (with its `_entry` word) once every column is in.
     function _score(uint256 round, uint256 i, uint256 entry) internal view virtual returns (uint256);
 
+    /// @dev Seconds between a round's opening and its posting phase (a commit phase).
+    function _postingDelay() internal view virtual returns (uint256) {
+        return 0;
+    }
+
+    /// @dev Called when a round opens (after `postDeadline` is set).
+    function _onRoundStart(uint256 round) internal virtual {}
+
+    /// @dev Extra checks before msg.sender posts (`post` of its update, entry word `e`).
+    function _mayPost(uint256 round, uint256 post, uint256 e) internal view virtual {}
+
+    /// @dev Whether msg.sender's complete update (score accumulator `score`) goes on the
+    ///      list; a refused one is marked REFUSED and never aggregated.
+    function _admit(uint256 round, uint256 score) internal virtual returns (bool) {
+        round;
+        score;
+        return true;
+    }
+
+    /// @dev Called for each listed update after its reward is credited.
+    function _settled(uint256 round, address who) internal virtual {}
+
+    /// @dev Called when a round ends (finished or abandoned), before the next one opens.
+    function _onRoundEnd(uint256 round) internal virtual {}
+
     /*//////////////////////////////////////////////////////////////
                                INTERNAL
     //////////////////////////////////////////////////////////////*/
@@ -551,7 +578,8 @@ abstract contract BatchEngine is RevenueShare {
         roundEntrants = 0;
         columnCursor = 0;
         _columnFold = 0;
-        postDeadline = block.timestamp + postDuration;
+        postDeadline = block.timestamp + _postingDelay() + postDuration;
+        _onRoundStart(round);
         emit RoundStarted(round, postDeadline, reserve);
     }
 
@@ -580,6 +608,11 @@ abstract contract BatchEngine is RevenueShare {
             emit Posted(round, msg.sender, post, 0);
             return false;
         }
+        if (!_admit(round, score)) {
+            _entry[round][msg.sender] = REFUSED | (postCount << 8) | (score << 128);
+            emit Posted(round, msg.sender, post, type(uint256).max);
+            return false;
+        }
         // The head of the whole update: this post's own head when it is the only one.
         _enlist(round, post, post == 0 ? head : _headOf[round][msg.sender], score);
         return true;
@@ -596,7 +629,8 @@ abstract contract BatchEngine is RevenueShare {
         if (!roundOpen) revert RoundNotOpen(round);
         if (block.timestamp >= postDeadline || roundEntrants >= maxParticipants) revert PostingClosed(round);
         e = _entry[round][msg.sender];
-        if (uint8(e) == POSTED) revert AlreadyPosted(msg.sender, round);
+        if (uint8(e) >= POSTED) revert AlreadyPosted(msg.sender, round);
+        _mayPost(round, post, e);
         uint256 expected = uint32(e >> 8);
         if (post != expected) revert WrongPost(post, expected);
         if (post >= postCount) revert WrongPost(post, postCount);
@@ -845,6 +879,7 @@ abstract contract BatchEngine is RevenueShare {
                 roundReserve -= reward;
                 _credit(who, reward, reward);
             }
+            _settled(round, who);
             emit Rewarded(round, who, score, tier_, reward, dup, replay);
         }
         completedRounds = version;
@@ -852,6 +887,7 @@ abstract contract BatchEngine is RevenueShare {
         roundOpen = false;
         rewardPool += roundReserve;
         roundReserve = 0;
+        _onRoundEnd(round);
         emit RoundFinalized(round, version, n);
         _startRound(false);
     }
@@ -881,9 +917,7 @@ abstract contract BatchEngine is RevenueShare {
         );
     }
 
-    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`:
-    ///      the hot loop of a PAPER post, so per-slot |v - g| are summed in SWAR lanes
-    ///      (each slot stays < 2^16 x words < 2^32) and folded once at the end.
+    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
     function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
         internal
         view
@@ -902,6 +936,13 @@ abstract contract BatchEngine is RevenueShare {
             CodeStore.load(_modelColumn[version][c], start, count, g + 32 * i);
             i += count;
         }
+        return _sliceDistance(words, g);
+    }
+
+    /// @dev sum |v - g| between calldata `words` and as many words at memory `g`: per-slot
+    ///      |v - g| of the even and odd lanes summed in SWAR lanes (each slot < 2^17 per word,
+    ///      < 2^29 over MAX_POST_WORDS) and folded once at the end.
+    function _sliceDistance(uint256[] calldata words, uint256 g) internal view returns (uint256 total) {
         uint256 biasLanes = _biasLanes;
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
@@ -922,7 +963,6 @@ abstract contract BatchEngine is RevenueShare {
                     acc := add(acc, sub(hi, xor(xor(a, b), hi)))
                 }
             }
-            // slot sums < 2^16 x words; fold the 8 slots (< 2^32 for up to 2^13 words)
             for {} acc { acc := shr(32, acc) } {
                 total := add(total, and(acc, 0xffffffff))
             }

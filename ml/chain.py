@@ -21,7 +21,7 @@ import numpy as np
 from . import codec, protocol
 from .settings import (COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
                        GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, RULES,
-                       WARM_WORDS_PER_TX, BatchSettings, Status, TaskSettings)
+                       WARM_WORDS_PER_TX, BatchSettings, ConsensusSettings, Status, TaskSettings)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -650,12 +650,36 @@ class BatchRound:
     tiers: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BatchCommitment:
+    """What a CONSENSUS participant keeps from commit to reveal on the batch engine: the
+    packed update, its salt, its declared move (sum |v - g|) and its head link."""
+
+    round: int
+    salt: bytes
+    words: list[int]
+    move: int
+    head: bytes
+    saturated: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"round": self.round, "salt": self.salt.hex(), "words": [hex(w) for w in self.words],
+                "move": self.move, "head": self.head.hex(), "saturated": self.saturated}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "BatchCommitment":
+        return cls(int(d["round"]), bytes.fromhex(d["salt"]), [int(w, 16) for w in d["words"]], int(d["move"]),
+                   bytes.fromhex(d["head"]), int(d["saturated"]))
+
+
 class BatchTask:
-    """Handle on one deployed batch-engine task (PaperTask): updates are posted as
-    calldata, then aggregated column by column by anyone."""
+    """Handle on one deployed batch-engine task (PaperTask or ConsensusTask): updates are
+    posted (PAPER) or committed, drawn and revealed (CONSENSUS) as calldata, then
+    aggregated column by column by anyone."""
 
     def __init__(self, contract: Any) -> None:
         self.contract = contract
+        self.consensus = any(m.name == "drawSeats" for m in contract.contract_type.mutable_methods)
         self.param_count = int(contract.paramCount())
         self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
         self.model_words = int(contract.modelWords())
@@ -668,14 +692,17 @@ class BatchTask:
     # --- deployment -------------------------------------------------------------------
 
     @classmethod
-    def deploy(cls, container: Any, sender: Any, settings: BatchSettings, funding: int = 0) -> "BatchTask":
-        return cls(container.deploy(settings.as_tuple(), sender=sender, value=funding))
+    def deploy(cls, container: Any, sender: Any, settings: BatchSettings, funding: int = 0,
+               consensus: ConsensusSettings | None = None) -> "BatchTask":
+        """Deploys a PaperTask, or with ``consensus`` settings a ConsensusTask."""
+        args = (settings.as_tuple(),) + ((consensus.as_tuple(),) if consensus else ())
+        return cls(container.deploy(*args, sender=sender, value=funding))
 
     @classmethod
     def launch(cls, container: Any, owner: Any, settings: BatchSettings, initial: np.ndarray,
-               funding: int) -> "BatchTask":
+               funding: int, consensus: ConsensusSettings | None = None) -> "BatchTask":
         """Deploys, writes the initial model column by column and opens round 1."""
-        task = cls.deploy(container, owner, settings, funding)
+        task = cls.deploy(container, owner, settings, funding, consensus)
         task.set_initial_model(owner, initial)
         task.start_round(owner)
         return task
@@ -747,6 +774,69 @@ class BatchTask:
         gas = [int(r.gas_used) for r in receipts]
         size = [len(r.transaction.data) for r in receipts]
         return Posted(round_, str(ev.participant), int(ev.index), sum(gas), len(gas), max(gas), max(size), saturated)
+
+    # --- CONSENSUS: commit, draw, reveal ------------------------------------------------
+
+    def prepare(self, round_: int, weights: np.ndarray | Update, salt: bytes | None = None,
+                global_ints: np.ndarray | None = None) -> BatchCommitment:
+        """Quantizes an update, measures its move against the current model (view calls
+        unless given) and links it; keep the result until the reveal."""
+        u = weights if isinstance(weights, Update) else self.encode(weights)
+        g = self.global_ints() if global_ints is None else global_ints
+        move = int(np.abs(codec.unpack(u.words, self.param_count) - np.asarray(g, dtype=np.int64)).sum())
+        head = protocol.update_links(u.words, self.column_words)[0]
+        return BatchCommitment(round_, salt if salt is not None else os.urandom(32), u.words, move, head,
+                               u.saturated)
+
+    def commit_call(self, c: BatchCommitment, participant: Any) -> Call:
+        h = protocol.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.head)
+        return Call(self.contract.commit, (c.round, h, c.move), value=int(self.contract.stake()), gas=COMMIT_GAS)
+
+    def commit(self, sender: Any, c: BatchCommitment, bound_to: Any = None) -> int:
+        """Commits ``c`` with the stake; ``bound_to``: an attacker replaying another's
+        commitment binds it to that participant (it can never be opened)."""
+        return int(self.commit_call(c, bound_to or sender).send(sender).gas_used)
+
+    def advance_time(self, seconds: int) -> None:
+        """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
+        self.contract.chain_manager.pending_timestamp += seconds
+
+    def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> int | None:
+        """Waits out the commit phase, then draws the seats unless someone did; returns the
+        number of seats, or None when they were drawn already."""
+        left = int(self.contract.commitDeadline()) - int(self.provider.get_block("pending").timestamp)
+        if left > 0:
+            (wait or time.sleep)(left)
+        round_ = self.current_round
+        if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
+            return None
+        (ev,) = _event_args(Call(self.contract.drawSeats, (round_,), gas=DRAW_GAS).send(sender), "SeatsDrawn")
+        return int(ev.seats)
+
+    def seated(self, round_: int, account: Any) -> bool:
+        return int(self.contract.seatOf(round_, account)[0]) == 2
+
+    def reveal_calls(self, c: BatchCommitment) -> list[Call]:
+        links = protocol.update_links(c.words, self.column_words)
+        calls = []
+        for p, (f, t) in enumerate(self.posts):
+            nxt = links[t // self.column_words] if t < self.model_words else b"\0" * 32
+            calls.append(Call(self.contract.reveal, (c.round, p, c.words[f:t], nxt, c.salt, c.move),
+                              gas=POST_GAS_OVERHEAD + POST_GAS_PER_WORD * (t - f)))
+        return calls
+
+    def reveal(self, sender: Any, c: BatchCommitment, start: int = 0) -> Posted | None:
+        """Reveals every post from ``start``; returns None when the rule refused the update
+        (a Rejected event: move out of bounds or not as declared)."""
+        receipts = [call.send(sender) for call in self.reveal_calls(c)[start:]]
+        self._updates[(c.round, str(sender.address))] = c.words
+        if _event_args(receipts[-1], "Rejected"):
+            return None
+        return self._posted(c.round, receipts, c.saturated)
+
+    def release_stake(self, sender: Any, round_: int) -> int:
+        (ev,) = _event_args(Call(self.contract.releaseStake, (round_,)).send(sender), "StakeReturned")
+        return int(ev.amount)
 
     # --- aggregation ---------------------------------------------------------------------
 

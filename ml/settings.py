@@ -215,3 +215,18 @@ class BatchSettings:
             AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
             self.duplicate_distance, self.replay_rounds, self.keeper_fee,
         )
+
+
+@dataclass(frozen=True)
+class ConsensusSettings:
+    """The CONSENSUS rule's own settings (ConsensusTask.ConsensusSettings); moves are mean
+    |v - g| per parameter in fixed-point units, the ratio in per-mille."""
+
+    commit_duration: int = 3600
+    stake: int = 10**16
+    min_move: int = 0
+    max_move: int = 2**16
+    max_move_ratio: int = 0
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.commit_duration, self.stake, self.min_move, self.max_move, self.max_move_ratio)

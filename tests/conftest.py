@@ -117,7 +117,7 @@ def reverts(project):
     from ape.exceptions import ContractLogicError
 
     selectors = {}
-    for name in ("FederatedTask", "PaperTask", "RevenueShare"):
+    for name in ("FederatedTask", "PaperTask", "ConsensusTask", "RevenueShare"):
         selectors.update(_error_selectors(getattr(project, name).contract_type))
 
     @contextmanager
