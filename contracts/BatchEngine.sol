@@ -91,6 +91,18 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too, and its SWAR
     ///      distance sums cannot overflow a 32-bit slot.
     uint256 public constant MAX_POST_WORDS = 4025;
+    /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
+    uint256 public constant MAX_COLUMN_GAS = 12_000_000;
+    /// @notice Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
+    ///         (replay check, settlement); per pair of seats (duplicate samples); per word of
+    ///         one update (calldata, load, sum, link); per comparator and column word (sorting);
+    ///         per word of the new model (its code, the rounded means).
+    uint256 public constant GAS_COLUMN_BASE = 300_000;
+    uint256 public constant GAS_PER_SEAT = 100_000;
+    uint256 public constant GAS_PER_PAIR = 1_000;
+    uint256 public constant GAS_PER_UPDATE_WORD = 1_000;
+    uint256 public constant GAS_PER_COMPARATOR_WORD = 320;
+    uint256 public constant GAS_PER_MODEL_WORD = 8_000;
     /// @notice Words of each column compared pairwise for near-duplicates.
     uint256 public constant DUPLICATE_SAMPLES = 2;
 
@@ -127,6 +139,7 @@ abstract contract BatchEngine is RevenueShare {
     error BadColumnWords(uint256 columnWords, uint256 limit);
     error BadPostWords(uint256 postWords, uint256 columnWords);
     error ColumnTooLarge(uint256 bytes_, uint256 limit);
+    error ColumnTooCostly(uint256 gas, uint256 limit);
     error BadTiers(uint256 thresholds, uint256 rewards);
     error TiersNotAscending(uint256 index);
     error BadAggregation(uint256 aggregation);
@@ -248,6 +261,8 @@ abstract contract BatchEngine is RevenueShare {
         // n x w words and the n next links.
         uint256 columnBytes = 4 + 32 * 6 + 32 * s.maxParticipants * (column + 1);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
+        uint256 gasBound = columnGasBound(s.maxParticipants, column, s.aggregation == 0 ? 0 : 1);
+        if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
         }
@@ -361,6 +376,16 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Wei a round locks when it opens: maxParticipants x top reward + fees.
     function roundReserveNeeded() public view returns (uint256) {
         return _topReward() * maxParticipants + keeperFee * columnCount;
+    }
+
+    /// @notice An upper bound of a column transaction's gas with n seats and w words per
+    ///         update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN) or not (MEAN); the
+    ///         constructor refuses settings above MAX_COLUMN_GAS, so no sequence of posts can
+    ///         make a legal column exceed it (ml/settings mirrors it to size columns).
+    function columnGasBound(uint256 n, uint256 w, uint256 sorts) public pure returns (uint256) {
+        uint256 comparators = sorts == 0 || n < 2 ? 0 : ColumnMath.schedule(n).length / 2;
+        return GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
+            + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD);
     }
 
     /// @notice Whether the current round's posting phase is over (deadline passed, or
@@ -548,9 +573,7 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @dev Whether msg.sender's complete update (score accumulator `score`) goes on the
     ///      list; a refused one is marked REFUSED and never aggregated.
-    function _admit(uint256 round, uint256 score) internal virtual returns (bool) {
-        round;
-        score;
+    function _admit(uint256, uint256) internal virtual returns (bool) {
         return true;
     }
 

@@ -801,17 +801,19 @@ class BatchTask:
         """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
         self.contract.chain_manager.pending_timestamp += seconds
 
-    def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> int | None:
+    def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> SeatDraw | None:
         """Waits out the commit phase, then draws the seats unless someone did; returns the
-        number of seats, or None when they were drawn already."""
+        draw, or None when it was made already."""
         left = int(self.contract.commitDeadline()) - int(self.provider.get_block("pending").timestamp)
         if left > 0:
             (wait or time.sleep)(left)
         round_ = self.current_round
         if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
             return None
-        (ev,) = _event_args(Call(self.contract.drawSeats, (round_,), gas=DRAW_GAS).send(sender), "SeatsDrawn")
-        return int(ev.seats)
+        receipt = Call(self.contract.drawSeats, (round_,), gas=DRAW_GAS).send(sender)
+        (ev,) = _event_args(receipt, "SeatsDrawn")
+        return SeatDraw(int(ev.round), int(ev.committers), int(ev.seats), int(ev.moveReference), bytes(ev.seed),
+                        int(receipt.gas_used))
 
     def seated(self, round_: int, account: Any) -> bool:
         return int(self.contract.seatOf(round_, account)[0]) == 2

@@ -145,12 +145,53 @@ POST_GAS_OVERHEAD = 250_000
 POST_GAS_PER_WORD = 2_000
 
 
-def default_column_words(param_count: int, max_participants: int) -> int:
+#: BatchEngine's column gas model (upper bounds, measured with margin): see columnGasBound.
+MAX_COLUMN_GAS = 12_000_000
+GAS_COLUMN_BASE, GAS_PER_SEAT, GAS_PER_PAIR = 300_000, 100_000, 1_000
+GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8_000
+
+
+def comparators(n: int) -> int:
+    """Comparators of Batcher's odd-even merge network for n rows (ColumnMath.schedule):
+    the network of the next power of two, without those touching the padding."""
+    size = 1
+    while size < n:
+        size <<= 1
+    count, p = 0, 1
+    while p < size:
+        k = p
+        while k > 0:
+            j = k % p
+            while j + k < size:
+                for i in range(min(k, size - j - k)):
+                    a = i + j
+                    if a + k < n and a // (2 * p) == (a + k) // (2 * p):
+                        count += 1
+                j += 2 * k
+            k >>= 1
+        p <<= 1
+    return count
+
+
+def column_gas_bound(n: int, w: int, sorts: bool) -> int:
+    """BatchEngine.columnGasBound: an upper bound of a column transaction's gas."""
+    c = comparators(n) if sorts and n >= 2 else 0
+    return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
+            + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD))
+
+
+def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean") -> int:
     """The widest column whose transaction carries every seat's words under
-    MAX_COLUMN_BYTES (and at most MAX_COLUMN_WORDS, and the model)."""
-    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES) // (32 * max_participants) - 1
+    MAX_COLUMN_BYTES and whose gas bound stays under MAX_COLUMN_GAS (and at most
+    MAX_COLUMN_WORDS, and the model)."""
+    n = max_participants
+    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES) // (32 * n) - 1
+    sorts = aggregation != "mean"
+    per_word = column_gas_bound(n, 1, sorts) - column_gas_bound(n, 0, sorts)
+    fit = min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts)) // per_word)
     if fit < 1:
-        raise ValueError(f"{max_participants} seats cannot fit one word each in a {MAX_COLUMN_BYTES}-byte column")
+        raise ValueError(f"{n} seats cannot fit one word each in a column under {MAX_COLUMN_BYTES} bytes "
+                         f"and {MAX_COLUMN_GAS:,} gas ({aggregation})")
     return max(1, min(codec.word_count(param_count), fit, MAX_COLUMN_WORDS))
 
 
@@ -188,7 +229,7 @@ class BatchSettings:
 
     @property
     def resolved_column_words(self) -> int:
-        return self.column_words or default_column_words(self.param_count, self.max_participants)
+        return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation)
 
     @property
     def resolved_post_words(self) -> int:

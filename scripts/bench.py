@@ -13,10 +13,10 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from studies import bench
-from ml.settings import DEFAULT_TX_GAS_BUDGET
+from ml.settings import DEFAULT_TX_GAS_BUDGET, ConsensusSettings
 
 
-def _batch(provider, accts, specs, streaming, rng) -> list[dict]:
+def _batch(provider, accts, specs, streaming, consensus, rng) -> list[dict]:
     """Every (params, clients) spec under each aggregation rule, plus the streaming engine."""
     most = max(c for _, c in specs)
     clients_all = bench.latency_clients(accounts, accts[0], most)
@@ -31,6 +31,11 @@ def _batch(provider, accts, specs, streaming, rng) -> list[dict]:
             click.echo(f"batch engine: {agg}, {n:,} params x {k} clients ...", err=True)
             r = bench.measure_batch(project.PaperTask, accts[0], clients_all[:k], n, agg, rng, advance=advance)
             r.streaming_gas_per_param_per_client = stream
+            rows.append(r.as_dict())
+        if consensus and k <= 20:
+            click.echo(f"batch engine: consensus, mean, {n:,} params x {k} clients ...", err=True)
+            r = bench.measure_batch(project.ConsensusTask, accts[0], clients_all[:k], n, "mean", rng,
+                                    advance=advance, consensus=ConsensusSettings(stake=10**15, max_move=2**16))
             rows.append(r.as_dict())
     return rows
 
@@ -60,11 +65,13 @@ def _ints(text: str) -> list[int]:
                    "Empty to skip.")
 @click.option("--streaming/--no-streaming", default=True, show_default=True,
               help="The streaming engine's streaming figure beside each batch size (PAPER, same clients).")
+@click.option("--consensus/--no-consensus", default=True, show_default=True,
+              help="Also a CONSENSUS round (commit, draw, reveal, columns; MEAN) at each batch size up to 20 clients.")
 @click.option("--only-batch", is_flag=True, help="Measure the batch engine only (skip sizes, naive, latency).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all measurements as JSON.")
 def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_budget, client_counts, block_time,
-        latency_params, batch_specs, streaming, only_batch, json_path):
+        latency_params, batch_specs, streaming, consensus, only_batch, json_path):
     """Deploys fresh tasks on the connected (local) chain and measures, in one run:
     gas per parameter of submit / commit / reveal / finalize / claim at each size, in the
     steady state (round 2); the 657 gas/param floor of a 16-bit update and our ratio to it;
@@ -82,7 +89,7 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
 
     specs = [tuple(int(x) for x in spec.split("x")) for spec in batch_specs.split(",") if spec.strip()]
     if specs:
-        out["batch"] = _batch(provider, accts, specs, streaming, rng)
+        out["batch"] = _batch(provider, accts, specs, streaming, consensus, rng)
     if only_batch:
         sizes = naive_sizes = client_counts = ""
     naive = set(_ints(naive_sizes))
@@ -139,7 +146,8 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
         click.echo("\nBatch engine (PaperTask), steady state (round 2): every client posts its update as calldata, "
                    "a keeper aggregates column by column; all-in = every post + every column / (params x clients)")
         click.echo(bench.table(out["batch"], [
-            ("aggregation", "", lambda r: r["aggregation"]), ("params", ",", lambda r: r["params"]),
+            ("rule", "", lambda r: r["rule"]), ("aggregation", "", lambda r: r["aggregation"]),
+            ("params", ",", lambda r: r["params"]),
             ("clients", "", lambda r: r["clients"]), ("columns", "", lambda r: r["columns"]),
             ("post g/p", ".1f", lambda r: r["post_gas_per_param"]),
             ("all-in g/p/client", ".1f", lambda r: r["gas_per_param_per_client"]),

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ml.chain import BatchTask, FedTask, NaiveBaseline
-from ml.settings import BatchSettings, TaskSettings
+from ml.settings import BatchSettings, ConsensusSettings, TaskSettings
 
 #: Gas floor per parameter of a 16-bit update: 2 calldata bytes + 1/8 of a 5,000-gas SSTORE.
 FLOOR_GAS_PER_PARAM = 2 * 16 + 5000 / 8
@@ -241,26 +241,31 @@ class BatchResult:
 
 def measure_batch(container: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
                   rng: np.random.Generator, trim: int = 1, advance: Callable[[int], None] | None = None,
-                  on_step: Callable[[str], None] | None = None) -> BatchResult:
-    """Round 2 of a PaperTask with ``len(clients)`` updates of ``n`` parameters near a
-    random model; duplicate and replay checks and a 1-wei keeper fee on (their cost counts)."""
+                  consensus: ConsensusSettings | None = None) -> BatchResult:
+    """Round 2 of a PaperTask (or, with ``consensus``, a ConsensusTask: commit, draw,
+    reveal) with ``len(clients)`` updates of ``n`` parameters near a random model; duplicate
+    and replay checks and a 1-wei keeper fee on (their cost counts)."""
     s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
                       trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
                       duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     base = rng.normal(0, 0.5, n)
-    t = BatchTask.launch(container, owner, s, base, funding=10**18)
+    t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
     for r in (1, 2):
-        posts = []
-        for i, a in enumerate(clients):
-            posts.append(t.submit(a, r, base + rng.normal(0, 0.05, n)))
-            if on_step:
-                on_step(f"round {r}: posted {i + 1}/{len(clients)}")
-        if advance:
-            advance(s.post_duration)
+        posts, extra = [], 0
+        if consensus:
+            g = t.global_ints()
+            cs = [t.prepare(r, base + rng.normal(0, 0.05, n), global_ints=g) for _ in clients]
+            extra = sum(t.commit(a, c) for a, c in zip(clients, cs))
+            extra += t.draw_seats(owner, wait=advance).gas_used
+            posts = [t.reveal(a, c) for a, c in zip(clients, cs)]
+        else:
+            posts = [t.submit(a, r, base + rng.normal(0, 0.05, n)) for a in clients]
+            if advance:
+                advance(s.post_duration)
         agg = t.aggregate(owner, wait=advance)
-    total = sum(p.gas_used for p in posts) + agg.gas_used
+    total = sum(p.gas_used for p in posts) + agg.gas_used + extra
     return BatchResult(
-        rule="paper", aggregation=aggregation, params=n, clients=len(clients), columns=len(t.columns),
+        rule="consensus" if consensus else "paper", aggregation=aggregation, params=n, clients=len(clients), columns=len(t.columns),
         column_words=t.column_words, post_gas_per_param=round(max(p.gas_used for p in posts) / n, 1),
         aggregate_gas=agg.gas_used, gas_per_param_per_client=round(total / (n * len(clients)), 1),
         max_tx_gas=max(agg.max_tx_gas, *(p.max_tx_gas for p in posts)),

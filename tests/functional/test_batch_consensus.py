@@ -59,7 +59,7 @@ def test_full_round_pays_by_consensus_and_returns_stakes(task, owner, clients, c
                (clients[3], g.copy())]  # the last did not train: move 0 < minMove, rejected
     cs = commit_all(t, posters)
     pool0 = t.reward_pool
-    assert t.draw_seats(owner, wait=t.advance_time) == 4
+    assert t.draw_seats(owner, wait=t.advance_time).seats == 4
     refused = [t.reveal(a, cs[a]) is None for a, _ in posters]
     assert refused == [False, False, False, True]
     assert t.reward_pool == pool0 + STAKE  # the free rider's stake
@@ -100,7 +100,7 @@ def test_seat_lottery_undrawn_release_and_cannot_reveal(project, owner, accounts
         cs = commit_all(t, [(a, near(np.zeros(N), 10 + i, i)) for i, a in enumerate(people)])
         with reverts("NotReleasable"):
             t.release_stake(people[0], 1)  # not drawn yet, round running
-        assert t.draw_seats(owner, wait=t.advance_time) == 2
+        assert t.draw_seats(owner, wait=t.advance_time).seats == 2
         seated = [a for a in people if t.seated(1, a)]
         out = [a for a in people if not t.seated(1, a)]
         assert len(seated) == 2 and len(out) == 3
