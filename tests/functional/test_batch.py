@@ -299,3 +299,31 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             want = 0 if i in dup or i in replay else protocol.reward_for(score, list(s.tier_thresholds),
                                                                            list(s.tier_rewards))
             assert r.rewards[str(clients[i].address)] == want, (i, score)
+
+
+@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, accounts, chain, data):
+    """For random seats, model sizes, column widths and rules, every column transaction costs
+    at most columnGasBound(n, w) (the constructor refuses settings above 12M with it) and
+    every post at most the SDK's post limit: POST_GAS_OVERHEAD + POST_GAS_PER_WORD x words."""
+    from ml.settings import POST_GAS_OVERHEAD, POST_GAS_PER_WORD, column_gas_bound
+
+    n = data.draw(st.integers(1, 8), label="seats")
+    words = data.draw(st.integers(1, 60), label="model words")
+    w = data.draw(st.integers(1, words), label="column words")
+    rule = data.draw(st.sampled_from(["mean", "median", "trimmed_mean"]), label="rule")
+    s = BatchSettings(param_count=16 * words, max_participants=n, min_participants=1, aggregation=rule, trim=1,
+                      column_words=w, post_words=w * max(1, 40 // w), tier_thresholds=(10**9,), tier_rewards=(1,),
+                      duplicate_distance=1, replay_rounds=2, keeper_fee=1)
+    rng = np.random.default_rng(words * 31 + n)
+    with chain.isolate():
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(16 * words), funding=10**18)
+        for a in list(accounts)[1 : n + 1]:
+            p = t.submit(a, 1, rng.normal(0, 4, 16 * words))
+            assert p.max_tx_gas <= POST_GAS_OVERHEAD + POST_GAS_PER_WORD * t.post_words
+        chain.pending_timestamp += s.post_duration
+        r = t.aggregate(owner)
+        bound = column_gas_bound(n, w, rule != "mean")
+        assert bound == int(t.contract.columnGasBound(n, w, int(rule != "mean")))
+        assert r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
