@@ -21,7 +21,8 @@ import numpy as np
 from . import codec, protocol
 from .settings import (COMMIT_GAS, DEFAULT_TX_GAS_BUDGET, DRAW_GAS, FINALIZE_OVERHEAD, GAS_PER_TX_OVERHEAD,
                        GAS_PER_WORD_FINALIZE, GAS_PER_WORD_SEND, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, RULES,
-                       WARM_WORDS_PER_TX, BatchSettings, ConsensusSettings, Status, TaskSettings)
+                       WARM_WORDS_PER_TX, BatchSettings, ConsensusSettings, Status, TaskSettings,
+                       column_gas_bound)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -687,6 +688,7 @@ class BatchTask:
         self.columns = protocol.chunk_ranges(self.model_words, self.column_words)
         self.post_words = int(contract.postWords())
         self.posts = protocol.chunk_ranges(self.model_words, self.post_words)
+        self.sorts = int(contract.aggregation()) != 0
         self._updates: dict[tuple[int, str], list[int]] = {}  # posted here: (round, address) -> words
 
     # --- deployment -------------------------------------------------------------------
@@ -868,7 +870,11 @@ class BatchTask:
         f, t = self.columns[column]
         words = [w for u in updates for w in u[f:t]]
         nexts = [protocol.update_links(u, self.column_words)[column + 1] for u in updates]
-        return Call(self.contract.aggregate, (round_, column, words, nexts))  # gas: the node estimates
+        # The contract's own upper bound (the constructor keeps it under 12M): an explicit
+        # limit, so columns can be broadcast together (the node cannot estimate column c+1
+        # before column c is mined).
+        return Call(self.contract.aggregate, (round_, column, words, nexts),
+                    gas=column_gas_bound(len(updates), t - f, self.sorts))
 
     def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),
@@ -884,8 +890,8 @@ class BatchTask:
                               int(receipt.gas_used), len(receipt.transaction.data), self.round_open,
                               int(receipt.block_number))
         updates = [self.posted_words(round_, a) for a in names]
-        receipts = [self.column_call(round_, c, updates).send(sender)
-                    for c in range(int(self.contract.columnCursor()), len(self.columns))]
+        calls = [self.column_call(round_, c, updates) for c in range(int(self.contract.columnCursor()), len(self.columns))]
+        receipts = broadcast(self.provider, [(call, sender) for call in calls])
         rewarded = _event_args(receipts[-1], "Rewarded")
         gas = [int(r.gas_used) for r in receipts]
         return BatchRound(

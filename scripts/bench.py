@@ -67,11 +67,14 @@ def _ints(text: str) -> list[int]:
               help="The streaming engine's streaming figure beside each batch size (PAPER, same clients).")
 @click.option("--consensus/--no-consensus", default=True, show_default=True,
               help="Also a CONSENSUS round (commit, draw, reveal, columns; MEAN) at each batch size up to 20 clients.")
+@click.option("--batch-latency", "batch_latency", default="5,10,20", show_default=True,
+              help="Client counts for blocks per round of the batch engine (PAPER, MEAN, --latency-params, "
+                   "--block-time). Empty to skip.")
 @click.option("--only-batch", is_flag=True, help="Measure the batch engine only (skip sizes, naive, latency).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all measurements as JSON.")
 def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_budget, client_counts, block_time,
-        latency_params, batch_specs, streaming, consensus, only_batch, json_path):
+        latency_params, batch_specs, streaming, consensus, batch_latency, only_batch, json_path):
     """Deploys fresh tasks on the connected (local) chain and measures, in one run:
     gas per parameter of submit / commit / reveal / finalize / claim at each size, in the
     steady state (round 2); the 657 gas/param floor of a 16-bit update and our ratio to it;
@@ -90,6 +93,21 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
     specs = [tuple(int(x) for x in spec.split("x")) for spec in batch_specs.split(",") if spec.strip()]
     if specs:
         out["batch"] = _batch(provider, accts, specs, streaming, consensus, rng)
+    lat_counts = _ints(batch_latency)
+    if lat_counts:
+        clients_all = bench.latency_clients(accounts, accts[0], max(lat_counts))
+        out["batch_latency"] = []
+        for k in lat_counts:
+            click.echo(f"batch latency: {k} clients, {block_time}s blocks ...", err=True)
+            out["batch_latency"].append(bench.measure_batch_latency(
+                project.PaperTask, provider, accts[0], clients_all[:k], latency_params, block_time, rng))
+        click.echo(f"\nBatch engine, blocks per round ({block_time}s blocks, {latency_params:,} parameters): every post "
+                   "broadcast at once, then every column")
+        click.echo(bench.table(out["batch_latency"], [
+            ("clients", "", lambda r: r["clients"]), ("columns", "", lambda r: r["columns"]),
+            ("blocks/round", "", lambda r: r["blocks_per_round"]), ("seconds", ".1f", lambda r: r["seconds"]),
+            ("max tx gas", ",", lambda r: r["max_tx_gas"]),
+        ]))
     if only_batch:
         sizes = naive_sizes = client_counts = ""
     naive = set(_ints(naive_sizes))
@@ -103,9 +121,10 @@ def cli(ecosystem, network, provider, sizes, naive_sizes, participants, tx_gas_b
         rows.append(res.row())
     out["sizes"] = rows
     pp = lambda k: (lambda r: None if r[k] is None else r[k]["per_param"])  # noqa: E731
-    click.echo("\nGas per parameter, steady state (round 2), 16-bit values; floor = "
-               f"{bench.FLOOR_GAS_PER_PARAM:.0f} (2 calldata bytes + 1/8 of a 5,000-gas SSTORE)")
-    click.echo(bench.table(rows, [
+    if rows:
+        click.echo("\nGas per parameter, steady state (round 2), 16-bit values; floor = "
+                   f"{bench.FLOOR_GAS_PER_PARAM:.0f} (2 calldata bytes + 1/8 of a 5,000-gas SSTORE)")
+    click.echo("" if not rows else bench.table(rows, [
         ("params", ",", lambda r: r["params"]), ("chunks", "", lambda r: r["chunks"]),
         ("submit", ".0f", pp("paper_submit")), ("/floor", ".2f", lambda r: r["submit_over_floor"]),
         ("reveal", ".0f", pp("reveal")), ("/floor", ".2f", lambda r: r["reveal_over_floor"]),

@@ -273,6 +273,33 @@ def measure_batch(container: Any, owner: Any, clients: Sequence[Any], n: int, ag
     )
 
 
+def measure_batch_latency(container: Any, provider: Any, owner: Any, clients: Sequence[Any], n: int,
+                          block_time: int, rng: np.random.Generator) -> dict[str, Any]:
+    """Blocks of one PaperTask round (round 2) under interval mining: every post broadcast at
+    once, then every column at once (their gas limits are the contract's own bound), from
+    the block before the first post to the block of the last column."""
+    s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1,
+                      tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=3)
+    base = rng.normal(0, 0.5, n)
+    t = BatchTask.launch(container, owner, s, base, funding=10**18)
+    t.submit_many(1, [(a, base + rng.normal(0, 0.05, n)) for a in clients])
+    t.aggregate(owner)
+    start = int(provider.web3.eth.block_number)
+    provider.make_request("evm_setAutomine", [False])
+    provider.make_request("evm_setIntervalMining", [block_time])
+    t0 = time.perf_counter()
+    try:
+        posts = t.submit_many(2, [(a, base + rng.normal(0, 0.05, n)) for a in clients])
+        agg = t.aggregate(owner)
+    finally:
+        provider.make_request("evm_setIntervalMining", [0])
+        provider.make_request("evm_setAutomine", [True])
+    return {"rule": "paper", "engine": "batch", "clients": len(clients), "params": n, "block_time": block_time,
+            "columns": len(t.columns), "blocks_per_round": agg.block_number - start,
+            "seconds": round(time.perf_counter() - t0, 2),
+            "max_tx_gas": max(agg.max_tx_gas, *(p.max_tx_gas for p in posts))}
+
+
 def measure_streaming(container: Any, owner: Any, clients: Sequence[Any], n: int,
                       rng: np.random.Generator) -> float:
     """Today's streaming engine at the same size: PAPER submits + finalize, round 2, gas per
