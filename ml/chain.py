@@ -207,14 +207,131 @@ class RoundState:
         return self.open and not self.commit_open and self.now < self.round_deadline
 
 
-class FedTask:
-    """Handle on one deployed FederatedTask."""
+class _TaskHandle:
+    """What every task handle shares, whichever engine: the contract, its node, the model
+    format, money and round views, and sending (raw on an interval-mining anvil)."""
 
-    def __init__(self, contract: Any, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> None:
+    def __init__(self, contract: Any) -> None:
         self.contract = contract
         self.param_count = int(contract.paramCount())
         self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
         self.model_words = int(contract.modelWords())
+
+    @classmethod
+    def at(cls, container: Any, address: str) -> Any:
+        return cls(container.at(address))
+
+    @property
+    def address(self) -> str:
+        return str(self.contract.address)
+
+    @property
+    def provider(self) -> Any:
+        """The node connection the task's calls go through."""
+        return self.contract.provider
+
+    def broadcast(self, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
+        """``broadcast`` on this task's node: every ``(call, sender)`` at once."""
+        return broadcast(self.provider, calls)
+
+    def encode(self, weights: np.ndarray) -> Update:
+        """Quantizes and packs float weights for this task."""
+        words, saturated = codec.encode(self._check(weights), self.fmt)
+        return Update(words, saturated)
+
+    def fund(self, sender: Any, amount: int) -> None:
+        self._send(Call(self.contract.fund, (), value=amount), sender)
+
+    def start_round(self, sender: Any) -> int:
+        self._send(Call(self.contract.startRound, ()), sender)
+        return self.current_round
+
+    def advance_time(self, seconds: int) -> None:
+        """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
+        self.contract.chain_manager.pending_timestamp += seconds
+
+    def withdrawable(self, account: Any) -> int:
+        return int(self.contract.withdrawable(account))
+
+    def buy_access(self, sender: Any) -> None:
+        self._send(Call(self.contract.buyAccess, (), value=self.access_price), sender)
+
+    # --- views (free) -----------------------------------------------------------------
+
+    def model_ints(self, version: int | None) -> np.ndarray:
+        """Integers of model ``version`` (0: the initial model; None: the current one)."""
+        words: list[int] = []
+        for start in range(0, self.model_words, VIEW_WORDS_PER_CALL):
+            end = min(start + VIEW_WORDS_PER_CALL, self.model_words)
+            chunk = (self.contract.globalModelSlice(start, end) if version is None
+                     else self.contract.modelSlice(version, start, end))
+            words.extend(int(w) for w in chunk)
+        return codec.unpack(words, self.param_count)
+
+    def global_ints(self) -> np.ndarray:
+        """The global model's integers, read with view calls only."""
+        return self.model_ints(None)
+
+    def global_model(self) -> np.ndarray:
+        """The global model as floats, ready for ``models.set_flat``."""
+        return codec.dequantize(self.global_ints(), self.fmt)
+
+    @property
+    def block_number(self) -> int:
+        """Number of the chain's latest block."""
+        return int(self.provider.get_block("latest").number)
+
+    @property
+    def current_round(self) -> int:
+        return int(self.contract.currentRound())
+
+    @property
+    def completed_rounds(self) -> int:
+        """Rounds that produced a model (the current model's version)."""
+        return int(self.contract.completedRounds())
+
+    def round_version(self, round_: int) -> int:
+        """Model version ``round_`` produced (0: none, or not yet)."""
+        return int(self.contract.roundVersion(round_))
+
+    @property
+    def round_open(self) -> bool:
+        return bool(self.contract.roundOpen())
+
+    @property
+    def access_price(self) -> int:
+        return int(self.contract.accessPrice())
+
+    @property
+    def reward_pool(self) -> int:
+        return int(self.contract.rewardPool())
+
+    @property
+    def round_reserve(self) -> int:
+        """Wei the next round locks from the pool when it opens (roundReserveNeeded)."""
+        return int(self.contract.roundReserveNeeded())
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _send(self, call: Call, sender: Any) -> Any:
+        if _interval_mining(self.provider):
+            # ape's own send re-imports a transaction on an anvil switched to interval
+            # mining ("transaction already imported"); send it raw there.
+            return self.broadcast([(call, sender)])[0]
+        return call.send(sender)
+
+    def _check(self, weights: np.ndarray) -> np.ndarray:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size != self.param_count:
+            raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
+        return w
+
+
+class FedTask(_TaskHandle):
+    """Handle on one deployed FederatedTask."""
+
+    def __init__(self, contract: Any, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> None:
+        super().__init__(contract)
         self.chunk_words = int(contract.chunkWords())
         self.chunks = protocol.chunk_ranges(self.model_words, self.chunk_words)
         self.rule = RULES[int(contract.rewardRule())]
@@ -238,23 +355,6 @@ class FedTask:
         task.start_round(owner)
         return task
 
-    @classmethod
-    def at(cls, container: Any, address: str) -> "FedTask":
-        return cls(container.at(address))
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
-
-    @property
-    def provider(self) -> Any:
-        """The node connection the task's calls go through."""
-        return self.contract.provider
-
-    def broadcast(self, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
-        """``broadcast`` on this task's node: every ``(call, sender)`` at once."""
-        return broadcast(self.provider, calls)
-
     # --- owner ------------------------------------------------------------------------
 
     def set_initial_model(self, owner: Any, weights: np.ndarray, warm: bool = True) -> int:
@@ -277,13 +377,6 @@ class FedTask:
             sent += 1
         return sent
 
-    def fund(self, sender: Any, amount: int) -> None:
-        self._send(Call(self.contract.fund, (), value=amount), sender)
-
-    def start_round(self, sender: Any) -> int:
-        self._send(Call(self.contract.startRound, ()), sender)
-        return self.current_round
-
     def set_access_price(self, owner: Any, price: int) -> None:
         self._send(Call(self.contract.setAccessPrice, (price,)), owner)
 
@@ -298,11 +391,6 @@ class FedTask:
         return int(ev.amount)
 
     # --- PAPER: submit ----------------------------------------------------------------
-
-    def encode(self, weights: np.ndarray) -> Update:
-        """Quantizes and packs float weights for this task."""
-        words, saturated = codec.encode(self._check(weights), self.fmt)
-        return Update(words, saturated)
 
     def send_gas_limit(self, words: int) -> int:
         """Gas limit for one chunk of ``words`` words (an upper bound from measurements)."""
@@ -368,10 +456,6 @@ class FedTask:
         return int(self._send(self.commit_call(c, bound_to or sender), sender).gas_used)
 
     # The commit phase lasts its whole duration (seats are drawn after it, never first come).
-
-    def advance_time(self, seconds: int) -> None:
-        """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
-        self.contract.chain_manager.pending_timestamp += seconds
 
     def seconds_to_commit_close(self) -> int:
         """Seconds until the open round's commit phase is over (0: it is)."""
@@ -496,28 +580,7 @@ class FedTask:
         (ev,) = _event_args(self._send(Call(self.contract.withdraw, ()), sender), "Withdrawn")
         return int(ev.rewards) + int(ev.revenue)
 
-    def buy_access(self, sender: Any) -> None:
-        self._send(Call(self.contract.buyAccess, (), value=self.access_price), sender)
-
     # --- views (free) -----------------------------------------------------------------
-
-    def global_ints(self) -> np.ndarray:
-        """The global model's integers, read with view calls only."""
-        return self.model_ints(None)
-
-    def model_ints(self, version: int | None) -> np.ndarray:
-        """Integers of model ``version`` (0: the initial model; None: the current one)."""
-        words: list[int] = []
-        for start in range(0, self.model_words, VIEW_WORDS_PER_CALL):
-            end = min(start + VIEW_WORDS_PER_CALL, self.model_words)
-            chunk = (self.contract.globalModelSlice(start, end) if version is None
-                     else self.contract.modelSlice(version, start, end))
-            words.extend(int(w) for w in chunk)
-        return codec.unpack(words, self.param_count)
-
-    def global_model(self) -> np.ndarray:
-        """The global model as floats, ready for ``models.set_flat``."""
-        return codec.dequantize(self.global_ints(), self.fmt)
 
     def model_after(self, round_: int) -> np.ndarray:
         """The model a finished round produced, as floats (any past round, not just the last)."""
@@ -550,71 +613,18 @@ class FedTask:
                 for e in self.contract.Claimed.range(0, self.block_number + 1)]
 
     @property
-    def block_number(self) -> int:
-        """Number of the chain's latest block."""
-        return int(self.provider.get_block("latest").number)
-
-    @property
-    def current_round(self) -> int:
-        return int(self.contract.currentRound())
-
-    @property
-    def completed_rounds(self) -> int:
-        """Rounds that produced a model (the current model's version)."""
-        return int(self.contract.completedRounds())
-
-    def round_version(self, round_: int) -> int:
-        """Model version ``round_`` produced (0: none, or not yet)."""
-        return int(self.contract.roundVersion(round_))
-
-    @property
-    def round_open(self) -> bool:
-        return bool(self.contract.roundOpen())
-
-    @property
     def stake(self) -> int:
         return int(self.contract.stake())
 
     @property
-    def access_price(self) -> int:
-        return int(self.contract.accessPrice())
-
-    @property
-    def reward_pool(self) -> int:
-        return int(self.contract.rewardPool())
-
-    @property
-    def round_reserve(self) -> int:
-        """Wei the next round locks from the pool when it opens (FederatedTask.roundReserveNeeded)."""
-        return int(self.contract.roundReserveNeeded())
-
-    @property
     def max_participants(self) -> int:
         return int(self.contract.maxParticipants())
-
-    def withdrawable(self, account: Any) -> int:
-        return int(self.contract.withdrawable(account))
 
     def has_access(self, account: Any) -> bool:
         return bool(self.contract.hasAccess(account))
 
     def tiers(self) -> list[tuple[int, int]]:
         return [tuple(int(v) for v in self.contract.tier(i)) for i in range(int(self.contract.tierCount()))]
-
-    # --- plumbing -------------------------------------------------------------------
-
-    def _send(self, call: Call, sender: Any) -> Any:
-        if _interval_mining(self.provider):
-            # ape's own send re-imports a transaction on an anvil switched to interval
-            # mining ("transaction already imported"); send it raw there.
-            return self.broadcast([(call, sender)])[0]
-        return call.send(sender)
-
-    def _check(self, weights: np.ndarray) -> np.ndarray:
-        w = np.asarray(weights, dtype=np.float64).ravel()
-        if w.size != self.param_count:
-            raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
-        return w
 
 
 @dataclass(frozen=True)
@@ -673,17 +683,14 @@ class BatchCommitment:
                    bytes.fromhex(d["head"]), int(d["saturated"]))
 
 
-class BatchTask:
+class BatchTask(_TaskHandle):
     """Handle on one deployed batch-engine task (PaperTask or ConsensusTask): updates are
     posted (PAPER) or committed, drawn and revealed (CONSENSUS) as calldata, then
     aggregated column by column by anyone."""
 
     def __init__(self, contract: Any) -> None:
-        self.contract = contract
+        super().__init__(contract)
         self.consensus = any(m.name == "drawSeats" for m in contract.contract_type.mutable_methods)
-        self.param_count = int(contract.paramCount())
-        self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
-        self.model_words = int(contract.modelWords())
         self.column_words = int(contract.columnWords())
         self.columns = protocol.chunk_ranges(self.model_words, self.column_words)
         self.post_words = int(contract.postWords())
@@ -709,40 +716,14 @@ class BatchTask:
         task.start_round(owner)
         return task
 
-    @classmethod
-    def at(cls, container: Any, address: str) -> "BatchTask":
-        return cls(container.at(address))
-
-    @property
-    def address(self) -> str:
-        return str(self.contract.address)
-
-    @property
-    def provider(self) -> Any:
-        return self.contract.provider
-
     def set_initial_model(self, owner: Any, weights: np.ndarray) -> int:
         update = self.encode(weights)
         for c, (f, t) in enumerate(self.columns):
             if c >= int(self.contract.initialColumns()):
-                Call(self.contract.setInitialColumn, (c, update.words[f:t])).send(owner)
+                self._send(Call(self.contract.setInitialColumn, (c, update.words[f:t])), owner)
         return update.saturated
 
-    def start_round(self, sender: Any) -> int:
-        Call(self.contract.startRound, ()).send(sender)
-        return self.current_round
-
-    def fund(self, sender: Any, amount: int) -> None:
-        Call(self.contract.fund, (), value=amount).send(sender)
-
     # --- posting ------------------------------------------------------------------------
-
-    def encode(self, weights: np.ndarray) -> Update:
-        w = np.asarray(weights, dtype=np.float64).ravel()
-        if w.size != self.param_count:
-            raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
-        words, saturated = codec.encode(w, self.fmt)
-        return Update(words, saturated)
 
     def post_calls(self, round_: int, update: Update) -> list[Call]:
         """One submit per post, in order, each with the link of the post after it."""
@@ -798,10 +779,6 @@ class BatchTask:
         """Commits ``c`` with the stake; ``bound_to``: an attacker replaying another's
         commitment binds it to that participant (it can never be opened)."""
         return int(self.commit_call(c, bound_to or sender).send(sender).gas_used)
-
-    def advance_time(self, seconds: int) -> None:
-        """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
-        self.contract.chain_manager.pending_timestamp += seconds
 
     def draw_seats(self, sender: Any, wait: Callable[[int], None] | None = None) -> SeatDraw | None:
         """Waits out the commit phase, then draws the seats unless someone did; returns the
@@ -906,50 +883,6 @@ class BatchTask:
     def withdraw(self, sender: Any) -> int:
         (ev,) = _event_args(Call(self.contract.withdraw, ()).send(sender), "Withdrawn")
         return int(ev.owed) + int(ev.revenue)
-
-    def withdrawable(self, account: Any) -> int:
-        return int(self.contract.withdrawable(account))
-
-    def buy_access(self, sender: Any) -> None:
-        Call(self.contract.buyAccess, (), value=int(self.contract.accessPrice())).send(sender)
-
-    def model_ints(self, version: int | None = None) -> np.ndarray:
-        v = int(self.contract.completedRounds()) if version is None else version
-        words: list[int] = []
-        for start in range(0, self.model_words, VIEW_WORDS_PER_CALL):
-            end = min(start + VIEW_WORDS_PER_CALL, self.model_words)
-            words.extend(int(w) for w in self.contract.modelSlice(v, start, end))
-        return codec.unpack(words, self.param_count)
-
-    def global_ints(self) -> np.ndarray:
-        return self.model_ints(None)
-
-    def global_model(self) -> np.ndarray:
-        return codec.dequantize(self.global_ints(), self.fmt)
-
-    @property
-    def current_round(self) -> int:
-        return int(self.contract.currentRound())
-
-    @property
-    def round_open(self) -> bool:
-        return bool(self.contract.roundOpen())
-
-    @property
-    def completed_rounds(self) -> int:
-        return int(self.contract.completedRounds())
-
-    @property
-    def block_number(self) -> int:
-        return int(self.provider.get_block("latest").number)
-
-    @property
-    def reward_pool(self) -> int:
-        return int(self.contract.rewardPool())
-
-    @property
-    def round_reserve(self) -> int:
-        return int(self.contract.roundReserveNeeded())
 
 
 class NaiveBaseline:
