@@ -822,10 +822,10 @@ class BatchTask(_TaskHandle):
     # --- aggregation ---------------------------------------------------------------------
 
     def entrants(self, round_: int) -> list[str]:
-        n = int(self.contract.roundEntrants()) if round_ == self.current_round else None
-        if n is None:
-            raise ValueError("entrants() reads the current round's list")
-        return [str(self.contract.entrant(round_, i)) for i in range(n)]
+        """The current round's list of complete updates, in list (column) order."""
+        if round_ != self.current_round:
+            raise ValueError(f"entrants() reads the current round's list, not round {round_}'s")
+        return [str(self.contract.entrant(round_, i)) for i in range(int(self.contract.roundEntrants()))]
 
     def posted_words(self, round_: int, participant: str) -> list[int]:
         """An update's words: from this handle's own posts, else from the chain (its post

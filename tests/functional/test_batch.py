@@ -213,18 +213,14 @@ def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, 
     update back from the post transactions) and is paid the keeper fee."""
     fee = dataclasses.replace(GUARDED, keeper_fee=5)
     with chain.isolate():
-        _withheld(project, owner, clients, chain, fee)
-
-
-def _withheld(project, owner, clients, chain, fee):
-    t = BatchTask.launch(project.PaperTask, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
-    for a, seed in zip(clients[:3], (1, 2, 3)):
-        t.submit(a, 1, floats(_honest(seed)))
-    chain.pending_timestamp += fee.post_duration
-    stranger = BatchTask.at(project.PaperTask, t.address)  # a fresh handle: no local copies
-    r = stranger.aggregate(clients[1])
-    assert r.completed and t.completed_rounds == 1
-    assert t.withdrawable(clients[1]) == r.rewards[str(clients[1].address)] + 5 * len(t.columns)
+        t = BatchTask.launch(project.PaperTask, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
+        for a, seed in zip(clients[:3], (1, 2, 3)):
+            t.submit(a, 1, floats(_honest(seed)))
+        chain.pending_timestamp += fee.post_duration
+        stranger = BatchTask.at(project.PaperTask, t.address)  # a fresh handle: no local copies
+        r = stranger.aggregate(clients[1])
+        assert r.completed and t.completed_rounds == 1
+        assert t.withdrawable(clients[1]) == r.rewards[str(clients[1].address)] + 5 * len(t.columns)
 
 
 def test_round_below_quorum_is_abandoned_and_its_reserve_returned(project, owner, clients, chain, reverts):

@@ -228,3 +228,42 @@ def test_a_column_that_could_exceed_the_gas_budget_is_refused(project, owner):
 
     w = default_column_words(16 * 100, 40, "median")
     assert column_gas_bound(40, w, True) <= 12_000_000 < column_gas_bound(40, w + 1, True)
+
+
+def test_withheld_draw_neither_stalls_the_task_nor_costs_stakes(btask, owner, clients, chain, reverts):
+    """Nobody draws the seats: at the posting deadline the round is abandoned (no one could
+    reveal), every committer takes its stake back, and the next round opens."""
+    t = btask
+    cs = commit_all(t, [(a, near(np.zeros(N), 10 + i, i)) for i, a in enumerate(clients[:3])])
+    with reverts("SeatsNotDrawn"):
+        t.reveal_calls(cs[clients[0]])[0].send(clients[0])  # cannot reveal undrawn
+    r = t.aggregate(owner, wait=t.advance_time)  # waits out the whole round, then abandons
+    assert not r.completed and t.current_round == 2 and t.round_open
+    for a in clients[:3]:
+        assert t.release_stake(a, 1) == STAKE
+    assert int(t.contract.totalStakes()) == 0
+    money_ok(t)
+
+
+def test_no_bound_ratchets_across_rounds(btask, owner, clients, chain):
+    """Round 1: three Sybils declare tiny moves (~3) and take the median reference; round 2:
+    honest clients moving ~12 are judged against round 2's own declarations only, so none
+    is rejected (a carried-over reference would lock them out)."""
+    t = btask
+    g = np.zeros(N, dtype=np.int64)
+    sybils = [(a, near(g, 3, 50 + i)) for i, a in enumerate(clients[:3])]
+    cs = commit_all(t, sybils + [(clients[3], near(g, 12, 9))])
+    t.draw_seats(owner, wait=t.advance_time)
+    assert int(t.contract.moveReference(1)) <= 4
+    for a, c in cs.items():
+        t.reveal(a, c)
+    assert t.aggregate(owner).completed
+    g = t.global_ints()
+    honest = [(a, near(g, 12, 70 + i)) for i, a in enumerate(clients[4:8])]
+    cs = commit_all(t, honest)
+    t.draw_seats(owner, wait=t.advance_time)
+    assert int(t.contract.moveReference(2)) >= 10
+    assert all(t.reveal(a, c) is not None for a, c in cs.items())
+    r = t.aggregate(owner)
+    assert r.completed and r.participants == 4
+    money_ok(t)
