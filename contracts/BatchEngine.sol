@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {PackedLanes} from "./lib/PackedLanes.sol";
 import {CodeStore} from "./lib/CodeStore.sol";
 import {ColumnMath} from "./lib/ColumnMath.sol";
 import {RevenueShare} from "./RevenueShare.sol";
@@ -107,6 +106,9 @@ abstract contract BatchEngine is RevenueShare {
     uint256 public constant DUPLICATE_SAMPLES = 2;
 
     // Participant status in a round (0: none).
+    /// @dev 1 in every 32-bit lane: a 16-bit lane of the word at even and odd positions.
+    uint256 private constant _ONES32 = 0x0000000100000001000000010000000100000001000000010000000100000001;
+
     uint8 internal constant POSTING = 1; // some posts in, not all
     uint8 internal constant POSTED = 2; // complete: on the round's list
     uint8 internal constant REFUSED = 3; // complete, but the rule refused it (`_admit`)
@@ -119,7 +121,6 @@ abstract contract BatchEngine is RevenueShare {
     event RoundStarted(uint256 indexed round, uint256 postDeadline, uint256 reserve);
     event Posted(uint256 indexed round, address indexed participant, uint256 post, uint256 index);
     event ColumnAggregated(uint256 indexed round, uint256 column, address store, address keeper, uint256 fee);
-    event NearDuplicates(uint256 indexed round, uint256 column, uint256 a, uint256 b);
     event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 tier, uint256 reward,
         bool duplicate, bool replay);
     event RoundFinalized(uint256 indexed round, uint256 version, uint256 participants);
@@ -298,8 +299,8 @@ abstract contract BatchEngine is RevenueShare {
         _tierThresholds = s.tierThresholds;
         _tierRewards = s.tierRewards;
         uint256 bias = 1 << (s.valueBits - 1);
-        _biasLanes = bias * PackedLanes.ONES32;
-        _invalidLanes = (0xffff ^ ((1 << s.valueBits) - 1)) * PackedLanes.ONES32;
+        _biasLanes = bias * _ONES32;
+        _invalidLanes = (0xffff ^ ((1 << s.valueBits) - 1)) * _ONES32;
         uint256 used = s.paramCount % 16;
         _lastWordPadding = used == 0 ? 0 : type(uint256).max << (16 * used);
         if (msg.value != 0) {
@@ -381,11 +382,14 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice An upper bound of a column transaction's gas with n seats and w words per
     ///         update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN) or not (MEAN); the
     ///         constructor refuses settings above MAX_COLUMN_GAS, so no sequence of posts can
-    ///         make a legal column exceed it (ml/settings mirrors it to size columns).
+    ///         make a legal column exceed it (ml/settings mirrors it to size columns). It
+    ///         holds in the worst case a participant can arrange: every seat a fresh account,
+    ///         every pair of updates a confirmed near-duplicate.
     function columnGasBound(uint256 n, uint256 w, uint256 sorts) public pure returns (uint256) {
         uint256 comparators = sorts == 0 || n < 2 ? 0 : ColumnMath.schedule(n).length / 2;
         return GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
-            + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD);
+            + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
+            + _ruleColumnGas(n, w);
     }
 
     /// @notice Whether the current round's posting phase is over (deadline passed, or
@@ -559,6 +563,11 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @dev The score of list entry `i` (with its `_entry` word) once every column is in.
     function _score(uint256 round, uint256 i, uint256 entry) internal view virtual returns (uint256);
+
+    /// @dev What the rule adds to a column's gas bound with n seats and w words per update.
+    function _ruleColumnGas(uint256, uint256) internal pure virtual returns (uint256) {
+        return 0;
+    }
 
     /// @dev Seconds between a round's opening and its posting phase (a commit phase).
     function _postingDelay() internal view virtual returns (uint256) {
@@ -848,8 +857,9 @@ abstract contract BatchEngine is RevenueShare {
                 if (d > limit) {
                     _refuted[round][p >> 8] |= 1 << (p & 255);
                 } else if (4 * d < _max(moved[a], moved[b])) {
+                    // No event per pair: Sybils posting one update would pay n^2 events into
+                    // every column. The outcome is each entrant's `duplicate` flag in Rewarded.
                     _confirmed[round][p >> 8] |= 1 << (p & 255);
-                    emit NearDuplicates(round, column, a, b);
                 }
             }
         }

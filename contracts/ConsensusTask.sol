@@ -34,6 +34,11 @@ contract ConsensusTask is BatchEngine {
         uint256 maxMoveRatio;
     }
 
+    /// @notice Column gas the rule adds per seat (its distance slot, stake return) and per
+    ///         seat and word (the distance to the new model), for `columnGasBound`.
+    uint256 public constant GAS_PER_SEAT_CONSENSUS = 40_000;
+    uint256 public constant GAS_PER_SEAT_WORD_CONSENSUS = 600;
+
     uint8 internal constant COMMITTED = 1;
     uint8 internal constant SEATED = 2;
     uint8 internal constant RELEASED = 3;
@@ -214,6 +219,10 @@ contract ConsensusTask is BatchEngine {
     /*//////////////////////////////////////////////////////////////
                                RULE HOOKS
     //////////////////////////////////////////////////////////////*/
+
+    function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
+        return n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS);
+    }
 
     function _postingDelay() internal view override returns (uint256) {
         return commitDuration;

@@ -5,8 +5,9 @@ package, which imports this one, never the reverse).
 - ``codec``: float tensors <-> fixed-point integers <-> packed 256-bit words.
 - ``protocol``: every contract rule in Python, bit-exact (aggregation, distances, tiers,
   links and commitments, seat draw, copy check, revenue shares).
-- ``settings``: ``TaskSettings`` (the contract's struct), the protocol's constants, ``Status``.
-- ``chain``: the SDK, the only code that builds contract calls (``FedTask``, ``Call``).
+- ``settings``: ``BatchSettings`` and ``ConsensusSettings`` (the contracts' structs), the
+  protocol's constants, ``Status``.
+- ``chain``: the SDK, the only code that builds contract calls (``BatchTask``, ``Call``).
 - ``data``, ``models``, ``training``: datasets and partitions, torch models, local training
   and the float FedAvg baseline.
 - ``node``: long-running client and keeper, config files and deployment records, a local

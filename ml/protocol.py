@@ -2,11 +2,11 @@
 bit-exact, in one place.
 
 Two roles, one statement: the SDK (``ml.chain``) builds the links and commitments it sends
-with these very functions (``chunk_moves``, ``chunk_links``, ``commitment_hash``), and the
-tests hold the EVM to every function here (aggregation, distances, tiers, scores, seat
-draw, copy check, revenue shares). Each function names the Solidity it mirrors. Written
+with these very functions (``update_links``, ``commitment_hash``), and the tests hold the
+EVM to every function here (aggregation, distances, tiers, scores, seat draw, duplicate
+check, revenue shares). Each function names the Solidity it mirrors. Written
 for clarity (plain integers, one parameter at a time), not speed, except where a
-vectorised numpy form is provably identical (`mean`, `distance`).
+vectorised numpy form is provably identical (`aggregate`, `distance`).
 """
 
 from __future__ import annotations
@@ -15,53 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .codec import word_count
 from .settings import AGGREGATIONS
 
-MASK256 = (1 << 256) - 1
-ONES32 = sum(1 << (32 * k) for k in range(8))
-LOW16 = 0xFFFF * ONES32
-
-
-# --- PackedLanes.sol -----------------------------------------------------------------
-
-
-def spread(x: int) -> int:
-    """PackedLanes.spread: 8 lanes of 16 bits (low 128 bits of x) -> 8 lanes of 32 bits."""
-    return sum(((x >> (16 * k)) & 0xFFFF) << (32 * k) for k in range(8))
-
-
-def to_biased(spread_word: int, value_bits: int) -> int:
-    """PackedLanes.toBiased: per lane (t + 2^(B-1)) mod 2^16."""
-    bias = 1 << (value_bits - 1)
-    return sum(((((spread_word >> (32 * k)) & 0xFFFF) + bias) & 0xFFFF) << (32 * k) for k in range(8))
-
-
-def abs_diff_sum(a: int, b: int) -> int:
-    """PackedLanes.absDiffSum: sum over 8 lanes of |a_k - b_k|."""
-    return sum(abs(((a >> (32 * k)) & 0xFFFFFFFF) - ((b >> (32 * k)) & 0xFFFFFFFF)) for k in range(8))
-
-
-def round_mean(lane_sum: int, n: int) -> int:
-    """The contract's rounding rule: floor((sum + floor(n/2)) / n) on biased values."""
-    return (lane_sum + n // 2) // n
-
-
-# --- FederatedTask.sol ---------------------------------------------------------------
-
-
-def mean(submissions: list[np.ndarray], value_bits: int = 16) -> np.ndarray:
-    """Global model after a round: per-parameter rounded mean of the signed submissions.
-
-    In the biased domain u = v + 2^(B-1) the contract computes floor((sum u + n//2) / n);
-    since the bias is an integer, that equals 2^(B-1) + floor((sum v + n//2) / n), i.e.
-    round half towards +infinity of the signed mean.
-    """
-    if not submissions:
-        raise ValueError("mean of no submissions")
-    n = len(submissions)
-    total = np.sum(np.stack([np.asarray(s, dtype=np.int64) for s in submissions]), axis=0)
-    return np.floor_divide(total + n // 2, n)
+# --- BatchEngine.sol: aggregation, scores, tiers --------------------------------------
 
 
 def trimmed_count(n: int, rule: str, trim: int = 0) -> int:
@@ -80,9 +36,10 @@ def trimmed_count(n: int, rule: str, trim: int = 0) -> int:
 def aggregate(values: list[np.ndarray] | np.ndarray, rule: str = "mean", trim: int = 0) -> np.ndarray:
     """The new model of a round under ``rule``, per parameter over the n updates (signed
     integers): sort the n values, drop ``trimmed_count`` at each end, take the rounded mean
-    of the rest with the MEAN rounding (floor((sum + floor(m/2)) / m), half towards +inf).
-    So MEDIAN is the middle value (n odd) or the rounded mean of the two middle values (n
-    even), and MEAN is unchanged from ``mean``."""
+    of the rest with the MEAN rounding (floor((sum + floor(m/2)) / m), half towards +inf:
+    in the biased domain u = v + 2^(B-1) the contract's floor((sum u + m//2) / m) is the
+    bias plus this, the bias being an integer). So MEDIAN is the middle value (n odd) or the
+    rounded mean of the two middle values (n even)."""
     stacked = np.stack([np.asarray(v, dtype=np.int64) for v in values]) if len(values) else None
     if stacked is None:
         raise ValueError("aggregate of no updates")
@@ -93,22 +50,9 @@ def aggregate(values: list[np.ndarray] | np.ndarray, rule: str = "mean", trim: i
     return np.floor_divide(kept.sum(axis=0) + m // 2, m)
 
 
-def chunked_mean(previous: np.ndarray, contributions: list[tuple[np.ndarray, int]], chunk_words: int,
-                 value_bits: int = 16) -> np.ndarray:
-    """The global model after a chunked round (FederatedTask._writeChunk): each chunk is the
-    rounded mean of the contributions that reached it, ``(values, chunks_sent)`` each, or the
-    previous model where none did."""
-    out = np.asarray(previous, dtype=np.int64).copy()
-    words = word_count(out.size)
-    for c, (f, t) in enumerate(chunk_ranges(words, chunk_words)):
-        arrived = [np.asarray(v, dtype=np.int64)[16 * f : 16 * t] for v, sent in contributions if sent > c]
-        if arrived:
-            out[16 * f : 16 * t] = mean(arrived, value_bits)
-    return out
-
-
 def distance(local: np.ndarray, global_: np.ndarray) -> int:
-    """floor(sum |v_p - g_p| / N) in fixed-point units (FederatedTask.submit)."""
+    """floor(sum |v_p - g_p| / N) in fixed-point units: PaperTask's score (distance to the
+    round's old model), ConsensusTask's mean move and distance to the new model."""
     a = np.asarray(local, dtype=np.int64)
     b = np.asarray(global_, dtype=np.int64)
     if a.shape != b.shape:
@@ -117,7 +61,7 @@ def distance(local: np.ndarray, global_: np.ndarray) -> int:
 
 
 def reward_tier(dist: int, thresholds: list[int]) -> int:
-    """FederatedTask.rewardTier: first i with dist <= thresholds[i], else len(thresholds)."""
+    """BatchEngine.rewardTier: first i with dist <= thresholds[i], else len(thresholds)."""
     for i, t in enumerate(thresholds):
         if dist <= t:
             return i
@@ -130,45 +74,15 @@ def reward_for(dist: int, thresholds: list[int], rewards: list[int]) -> int:
 
 
 def chunk_ranges(model_words: int, chunk_words: int) -> list[tuple[int, int]]:
-    """FederatedTask._checkChunk: word range [from, to) of every chunk, in order."""
+    """Word range [from, to) of every chunk (post or column: BatchEngine._columnRange), in order."""
     if chunk_words <= 0:
         raise ValueError("chunk_words must be > 0")
     return [(f, min(f + chunk_words, model_words)) for f in range(0, model_words, chunk_words)]
 
 
-def chunk_moves(values: np.ndarray, global_values: np.ndarray, chunk_words: int) -> list[int]:
-    """Per chunk, sum |v - g| of an update against a global model, both as signed integers
-    (FederatedTask._accumulate's distance; the bias cancels in the difference)."""
-    v = np.asarray(values, dtype=np.int64)
-    g = np.asarray(global_values, dtype=np.int64)
-    if v.shape != g.shape:
-        raise ValueError("chunk_moves: shapes differ")
-    words = word_count(v.size)
-    return [int(np.abs(v[16 * f : 16 * t] - g[16 * f : 16 * t]).sum()) for f, t in chunk_ranges(words, chunk_words)]
-
-
-def chunk_link(words: list[int], chunk_move: int, next_link: bytes) -> bytes:
-    """FederatedTask.chunkLink: keccak256(words ++ chunkMove ++ nextLink), all 32-byte words."""
-    from eth_utils import keccak
-
-    return keccak(b"".join(int(w).to_bytes(32, "big") for w in words) + chunk_move.to_bytes(32, "big") + next_link)
-
-
-def chunk_links(words: list[int], moves: list[int], chunk_words: int) -> list[bytes]:
-    """Link hash of every chunk, built from the last (next link 0) back to the first."""
-    ranges = chunk_ranges(len(words), chunk_words)
-    if len(moves) != len(ranges):
-        raise ValueError("chunk_links: one move per chunk")
-    links = [b"\0" * 32] * (len(ranges) + 1)
-    for c in range(len(ranges) - 1, -1, -1):
-        f, t = ranges[c]
-        links[c] = chunk_link(words[f:t], moves[c], links[c + 1])
-    return links[:-1]
-
-
 def commitment_hash(task: str, round_: int, participant: str, salt: bytes, move: int, first_link: bytes) -> bytes:
-    """FederatedTask.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
-    move, firstLink))."""
+    """ConsensusTask.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
+    move, head link))."""
     from eth_utils import keccak, to_bytes
 
     if len(salt) != 32:
@@ -179,26 +93,16 @@ def commitment_hash(task: str, round_: int, participant: str, salt: bytes, move:
 
 
 def claim_score(dist: int, move: int, mean_move: int) -> int:
-    """FederatedTask.claimScore: (distance + mean_move - move) in per-mille of mean_move,
+    """ConsensusTask.claimScore: (distance + mean_move - move) in per-mille of mean_move,
     saturating at 0; lower is better."""
     m = mean_move if mean_move else 1
     return 0 if dist + m < move else (dist + m - move) * 1000 // m
 
 
-def claim_reward(dist: int, move: int, mean_move: int, thresholds: list[int], rewards: list[int],
-                 max_move_ratio: int = 0, copied: bool = False) -> int:
-    """FederatedTask._settleClaim's reward of a live claim: nothing for an update whose move
-    exceeds max_move_ratio/1000 x its round's mean move (when set) or that has a near copy
-    in its round (``copied``: near_copy with any other accepted update), else the tier of
-    claim_score."""
-    if copied or not within_ratio(move, mean_move, max_move_ratio):
-        return 0
-    return reward_for(claim_score(dist, move, mean_move), thresholds, rewards)
-
-
 def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, reference_mean: int = 0) -> bool:
-    """FederatedTask.moveAccepted: min_move <= move <= max_move and, when the ratio is set
-    and the reference mean (move_reference) is not 0, move <= max_move_ratio/1000 x it."""
+    """ConsensusTask._admit on a reveal whose measured move is the declared one (means per
+    parameter): min_move <= move <= max_move and, when the ratio is set and the reference
+    (move_reference) is not 0, move <= max_move_ratio/1000 x it."""
     if not min_move <= move <= max_move:
         return False
     return reference_mean == 0 or within_ratio(move, reference_mean, max_move_ratio)
@@ -206,12 +110,12 @@ def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int =
 
 def within_ratio(move: int, mean_move: int, max_move_ratio: int) -> bool:
     """move <= max_move_ratio/1000 x mean_move, or the ratio is off (0): the outlier test
-    shared by reveals (against move_reference) and claims (against the round's mean)."""
+    shared by reveals (against move_reference) and scores (against the round's mean)."""
     return max_move_ratio == 0 or move * 1000 <= max_move_ratio * mean_move
 
 
 def move_reference(seated_means: list[int]) -> int:
-    """FederatedTask.moveReference (set by drawSeats): the lower median of the mean moves
+    """ConsensusTask.moveReference (set by drawSeats): the lower median of the mean moves
     (each floor(move / N)) declared by the round's seated committers; 0 with no seat."""
     if not seated_means:
         return 0
@@ -226,7 +130,7 @@ def _word_hash(*values: int | bytes) -> int:
 
 
 def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> list[str]:
-    """FederatedTask.drawSeats: the committers in the contract's order after the draw; the
+    """ConsensusTask.drawSeats: the committers in the contract's order after the draw; the
     first min(n, max_participants) hold the seats (a partial Fisher-Yates shuffle whose
     i-th step swaps position i with i + keccak(seed, i) mod (n - i))."""
     order = list(committers)
@@ -239,35 +143,7 @@ def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> lis
     return order
 
 
-SAMPLE_WORDS = 2
-SAMPLE_DOMAIN = 1 << 128
-
-
-def sample_words(seed: bytes, model_words: int) -> list[int]:
-    """FederatedTask.sampleWord for j = 0 .. SAMPLE_WORDS-1: the model words every update of
-    the round keeps for the copy check."""
-    return [_word_hash(seed, SAMPLE_DOMAIN + j) % model_words for j in range(SAMPLE_WORDS)]
-
-
-def word_distance(a: int, b: int) -> int:
-    """FederatedTask._wordDistance: sum |a - b| over the 16 int16 lanes of two wire words."""
-    la = [((a >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
-    lb = [((b >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
-    return sum(abs(x - y) for x, y in zip(la, lb))
-
-
-def near_copy(mine: list[int], theirs: list[int], old: list[int], duplicate_distance: int) -> bool:
-    """FederatedTask._hasNearCopy for one pair: on the sampled words, the two updates are at
-    most duplicate_distance apart per parameter and less than a quarter as far apart as
-    ``mine`` moved from the old model ``old`` (samples that barely moved prove nothing)."""
-    moved = sum(word_distance(m, g) for m, g in zip(mine, old))
-    if moved == 0:
-        return False
-    d = sum(word_distance(m, t) for m, t in zip(mine, theirs))
-    return d <= duplicate_distance * 16 * len(mine) and 4 * d < moved
-
-
-# --- BatchEngine.sol ---------------------------------------------------------------
+# --- BatchEngine.sol: links, duplicates ----------------------------------------------
 
 
 def update_links(words: list[int], column_words: int) -> list[bytes]:
@@ -292,6 +168,13 @@ def fold_links(links: list[bytes]) -> bytes:
     for link in links:
         f = keccak(f + link)
     return f
+
+
+def word_distance(a: int, b: int) -> int:
+    """BatchEngine._wordDistance: sum |a - b| over the 16 int16 lanes of two wire words."""
+    la = [((a >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
+    lb = [((b >> (16 * k)) & 0xFFFF) ^ 0x8000 for k in range(16)]
+    return sum(abs(x - y) for x, y in zip(la, lb))
 
 
 def sample_offset(seed: bytes, column: int, j: int, width: int) -> int:

@@ -1,8 +1,9 @@
 """What a task is deployed with, and the protocol's constants: each stated once, here.
 
-``TaskSettings`` mirrors the contract's ``FederatedTask.TaskSettings`` struct field for
-field (raw integers, wei); the config-file schema a person writes (ETH, defaults,
-validation) is ``ml.node.deployment.DeployConfig``, which produces one of these.
+``BatchSettings`` mirrors the contract's ``BatchEngine.BatchSettings`` struct field for field
+(raw integers, wei) and ``ConsensusSettings`` the CONSENSUS rule's own; the config-file
+schema a person writes (ETH, defaults, validation) is ``ml.node.deployment.DeployConfig``,
+which produces them. A test pins every constant here to the contract's.
 """
 
 from __future__ import annotations
@@ -13,120 +14,30 @@ from typing import Any, Sequence
 
 from . import codec
 
-RULES = ("paper", "consensus")  # index = FederatedTask.PAPER / CONSENSUS
-UNBOUNDED = 2**256 - 1
+RULES = ("paper", "consensus")  # PaperTask, ConsensusTask
 
-#: FederatedTask.MAX_CHUNK_WORDS: a chunk of the global model is one data contract, which
-#: must stay under the 24,576-byte code size limit (EIP-170).
-MAX_CHUNK_WORDS = 767
-#: FederatedTask.MAX_SEATS: seats a CONSENSUS round can draw.
+#: BatchEngine.MAX_SEATS: seats a round can hold (a list index is 16 bits; the seat lottery
+#: and the column's n^2 duplicate pairs keep practical rounds far below).
 MAX_SEATS = 256
-
-#: Default gas budget per transaction, well under the 16,777,216 cap (EIP-7825).
-DEFAULT_TX_GAS_BUDGET = 12_000_000
-#: Upper bounds per chunk word (16 parameters), used to size transactions and as explicit
-#: gas limits when clients broadcast at once: a submit or a reveal with move checks costs at
-#: most ~740 gas/param at the margin (all calldata bytes nonzero, warm accumulator), a
-#: finalize ~800; the overhead covers per-transaction bookkeeping.
-GAS_PER_WORD_SEND = 12_400
-GAS_PER_WORD_FINALIZE = 14_000
-GAS_PER_TX_OVERHEAD = 250_000
-#: Closing a round (money settled, next round opened) and creating a chunk's data contract.
-FINALIZE_OVERHEAD = 600_000
+#: BatchEngine.MAX_TIERS.
+MAX_TIERS = 8
 #: Gas limit of a commit and of a seat draw (measured: ~142k and ~370k for 20 seats).
 COMMIT_GAS = 200_000
 DRAW_GAS = 3_000_000
-#: Accumulator words warmed per warmStorage transaction (2 fresh 22,100-gas slots per word).
-WARM_WORDS_PER_TX = 240
 
 
 class Status(IntEnum):
-    """FederatedTask.statusOf: where a participant stands in a round."""
+    """Where a participant stands in a round (BatchTask.status: BatchEngine.statusOf, and
+    ConsensusTask.seatOf under CONSENSUS)."""
 
     NONE = 0
-    COMMITTED = 1  # CONSENSUS: committed, seats not drawn yet (or not drawn for one)
-    ACCEPTED = 2  # every chunk in (CONSENSUS: the move accepted)
-    REJECTED = 3  # CONSENSUS: declared move out of bounds
-    CLAIMED = 4  # CONSENSUS: reward and stake credited
-    SENDING = 5  # some chunks in, not all
-    SEATED = 6  # CONSENSUS: drawn for a seat, no chunk revealed yet
-    RELEASED = 7  # CONSENSUS: not drawn, stake returned
+    COMMITTED = 1  # CONSENSUS: committed, seats not drawn yet (or drawn without it)
+    SEATED = 2  # CONSENSUS: drawn for a seat, nothing revealed yet
+    RELEASED = 3  # CONSENSUS: not seated, stake returned
+    POSTING = 4  # some posts in, not all
+    LISTED = 5  # complete and on the round's list: aggregated and rewarded with the last column
+    REFUSED = 6  # CONSENSUS: revealed, but the move was not as declared or out of bounds
 
-
-def default_chunk_words(param_count: int, tx_gas_budget: int = DEFAULT_TX_GAS_BUDGET) -> int:
-    """The largest chunk whose submission or reveal stays under ``tx_gas_budget``."""
-    fit = (tx_gas_budget - GAS_PER_TX_OVERHEAD) // GAS_PER_WORD_SEND
-    if fit < 1:
-        raise ValueError(f"a gas budget of {tx_gas_budget} cannot carry even one word per transaction")
-    return max(1, min(codec.word_count(param_count), fit, MAX_CHUNK_WORDS))
-
-
-@dataclass(frozen=True)
-class TaskSettings:
-    """Deployment settings of one learning task (FederatedTask.TaskSettings)."""
-
-    param_count: int
-    frac_bits: int = 12
-    value_bits: int = 16
-    round_duration: int = 3600
-    min_participants: int = 1
-    max_participants: int = 5
-    access_price: int = 10**16
-    tier_thresholds: Sequence[int] = (64, 256, 1024)
-    tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
-    reward_rule: str = "paper"  # "paper" or "consensus"
-    reveal_duration: int = 3600
-    stake: int = 0
-    min_move: int = 0
-    max_move: int = UNBOUNDED
-    max_move_ratio: int = 0
-    chunk_words: int = 0  # 0: the largest chunk under DEFAULT_TX_GAS_BUDGET
-    duplicate_distance: int = 0  # CONSENSUS: same-round updates this close (mean per param) earn nothing
-
-    def __post_init__(self) -> None:
-        codec.FixedPoint(self.frac_bits, self.value_bits)  # validates the format
-        if len(self.tier_thresholds) != len(self.tier_rewards):
-            raise ValueError("tier_thresholds and tier_rewards must have the same length")
-        if self.reward_rule not in RULES:
-            raise ValueError(f"reward_rule must be one of {', '.join(RULES)}, got {self.reward_rule!r}")
-
-    @property
-    def fmt(self) -> codec.FixedPoint:
-        return codec.FixedPoint(self.frac_bits, self.value_bits)
-
-    @property
-    def resolved_chunk_words(self) -> int:
-        return self.chunk_words or default_chunk_words(self.param_count)
-
-    @property
-    def round_reserve(self) -> int:
-        """Wei a round locks from the pool when it opens (FederatedTask.roundReserveNeeded)."""
-        return max(self.tier_rewards) * self.max_participants
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """The constructor argument, in the struct's field order."""
-        return (
-            self.param_count,
-            self.value_bits,
-            self.frac_bits,
-            self.round_duration,
-            self.min_participants,
-            self.max_participants,
-            self.access_price,
-            list(self.tier_thresholds),
-            list(self.tier_rewards),
-            RULES.index(self.reward_rule),
-            self.reveal_duration,
-            self.stake,
-            self.min_move,
-            self.max_move,
-            self.max_move_ratio,
-            self.resolved_chunk_words,
-            self.duplicate_distance,
-        )
-
-
-# --- the batch engine (BatchEngine.sol) ---------------------------------------------------
 
 AGGREGATIONS = ("mean", "median", "trimmed_mean")  # index = BatchEngine.MEAN / MEDIAN / TRIMMED_MEAN
 #: BatchEngine.MAX_COLUMN_WORDS / MAX_COLUMN_BYTES: a column is one data contract (EIP-170),
@@ -149,6 +60,8 @@ POST_GAS_PER_WORD = 2_000
 MAX_COLUMN_GAS = 12_000_000
 GAS_COLUMN_BASE, GAS_PER_SEAT, GAS_PER_PAIR = 300_000, 100_000, 1_000
 GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8_000
+#: ConsensusTask.GAS_PER_SEAT_CONSENSUS / GAS_PER_SEAT_WORD_CONSENSUS.
+GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS = 40_000, 600
 
 
 def comparators(n: int) -> int:
@@ -173,22 +86,25 @@ def comparators(n: int) -> int:
     return count
 
 
-def column_gas_bound(n: int, w: int, sorts: bool) -> int:
-    """BatchEngine.columnGasBound: an upper bound of a column transaction's gas."""
+def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False) -> int:
+    """BatchEngine.columnGasBound (with ConsensusTask._ruleColumnGas under CONSENSUS): an
+    upper bound of a column transaction's gas."""
     c = comparators(n) if sorts and n >= 2 else 0
+    rule = n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS) if consensus else 0
     return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
-            + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD))
+            + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 
 
-def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean") -> int:
+def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean",
+                         consensus: bool = False) -> int:
     """The widest column whose transaction carries every seat's words under
     MAX_COLUMN_BYTES and whose gas bound stays under MAX_COLUMN_GAS (and at most
     MAX_COLUMN_WORDS, and the model)."""
     n = max_participants
     fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES) // (32 * n) - 1
     sorts = aggregation != "mean"
-    per_word = column_gas_bound(n, 1, sorts) - column_gas_bound(n, 0, sorts)
-    fit = min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts)) // per_word)
+    per_word = column_gas_bound(n, 1, sorts, consensus) - column_gas_bound(n, 0, sorts, consensus)
+    fit = min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts, consensus)) // per_word)
     if fit < 1:
         raise ValueError(f"{n} seats cannot fit one word each in a column under {MAX_COLUMN_BYTES} bytes "
                          f"and {MAX_COLUMN_GAS:,} gas ({aggregation})")
@@ -215,6 +131,9 @@ class BatchSettings:
     duplicate_distance: int = 0
     replay_rounds: int = 0
     keeper_fee: int = 0
+    #: Not a struct field: size default columns for ConsensusTask's extra column work
+    #: (BatchTask.deploy sets it when deploying one).
+    consensus: bool = False
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)
@@ -229,7 +148,8 @@ class BatchSettings:
 
     @property
     def resolved_column_words(self) -> int:
-        return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation)
+        return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation,
+                                                         self.consensus)
 
     @property
     def resolved_post_words(self) -> int:

@@ -13,7 +13,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml import data as datasets
-from ml.chain import FedTask
+from ml.chain import BatchTask
 from ml.node.deployment import ConfigError, attach
 from ml.node.participant import Client, ClientState, run_loop
 
@@ -42,8 +42,9 @@ def _shard(spec: str) -> tuple[int, int]:
               help="Folder for this client's crash-safe state (salt, pending update).")
 @click.option("--poll", default=1.0, show_default=True, help="Seconds between looks at the chain when idle.")
 def cli(ecosystem, network, provider, record_path, account_spec, data_dir, shard, state_dir, poll):
-    """Watches the task and, each round, trains on its local data, then commits, reveals,
-    claims and withdraws (CONSENSUS) or submits (PAPER) on its own. Restart it after a crash
+    """Watches the task and, each round, trains on its local data, then posts (PAPER) or
+    commits, reveals or takes back an unseated stake (CONSENSUS), and withdraws what the
+    aggregation credited, on its own. Restart it after a crash
     with the same --state-dir: it resumes from the chain and its state file. Stops cleanly on
     SIGINT/SIGTERM."""
     torch.set_num_threads(1)
@@ -54,7 +55,7 @@ def cli(ecosystem, network, provider, record_path, account_spec, data_dir, shard
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     cfg = record.deploy_config
-    task = FedTask.at(project.FederatedTask, record.address)
+    task = BatchTask.at(record.container(project), record.address)
     if task.rule == "consensus" and int(account.balance) < task.stake:
         raise click.ClickException(f"insufficient funds: {account.address} cannot pay the {task.stake} wei stake")
     data = datasets.load_dataset(cfg.dataset, data_dir)

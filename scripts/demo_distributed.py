@@ -1,7 +1,8 @@
 """A real multi-process deployment on this machine: one anvil (2-s blocks) on loopback, the
 task deployed from a config file, N client processes and a keeper, each its own OS process
-with its own key. Mid-way one client is killed (SIGKILL) right after it committed, then
-restarted; the table at the end shows every round's accuracy and every client's rewards."""
+with its own key; the keeper draws seats and aggregates each round in column transactions.
+Mid-way one client is killed (SIGKILL) right after it committed, then restarted; the table
+at the end shows every round's accuracy and every client's rewards."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
     from ape import accounts, networks, project
 
     from ml import data as datasets
-    from ml.chain import FedTask
+    from ml.chain import BatchTask
     from ml.models import build_model, set_flat
     from ml.training import accuracy
 
@@ -55,7 +56,8 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         address = json.loads(record.read_text())["address"]
         # The demo watches the chain through the SDK like any other reader.
         connected.enter_context(networks.parse_network_choice(anvil.uri))
-        task = FedTask.at(project.FederatedTask, address)
+        task = BatchTask.at(project.ConsensusTask if json.loads(record.read_text())["config"]["reward_rule"] == "consensus"
+                           else project.PaperTask, address)
         keeper = keeper_proc(folder, anvil.uri, record, account=clients + 1).start()
         cprocs = [client_proc(folder, anvil.uri, record, i, clients, account=i + 1).start() for i in range(clients)]
         procs = [keeper, *cprocs]
@@ -75,8 +77,8 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
 
         wait_until(lambda: task.completed_rounds >= rounds, 120 + 60 * rounds, f"{rounds} completed rounds")
         addrs = [list(accounts.test_accounts)[i + 1].address for i in range(clients)]
-        wait_until(lambda: all(task.status(rounds, a)[0] == Status.CLAIMED for a in addrs), 120,
-                   f"every client to claim round {rounds}")
+        wait_until(lambda: all(task.withdrawable(a) == 0 for a in addrs), 120,
+                   f"every client to withdraw its round-{rounds} reward")
         codes = [p.stop() for p in procs]
         elapsed = time.perf_counter() - t0
         log(f"stopped every process with SIGTERM; exit codes {codes}")
@@ -91,16 +93,16 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
 
         data = datasets.load_dataset("mnist")
         model = build_model("logreg", data.n_features, data.n_classes)
-        rewards = {(c.round, c.participant): c.reward for c in task.claims()}
+        rewards = {r: task.rewards(r) for r in range(1, rounds + 1)}
         header = f"{'round':>5} {'accuracy':>9} {'accepted':>8} " + " ".join(
             f"{'client ' + str(i) + ('*' if i == victim_index else ''):>10}" for i in range(clients))
         click.echo(f"\n{header}\n{'-' * len(header)}")
         ok = True
         for r in range(1, rounds + 1):
             set_flat(model, task.model_after(r))
-            row = [rewards.get((r, a), 0) for a in addrs]  # rewards of claims; revenue comes on top
+            row = [rewards[r].get(a, 0) for a in addrs]  # credited with the last column; revenue comes on top
             ok &= all(x > 0 for x in row)
-            accepted = sum(1 for a in addrs if task.status(r, a)[0] in (Status.ACCEPTED, Status.CLAIMED))
+            accepted = sum(1 for a in addrs if task.status(r, a)[0] == Status.LISTED)
             click.echo(f"{r:>5} {accuracy(model, data.x_test, data.y_test):>9.4f} {accepted:>8} "
                        + " ".join(f"{x / 1e18:>10.4f}" for x in row))
         click.echo(f"\nrewards in ETH per round (stake returned on top); * = killed with SIGKILL after committing "

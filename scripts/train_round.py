@@ -14,8 +14,8 @@ from ape.logging import logger
 from ape.cli import ConnectedProviderCommand, network_option
 
 from ml import data as datasets
-from ml.chain import BatchTask, FedTask
-from ml.settings import BatchSettings, TaskSettings
+from ml.chain import BatchTask
+from ml.settings import BatchSettings
 from studies.federation import RunConfig, run_onchain
 from ml.models import MODELS, build_model, param_count
 from studies.report import print_round_header, print_round_row, print_summary
@@ -36,11 +36,8 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--partition", type=click.Choice(["iid", "dirichlet"]), default="iid", show_default=True,
               help="How the training set is split among clients.")
 @click.option("--alpha", default=0.5, show_default=True, help="Dirichlet concentration (smaller = more label skew).")
-@click.option("--engine", type=click.Choice(["batch", "streaming"]), default="batch", show_default=True,
-              help="batch: updates posted as calldata, aggregated in column transactions (PaperTask); "
-                   "streaming: every update summed into contract storage (FederatedTask).")
 @click.option("--aggregation", type=click.Choice(["mean", "median", "trimmed_mean"]), default="mean",
-              show_default=True, help="The batch engine's aggregation rule (streaming: always the mean).")
+              show_default=True, help="How the contract combines the updates, coordinate by coordinate.")
 @click.option("--trim", default=1, show_default=True, help="trimmed_mean: values dropped at each end.")
 @click.option("--local-epochs", default=1, show_default=True, help="Local epochs per round.")
 @click.option("--lr", default=0.1, show_default=True, help="Local SGD learning rate.")
@@ -52,7 +49,7 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-round records (accuracy, baseline_accuracy, gas, times, rewards) as JSON.")
 def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data_dir, partition, alpha,
-        engine, aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, json_path):
+        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, json_path):
     torch.set_num_threads(1)
     logger.set_level("WARNING")  # one line per round, not one per transaction
     if provider.network.name != "local":
@@ -73,20 +70,14 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
     owner, client_accounts = test_accounts[0], test_accounts[1 : clients + 1]
 
     quorum = max(1, (clients + 1) // 2)
-    if engine == "batch":
-        settings = BatchSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
-                                 min_participants=quorum, aggregation=aggregation, trim=trim)
-        launch = BatchTask.launch
-        container = project.PaperTask
-    else:
-        if aggregation != "mean":
-            raise click.BadParameter("the streaming engine only averages", param_hint="--aggregation")
-        settings = TaskSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
-                                min_participants=quorum)
-        launch, container = FedTask.launch, project.FederatedTask
-    task = launch(container, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
-                  funding=settings.round_reserve * rounds)
-    click.echo(f"Task {task.address} ({engine}, {aggregation}): {model_name} ({n_params} params, "
+    if aggregation == "trimmed_mean" and not 0 < 2 * trim < quorum:
+        raise click.BadParameter(f"{trim} must leave a value: need 0 < 2 x trim < the quorum {quorum}",
+                                 param_hint="--trim")
+    settings = BatchSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
+                             min_participants=quorum, aggregation=aggregation, trim=trim)
+    task = BatchTask.launch(project.PaperTask, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
+                            funding=settings.round_reserve * rounds)
+    click.echo(f"Task {task.address} ({aggregation}): {model_name} ({n_params} params, "
                f"{task.model_words} words), "
                f"{data.name} ({len(data.y_train)} train / {len(data.y_test)} test) {partition}, {clients} clients x {rounds} rounds, chain {provider.network.name}")
 
@@ -101,7 +92,7 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({
-            "task": task.address, "engine": engine, "aggregation": aggregation, "model": model_name, "params": n_params, "dataset": data.name,
+            "task": task.address, "aggregation": aggregation, "model": model_name, "params": n_params, "dataset": data.name,
             "partition": partition, "alpha": alpha, "clients": clients, "rounds": rounds, "seed": seed,
             "frac_bits": frac_bits, "block": chain.blocks.height,
             "earned_wei": earned, "records": [r.as_dict() for r in records],

@@ -1,15 +1,20 @@
 """Adversary study: the same population of honest and dishonest clients under the PAPER
-and CONSENSUS reward rules, on chain, with per-behaviour rewards and stake losses.
+and CONSENSUS reward rules and an aggregation rule, on chain, with per-behaviour rewards
+and stake losses.
 
 Behaviours (what a rational cheater can do without training):
 - honest: trains on its shard.
 - free_rider: resubmits the current global model.
 - noisy_free_rider: global + Gaussian noise sized like an honest update (mimics training).
-- copier: PAPER: copies an honest client's submission of the same round (public in the
-  mempool). CONSENSUS: round 1, re-sends an honest client's commitment (it cannot open it);
-  later rounds, reveals an honest client's update from the previous round (public calldata).
+- copier: PAPER: copies an honest client's post of the same round (public in the mempool).
+  CONSENSUS: round 1, re-sends an honest client's commitment (it cannot open it); later
+  rounds, reveals an honest client's update from the previous round (public calldata): an
+  exact replay.
 - poisoner: global - 10 x an honest update (a scaled, sign-flipped update).
-- no_show: PAPER: submits nothing. CONSENSUS: commits and never reveals.
+- adaptive_poisoner: global - s x an honest update, s as large as the CONSENSUS reveal bound
+  lets through (maxMoveRatio x the lower median of the declared moves, and maxMove), its
+  declared move in that median too: the strongest poison the bounds admit.
+- no_show: PAPER: posts nothing. CONSENSUS: commits and never reveals.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ml.chain import Commitment, FedTask
+from ml import codec
+from ml.chain import BatchTask, Commitment
 from ml.data import Dataset
 from ml.models import build_model, set_flat
-from ml.settings import TaskSettings
+from ml.settings import BatchSettings, ConsensusSettings, Status
 from ml.training import TrainConfig, accuracy, client_seed, initial_weights, train_local
 
-BEHAVIOURS = ("honest", "free_rider", "noisy_free_rider", "copier", "poisoner", "no_show")
+BEHAVIOURS = ("honest", "free_rider", "noisy_free_rider", "copier", "poisoner", "adaptive_poisoner", "no_show")
 
 
 @dataclass
@@ -36,7 +42,7 @@ class ClientRound:
     reward_wei: int = 0
     stake_lost_wei: int = 0
     accepted: bool | None = None
-    distance: int | None = None
+    distance: int | None = None  # the rule's score: PAPER distance to the old model, CONSENSUS per-mille
 
 
 @dataclass
@@ -46,32 +52,47 @@ class StudyRun:
     population: list[str]
     accuracy: list[float] = field(default_factory=list)
     rows: list[ClientRound] = field(default_factory=list)
+    aggregation: str = "mean"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "split": self.split, "population": self.population,
-                "accuracy": self.accuracy, "rows": [asdict(r) for r in self.rows]}
+        return {"rule": self.rule, "split": self.split, "aggregation": self.aggregation,
+                "population": self.population, "accuracy": self.accuracy, "rows": [asdict(r) for r in self.rows]}
 
 
-def study_settings(rule: str, n_params: int, clients: int) -> TaskSettings:
-    """Reward settings of the study. PAPER thresholds are fixed-point units of distance to
-    the current global; CONSENSUS thresholds are per-mille of the round's mean move."""
-    if rule == "paper":
-        return TaskSettings(param_count=n_params, max_participants=clients, min_participants=2,
-                            tier_thresholds=(16, 32, 64, 128), tier_rewards=(4 * 10**15, 3 * 10**15, 2 * 10**15, 10**15))
-    return TaskSettings(param_count=n_params, max_participants=clients, min_participants=2,
-                        tier_thresholds=CONSENSUS_THRESHOLDS, tier_rewards=CONSENSUS_REWARDS,
-                        reward_rule="consensus", reveal_duration=600, stake=10**16, min_move=3, max_move=400,
-                        max_move_ratio=2000, duplicate_distance=1)
-
-
-#: CONSENSUS tiers over FederatedTask.claimScore (per-mille of the round's mean move; an
+#: CONSENSUS tiers over ConsensusTask.claimScore (per-mille of the round's mean move; an
 #: update the consensus did not move towards scores ~1000 or more).
 CONSENSUS_THRESHOLDS = (400, 550, 700, 850, 970, 1100, 1300, 1600)
 CONSENSUS_REWARDS = tuple(k * 10**15 for k in (8, 7, 6, 5, 4, 3, 2, 1))
+STUDY_CONSENSUS = ConsensusSettings(commit_duration=600, stake=10**16, min_move=3, max_move=400, max_move_ratio=2000)
+
+
+def study_settings(rule: str, n_params: int, clients: int, aggregation: str = "mean",
+                   trim: int = 0) -> BatchSettings:
+    """Reward settings of the study. PAPER thresholds are fixed-point units of distance to
+    the current global; CONSENSUS thresholds are per-mille of the round's mean move, and
+    same-round near-copies and replays of the last 3 rounds earn nothing."""
+    if rule == "paper":
+        return BatchSettings(param_count=n_params, max_participants=clients, min_participants=2, post_duration=600,
+                             aggregation=aggregation, trim=trim, tier_thresholds=(16, 32, 64, 128),
+                             tier_rewards=(4 * 10**15, 3 * 10**15, 2 * 10**15, 10**15))
+    return BatchSettings(param_count=n_params, max_participants=clients, min_participants=2, post_duration=600,
+                         aggregation=aggregation, trim=trim, tier_thresholds=CONSENSUS_THRESHOLDS,
+                         tier_rewards=CONSENSUS_REWARDS, duplicate_distance=1, replay_rounds=3)
+
+
+def adaptive_scale(honest_delta: np.ndarray, other_moves: Sequence[float], poisoners: int,
+                   c: ConsensusSettings = STUDY_CONSENSUS) -> float:
+    """The largest s for which global - s x ``honest_delta`` passes the reveal bounds: mean
+    move under min(maxMove, maxMoveRatio x the lower median of the declared mean moves: the
+    others' and the poisoners' own, above it), one unit of margin."""
+    declared = sorted([int(m) for m in other_moves] + [c.max_move] * poisoners)
+    bound = min(c.max_move, c.max_move_ratio / 1000 * declared[(len(declared) - 1) // 2]) if c.max_move_ratio \
+        else c.max_move
+    return max(bound - 1, 0) / max(float(np.abs(honest_delta).mean()), 1e-12)
 
 
 def run_population(
-    container: Any,
+    containers: dict[str, Any],
     owner: Any,
     accounts: Sequence[Any],
     population: Sequence[str],
@@ -84,21 +105,29 @@ def run_population(
     advance_time: Callable[[int], None],
     split: str = "iid",
     model_name: str = "logreg",
+    aggregation: str = "mean",
+    trim: int = 0,
     on_round: Callable[[int], None] | None = None,
 ) -> StudyRun:
+    """Runs ``rounds`` rounds of ``population`` (client i trains on ``parts[i]`` from
+    ``accounts[i]``) on a fresh task; ``containers`` maps "paper"/"consensus" to the
+    PaperTask/ConsensusTask containers. Every reward and stake is read back from the chain:
+    a client's credit over the round minus its reward is the stake it got back."""
     model = build_model(model_name, data.n_features, data.n_classes, seed)
     n_params = sum(p.numel() for p in model.parameters())
-    settings = study_settings(rule, n_params, len(population))
-    task = FedTask.launch(container, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
-                          funding=settings.round_reserve * (rounds + 1))
+    settings = study_settings(rule, n_params, len(population), aggregation, trim)
+    consensus = STUDY_CONSENSUS if rule == "consensus" else None
+    task = BatchTask.launch(containers[rule], owner, settings, initial_weights(model_name, data, seed, settings.fmt),
+                            funding=settings.round_reserve * (rounds + 1), consensus=consensus)
     rng = np.random.default_rng(seed)
-    run = StudyRun(rule, split, list(population))
+    run = StudyRun(rule, split, list(population), aggregation=aggregation)
     honest_ids = [i for i, b in enumerate(population) if b == "honest"]
     prev_honest: dict[int, np.ndarray] = {}
-    pending_claims: list[tuple[int, Commitment, ClientRound]] = []
+    adaptive = sum(1 for b in population if b == "adaptive_poisoner")
 
     for r in range(1, rounds + 1):
         rid = task.current_round
+        g_ints = task.global_ints()
         global_ = task.global_model()
         honest: dict[int, np.ndarray] = {}
         for i in honest_ids:
@@ -120,17 +149,29 @@ def run_population(
                 updates[i] = ref.copy() if rule == "paper" else prev_honest.get(honest_ids[0])
             elif b == "poisoner":
                 updates[i] = global_ - 10.0 * honest_delta
+            elif b == "adaptive_poisoner":
+                updates[i] = None  # sized below, against every other declaration
             elif b == "no_show":
                 updates[i] = None if rule == "paper" else global_ + honest_delta  # commits, never reveals
+        if adaptive:
+            # Declared moves are public (Committed events) and the poison is sized last, in
+            # integer units as the contract measures them: the scaled update rounds to within
+            # half a unit per parameter of the bound's one-unit margin.
+            others = [u if u is not None else ref for i, u in updates.items()
+                      if population[i] not in ("adaptive_poisoner",) and (u is not None or rule == "consensus")]
+            delta = _ints(task, ref) - g_ints
+            s = adaptive_scale(delta, [np.abs(_ints(task, u) - g_ints).mean() for u in others], adaptive)
+            poison = np.clip(g_ints - np.rint(s * delta), task.fmt.min_int, task.fmt.max_int) / task.fmt.scale
+            for i, b in enumerate(population):
+                if b == "adaptive_poisoner":
+                    updates[i] = poison
         rows = {i: ClientRound(rid, i, b) for i, b in enumerate(population)}
+        owed_before = {i: task.withdrawable(accounts[i]) for i in rows}
 
         if rule == "paper":
             for i, u in updates.items():
-                if u is None:
-                    continue
-                sub = task.submit(accounts[i], rid, u)
-                rows[i].reward_wei, rows[i].distance, rows[i].accepted = sub.reward, sub.distance, True
-            _finalize(task, owner, advance_time)
+                if u is not None:
+                    task.submit(accounts[i], rid, u)
         else:
             commits: dict[int, Commitment] = {}
             for i, b in enumerate(population):
@@ -138,26 +179,22 @@ def run_population(
                     # round 1: nothing public to copy yet but the honest commitment itself
                     victim = commits.get(honest_ids[0]) or task.prepare(rid, ref)
                     task.commit(accounts[i], victim, bound_to=accounts[honest_ids[0]])
-                    rows[i].stake_lost_wei = task.stake  # it can never open that commitment
                     continue
                 commits[i] = task.prepare(rid, updates[i])
                 task.commit(accounts[i], commits[i])
-            advance_time(settings.round_duration)  # commit phase over (the copier did not fill it)
+            task.draw_seats(owner, wait=advance_time)
             for i, c in commits.items():
-                if population[i] == "no_show":
-                    rows[i].stake_lost_wei = task.stake
-                    continue
-                rev = task.reveal(accounts[i], c)
-                rows[i].accepted = rev.accepted
-                if rev.accepted:
-                    pending_claims.append((i, c, rows[i]))
-                elif not rev.stake_returned:
-                    rows[i].stake_lost_wei = task.stake
-            _finalize(task, owner, advance_time)
-            for i, c, row in pending_claims:
-                cl = task.claim(accounts[i], c)
-                row.reward_wei, row.distance = cl.reward, cl.distance
-            pending_claims.clear()
+                if population[i] != "no_show":
+                    task.reveal(accounts[i], c)
+        agg = task.aggregate(owner, wait=advance_time)
+        for i, row in rows.items():
+            who = str(accounts[i].address)
+            row.accepted = task.status(rid, accounts[i])[0] == Status.LISTED if updates[i] is not None else None
+            row.reward_wei = agg.rewards.get(who, 0)
+            row.distance = agg.scores.get(who)
+            if rule == "consensus":
+                returned = task.withdrawable(accounts[i]) - owed_before[i] - row.reward_wei
+                row.stake_lost_wei = task.stake - returned
         prev_honest = honest
         set_flat(model, task.global_model())
         run.accuracy.append(accuracy(model, data.x_test, data.y_test))
@@ -167,13 +204,8 @@ def run_population(
     return run
 
 
-def _finalize(task: FedTask, owner: Any, advance_time: Callable[[int], None]) -> None:
-    """Finalizes now if the round may close (every expected participant acted), else once
-    its deadline has passed."""
-    state = task.round_state()
-    if not state.can_close:
-        advance_time(state.round_deadline - state.now)
-    task.finalize(owner)
+def _ints(task: BatchTask, weights: np.ndarray) -> np.ndarray:
+    return codec.quantize(weights, task.fmt).ints.astype(np.int64)
 
 
 def summarize(run: StudyRun, seed: int | None = None) -> list[dict[str, Any]]:

@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ml import data as datasets
-from ml.chain import FedTask
+from ml.chain import BatchTask
 from ml.models import build_model, param_count
-from ml.settings import TaskSettings
+from ml.settings import BatchSettings
 from ml.training import TrainConfig, initial_weights
 
 from .federation import RoundRecord, RunConfig, run_onchain
@@ -128,10 +128,10 @@ def run_federation(container: Any, provider: Any, accts: Sequence[Any], data: da
         raise ValueError(f"{clients} clients need {clients + 1} accounts, the node has {len(accts)}")
     parts = datasets.partition(data.y_train, clients, split, seed, 0.5)
     n = param_count(build_model(model, data.n_features, data.n_classes))
-    settings = TaskSettings(param_count=n, max_participants=clients, min_participants=max(1, (clients + 1) // 2),
-                            round_duration=24 * 3600)
-    task = FedTask.launch(container, owner, settings, initial_weights(model, data, seed, settings.fmt),
-                          funding=settings.round_reserve * rounds)
+    settings = BatchSettings(param_count=n, max_participants=clients, min_participants=max(1, (clients + 1) // 2),
+                             post_duration=24 * 3600)
+    task = BatchTask.launch(container, owner, settings, initial_weights(model, data, seed, settings.fmt),
+                            funding=settings.round_reserve * rounds)
     cfg = RunConfig(model=model, rounds=rounds, seed=seed, baseline=baseline, train=TrainConfig())
     run = Run(clients, rounds, split, f"{block_time}s blocks" if block_time else "instant", model)
     if block_time:

@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ml import codec
-from ml.chain import BatchTask, FedTask
+from ml.chain import BatchTask
 from ml.data import Dataset
 from ml.models import build_model, param_count, set_flat
 from ml.training import TrainConfig, accuracy, client_seed, fedavg_baseline, train_local
@@ -27,7 +27,7 @@ class RoundRecord:
     baseline_accuracy: float | None  # float FedAvg, same seeds; None with --no-baseline
     participants: int
     gas_submit: int
-    gas_finalize: int
+    gas_aggregate: int  # every column transaction
     gas_total: int
     train_seconds: float
     chain_seconds: float
@@ -37,7 +37,7 @@ class RoundRecord:
     saturated: int
     param_count: int
     baseline_seconds: float | None = None  # float FedAvg round (training + mean), same machine
-    blocks: int = 0  # blocks from the round's first transaction to the block that finalized it
+    blocks: int = 0  # blocks from the round's first transaction to the block of its last column
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +53,7 @@ class RunConfig:
 
 
 def run_onchain(
-    task: FedTask | BatchTask,
+    task: BatchTask,
     owner: Any,
     clients: Sequence[Any],
     data: Dataset,
@@ -62,8 +62,8 @@ def run_onchain(
     on_round: Callable[[RoundRecord], None] | None = None,
     progress: bool = False,
 ) -> list[RoundRecord]:
-    """Runs ``cfg.rounds`` rounds on a launched task (``FedTask.launch`` or
-    ``BatchTask.launch``: round 1 open, every client's seat; PAPER rule);
+    """Runs ``cfg.rounds`` rounds on a launched PAPER task (``BatchTask.launch``: round 1
+    open, a seat for every client);
     ``clients[i]`` trains on ``parts[i]``. The float baseline starts from the task's own
     initial model (version 0), read back from the chain."""
     if len(clients) != len(parts):
@@ -101,15 +101,11 @@ def run_onchain(
         subs = task.submit_many(round_id, list(zip(clients, locals_)))
         chain_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        if isinstance(task, BatchTask):
-            # Every seat is taken, so posting is closed: aggregate the round at once.
-            fin = task.aggregate(owner)
-            who = [str(a.address) for a in clients]
-            paid = [fin.rewards.get(a, 0) for a in who]
-            distances, tiers = [fin.scores.get(a, 0) for a in who], [fin.tiers.get(a, 0) for a in who]
-        else:
-            fin = task.finalize(owner)
-            paid, distances, tiers = [s.reward for s in subs], [s.distance for s in subs], [s.tier for s in subs]
+        # Every seat is taken, so posting is closed: aggregate the round at once.
+        fin = task.aggregate(owner)
+        who = [str(a.address) for a in clients]
+        paid = [fin.rewards.get(a, 0) for a in who]
+        distances, tiers = [fin.scores.get(a, 0) for a in who], [fin.tiers.get(a, 0) for a in who]
         new_global = task.global_model()
         chain_s += time.perf_counter() - t0
         set_flat(model, new_global)
@@ -119,7 +115,7 @@ def run_onchain(
             baseline_accuracy=baseline[r - 1] if baseline else None,
             participants=fin.participants,
             gas_submit=sum(s.gas_used for s in subs),
-            gas_finalize=fin.gas_used,
+            gas_aggregate=fin.gas_used,
             gas_total=sum(s.gas_used for s in subs) + fin.gas_used,
             train_seconds=round(train_s, 3),
             chain_seconds=round(chain_s, 3),
@@ -137,6 +133,6 @@ def run_onchain(
         if not fin.next_round_open and r < cfg.rounds:
             raise RuntimeError(
                 f"round {r + 1} could not open: reward pool {task.reward_pool} wei "
-                f"< round reserve {task.round_reserve} wei; fund the task (FedTask.fund) and call startRound"
+                f"< round reserve {task.round_reserve} wei; fund the task (BatchTask.fund) and call startRound"
             )
     return records

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import MODELS
-from ..settings import RULES, UNBOUNDED, TaskSettings
+from ..settings import AGGREGATIONS, RULES, BatchSettings, ConsensusSettings
 
 WEI_PER_ETH = 10**18
 
@@ -28,44 +28,55 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class DeployConfig:
     """What a task config file says: everything it may set, times in seconds, money in ETH
-    (floats), with defaults. ``settings()`` turns it into the contract's TaskSettings."""
+    (floats), with defaults. ``settings()`` turns it into the contracts' settings."""
 
     model: str = "logreg"
     dataset: str = "mnist"
     seed: int = 0
     frac_bits: int = 12
     value_bits: int = 16
-    round_duration: int = 600
-    reveal_duration: int = 600
+    commit_duration: int = 600  # CONSENSUS: the commit phase (always runs its course)
+    post_duration: int = 600  # posting (PAPER) or reveal (CONSENSUS) phase; closes early when every seat posted
     min_participants: int = 1
     max_participants: int = 5
     reward_rule: str = "consensus"
+    aggregation: str = "mean"
+    trim: int = 0
     tier_thresholds: tuple[int, ...] = (400, 700, 1000)
     tier_rewards_eth: tuple[float, ...] = (0.003, 0.002, 0.001)
+    keeper_fee_eth: float = 0.0
     stake_eth: float = 0.01
     min_move: int = 3
     max_move: int = 400
     max_move_ratio: int = 0
+    duplicate_distance: int = 0
+    replay_rounds: int = 0
     access_price_eth: float = 0.01
     funding_eth: float = 1.0
-    chunk_words: int = 0
-    duplicate_distance: int = 0
+    column_words: int = 0
 
-    def settings(self, param_count: int) -> TaskSettings:
-        rule = self.reward_rule
-        return TaskSettings(
+    def settings(self, param_count: int) -> BatchSettings:
+        return BatchSettings(
             param_count=param_count, frac_bits=self.frac_bits, value_bits=self.value_bits,
-            round_duration=self.round_duration, min_participants=self.min_participants,
+            post_duration=self.post_duration, min_participants=self.min_participants,
             max_participants=self.max_participants, access_price=_wei(self.access_price_eth),
             tier_thresholds=tuple(self.tier_thresholds), tier_rewards=tuple(_wei(x) for x in self.tier_rewards_eth),
-            reward_rule=rule, reveal_duration=self.reveal_duration,
-            stake=_wei(self.stake_eth) if rule == "consensus" else 0,
-            min_move=self.min_move if rule == "consensus" else 0,
-            max_move=self.max_move if rule == "consensus" else UNBOUNDED,
-            max_move_ratio=self.max_move_ratio if rule == "consensus" else 0,
-            chunk_words=self.chunk_words,
-            duplicate_distance=self.duplicate_distance if rule == "consensus" else 0,
+            aggregation=self.aggregation, trim=self.trim, column_words=self.column_words,
+            duplicate_distance=self.duplicate_distance, replay_rounds=self.replay_rounds,
+            keeper_fee=_wei(self.keeper_fee_eth),
         )
+
+    def consensus(self) -> ConsensusSettings | None:
+        """The CONSENSUS rule's settings; None under PAPER."""
+        if self.reward_rule != "consensus":
+            return None
+        return ConsensusSettings(commit_duration=self.commit_duration, stake=_wei(self.stake_eth),
+                                 min_move=self.min_move, max_move=self.max_move, max_move_ratio=self.max_move_ratio)
+
+    @property
+    def contract_name(self) -> str:
+        """The contract this config deploys (a name in the ape project)."""
+        return "ConsensusTask" if self.reward_rule == "consensus" else "PaperTask"
 
     @property
     def funding_wei(self) -> int:
@@ -131,26 +142,30 @@ def _validate(cfg: DeployConfig, p: Path) -> None:
         raise bad(f"dataset must be mnist or digits, got {cfg.dataset!r}")
     if cfg.reward_rule not in RULES:
         raise bad(f"reward_rule must be one of {', '.join(RULES)}, got {cfg.reward_rule!r}")
+    if cfg.aggregation not in AGGREGATIONS:
+        raise bad(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {cfg.aggregation!r}")
+    if cfg.aggregation == "trimmed_mean" and not 0 < 2 * cfg.trim < cfg.min_participants:
+        raise bad(f"trim {cfg.trim} must leave a value: need 0 < 2 x trim < min_participants")
     if len(cfg.tier_thresholds) != len(cfg.tier_rewards_eth):
         raise bad("tier_thresholds and tier_rewards_eth must have the same length")
     if any(b <= a for a, b in zip(cfg.tier_thresholds, cfg.tier_thresholds[1:])):
         raise bad("tier_thresholds must be strictly ascending")
-    if min(cfg.tier_rewards_eth) < 0 or cfg.stake_eth < 0 or cfg.access_price_eth < 0 or cfg.funding_eth < 0:
+    if min(cfg.tier_rewards_eth) < 0 or min(cfg.stake_eth, cfg.access_price_eth, cfg.funding_eth, cfg.keeper_fee_eth) < 0:
         raise bad("amounts of ETH must be >= 0")
     if not 0 < cfg.min_participants <= cfg.max_participants:
         raise bad("need 0 < min_participants <= max_participants")
     if cfg.reward_rule == "consensus" and cfg.stake_eth <= 0:
         raise bad("stake_eth must be > 0 under the consensus rule (seats and declarations would be free)")
-    if cfg.round_duration <= 0 or cfg.reveal_duration <= 0:
-        raise bad("round_duration and reveal_duration must be > 0 seconds")
-    reserve = max(cfg.tier_rewards_eth) * cfg.max_participants
-    if cfg.funding_eth < reserve:
-        raise bad(f"funding_eth {cfg.funding_eth} cannot open one round: it needs max(tier_rewards_eth) x "
-                  f"max_participants = {reserve}")
+    if cfg.commit_duration <= 0 or cfg.post_duration <= 0:
+        raise bad("commit_duration and post_duration must be > 0 seconds")
     try:
-        cfg.settings(1)
+        settings = cfg.settings(1)
     except ValueError as err:
         raise bad(str(err)) from err
+    reserve = settings.round_reserve / WEI_PER_ETH
+    if cfg.funding_eth < reserve:
+        raise bad(f"funding_eth {cfg.funding_eth} cannot open one round: it needs max(tier_rewards_eth) x "
+                  f"max_participants + keeper_fee_eth x columns = {reserve}")
 
 
 @dataclass
@@ -171,6 +186,10 @@ class DeploymentRecord:
         for k in ("tier_thresholds", "tier_rewards_eth"):
             c[k] = tuple(c[k])
         return DeployConfig(**c)
+
+    def container(self, project: Any) -> Any:
+        """The ape contract container of the deployed task."""
+        return getattr(project, self.deploy_config.contract_name)
 
     def save(self, path: Path | str) -> None:
         atomic_write(Path(path), json.dumps(asdict(self), indent=2))

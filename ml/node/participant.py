@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..chain import Commitment, FedTask, RoundState, Update
+from ..chain import BatchTask, Commitment, RoundState, Update
 from ..data import Dataset
 from ..models import build_model, set_flat
 from ..settings import Status
@@ -27,7 +27,7 @@ from ..training import TrainConfig, client_seed, train_local
 from .deployment import atomic_write
 
 
-def draw_seats(task: FedTask, account: Any, state: RoundState) -> str:
+def draw_seats(task: BatchTask, account: Any, state: RoundState) -> str:
     """Draws the open round's seats (clients and keepers both do, so a withholding keeper
     cannot stall a round); one that loses the race sees a revert and re-reads the chain."""
     draw = task.draw_seats(account)
@@ -91,14 +91,13 @@ class ClientState:
 class Client:
     """One participant. ``step()`` looks at the chain and does the next missing action."""
 
-    def __init__(self, task: FedTask, account: Any, data: Dataset, shard: np.ndarray, shard_index: int,
+    def __init__(self, task: BatchTask, account: Any, data: Dataset, shard: np.ndarray, shard_index: int,
                  model: str, seed: int, state: ClientState, train: TrainConfig = TrainConfig(),
                  log: Callable[[str], None] = print, stuck_after: float = 180.0) -> None:
         self.task, self.account, self.data, self.shard = task, account, data, shard
         self.shard_index, self.model_name, self.seed, self.state = shard_index, model, seed, state
         self.train_cfg, self.log = train, log
         self.model = build_model(model, data.n_features, data.n_classes, seed)
-        self.consensus = task.rule == "consensus"
         self.stuck_after = stuck_after
         self._pending_since: float | None = None
 
@@ -118,27 +117,22 @@ class Client:
             return cancel_pending(self.account)
         self._pending_since = None
         view = self.task.round_state()
-        if self.consensus:
-            done = self._settle_past_rounds(view)
-            if done:
-                return done
-        if not view.open:
-            return None
-        status, next_chunk = self.task.status(view.round, self.account)
-        if not self.consensus:
-            if status in (Status.NONE, Status.SENDING):
-                return self._submit(view.round, next_chunk)
+        done = self._settle_past_rounds(view)
+        if done or not view.open:
+            return done
+        status, next_post = self.task.status(view.round, self.account)
+        if not self.task.consensus:
+            if view.posting_open and status in (Status.NONE, Status.POSTING):
+                return self._post(view.round, next_post)
             return None
         if view.commit_open and status == Status.NONE:
             return self._commit(view.round)
-        if status == Status.COMMITTED and not view.seats_drawn and view.reveal_open:
+        if status == Status.COMMITTED and not view.seats_drawn and view.posting_open:
             return draw_seats(self.task, self.account, view)
-        if view.reveal_open and status in (Status.SEATED, Status.SENDING) and self.state.has(view.round):
-            return self._reveal(view.round, next_chunk)
+        if view.posting_open and status in (Status.SEATED, Status.POSTING) and self.state.has(view.round):
+            return self._reveal(view.round, next_post)
         if status == Status.COMMITTED and view.seats_drawn:
-            self.task.release_stake(self.account, view.round)
-            self.state.drop(view.round)
-            return f"round {view.round}: not drawn for a seat, stake returned"
+            return self._release(view.round, "not drawn for a seat")
         return None
 
     # --- actions ------------------------------------------------------------------------
@@ -151,13 +145,11 @@ class Client:
         self.log(f"round {round_}: trained on {len(self.shard)} samples in {time.perf_counter() - t0:.1f}s")
         return w
 
-    def _submit(self, round_: int, next_chunk: int) -> str:
+    def _post(self, round_: int, next_post: int) -> str:
         if not self.state.has(round_):
-            self.state.save_update(round_, self.task.encode(self._train(round_)))
-        sub = self.task.submit(self.account, round_, self.state.update(round_), start=next_chunk)
-        self.state.drop(round_)
-        assert sub is not None
-        return f"round {round_}: submitted (distance {sub.distance}, reward {sub.reward} wei)"
+            self.state.save_update(round_, self.task.encode(self._train(round_)))  # durable before the first post
+        posted = self.task.submit(self.account, round_, self.state.update(round_), start=next_post)
+        return f"round {round_}: posted (place {posted.index} on the list)"
 
     def _commit(self, round_: int) -> str:
         if not self.state.has(round_):
@@ -166,32 +158,30 @@ class Client:
         self.task.commit(self.account, c)
         return f"round {round_}: committed (move {c.move // self.task.param_count})"
 
-    def _reveal(self, round_: int, next_chunk: int) -> str:
-        rev = self.task.reveal(self.account, self.state.commitment(round_), start=next_chunk)
-        if rev is None:
-            return f"round {round_}: revealed some chunks"
-        if not rev.accepted:
-            self.state.drop(round_)
-        return f"round {round_}: revealed ({'accepted' if rev.accepted else 'REJECTED'}, move {rev.move})"
+    def _reveal(self, round_: int, next_post: int) -> str:
+        rev = self.task.reveal(self.account, self.state.commitment(round_), start=next_post)
+        return f"round {round_}: revealed ({'on the list' if rev else 'REFUSED by the move bounds'})"
+
+    def _release(self, round_: int, why: str) -> str:
+        self.task.release_stake(self.account, round_)
+        self.state.drop(round_)
+        return f"round {round_}: {why}, stake returned"
 
     def _settle_past_rounds(self, view: RoundState) -> str | None:
-        """Claims finished rounds, forgets rounds that cannot be claimed, withdraws."""
+        """Forgets finished rounds (their rewards and stakes were credited by the last
+        column), takes back a stake nobody seated, withdraws what is owed."""
         for r in self.state.rounds():
-            if r == view.round and (view.open or view.finalizing):
+            if r == view.round and view.open:
                 continue
-            status, next_chunk = self.task.status(r, self.account)
-            if status == Status.ACCEPTED and self.task.settled(r):
-                cl = self.task.claim(self.account, self.state.commitment(r), start=next_chunk)
-                self.state.drop(r)
-                return f"round {r}: claimed reward {cl.reward} wei + stake {cl.stake} wei (tier {cl.tier})"
+            status, _ = self.task.status(r, self.account)
             if status == Status.COMMITTED:
-                # The round closed before anyone drew the seats: the stake comes back.
-                self.task.release_stake(self.account, r)
-                self.state.drop(r)
-                return f"round {r}: no seat was drawn, stake returned"
-            if status != Status.ACCEPTED:
-                self.state.drop(r)  # too late, rejected or done: nothing left to do
-                self.log(f"round {r}: nothing to claim (status {status.name})")
+                return self._release(r, "no seats were drawn")
+            self.state.drop(r)
+            if status == Status.LISTED:
+                reward = self.task.rewards(r).get(str(self.account.address))
+                self.log(f"round {r}: " + ("abandoned below quorum" if reward is None else f"rewarded {reward} wei"))
+            else:
+                self.log(f"round {r}: not on the list (status {status.name})")
         if self.task.withdrawable(self.account) > 0:
             paid = self.task.withdraw(self.account)
             return f"withdrew {paid} wei"
@@ -199,11 +189,12 @@ class Client:
 
 
 class Keeper:
-    """Closes rounds when the contract says they may close (``canClose``), writes the new
-    model, reopens rounds, draws seats nobody drew. Any number of keepers may run; one that
-    loses a race simply sees a revert and moves on."""
+    """Draws seats nobody drew, aggregates a round once its posting closes (or abandons it
+    below quorum), reopens rounds the pool can fund. Any number of keepers may run; one that
+    loses a race sees a revert and re-reads the chain. Each column pays its sender the
+    task's keeper fee."""
 
-    def __init__(self, task: FedTask, account: Any, log: Callable[[str], None] = print) -> None:
+    def __init__(self, task: BatchTask, account: Any, log: Callable[[str], None] = print) -> None:
         self.task, self.account, self.log = task, account, log
 
     def step(self) -> str | None:
@@ -213,17 +204,20 @@ class Keeper:
             return None
         view = self.task.round_state()
         try:
-            if self.task.rule == "consensus" and not view.seats_drawn and view.reveal_open:
+            if self.task.consensus and view.open and not view.seats_drawn and not view.commit_open \
+                    and view.posting_open:
                 return draw_seats(self.task, self.account, view)
-            if view.can_close:
-                fin = self.task.finalize(self.account)
-                what = "finalized" if fin.completed else "abandoned (no quorum)"
-                return f"round {fin.round}: {what} with {fin.participants} contributions, {fin.transactions} tx"
+            if view.open and view.posting_closed:
+                agg = self.task.aggregate(self.account)
+                if not agg.completed:
+                    return f"round {agg.round}: abandoned (no quorum: {agg.participants} on the list)"
+                return (f"round {agg.round}: aggregated {agg.participants} updates in {agg.transactions} columns, "
+                        f"{sum(agg.rewards.values())} wei of rewards")
             if not view.open and view.round > 0 and self.task.reward_pool >= self.task.round_reserve:
                 self.task.start_round(self.account)
                 return f"round {view.round + 1}: opened"
         except (ContractLogicError, RuntimeError) as err:
-            self.log(f"finalize/start failed, will re-read the chain (another keeper may have acted first): "
+            self.log(f"keeper step failed, will re-read the chain (another keeper may have acted first): "
                      f"{str(err).splitlines()[0]}")
         return None
 

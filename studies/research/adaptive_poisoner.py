@@ -15,7 +15,7 @@ import torch
 from ml import codec
 from ml import data as D
 from ml.models import build_model, set_flat
-from ml.protocol import mean
+from ml.protocol import aggregate
 from ml.training import TrainConfig, accuracy, client_seed, initial_weights, train_local
 
 torch.set_num_threads(1)
@@ -67,7 +67,7 @@ def run(poisoners: int, ratio: int, bound_rule: str = "declared", seed: int = 0,
         for _ in range(poisoners):
             ups.append(np.clip(np.rint(g - s * honest_delta), -(2**15), 2**15 - 1).astype(np.int64))
         last_mean = sum(mean_move(u, g) for u in ups) // len(ups)
-        g = mean(ups, 16).astype(np.int64)
+        g = aggregate(ups, "mean").astype(np.int64)
         set_flat(model, g / fmt.scale)
         accs.append(accuracy(model, data.x_test, data.y_test))
     return accs
@@ -83,7 +83,7 @@ def honest_move_spread(split: str, seed: int, rounds: int = 2) -> list[float]:
         ups = train_round(model, g, parts, seed, r, 10)
         moves = np.array([mean_move(u, g) for u in ups])
         out.append(round(float(moves.max() / moves.mean()), 2))
-        g = mean(ups, 16).astype(np.int64)
+        g = aggregate(ups, "mean").astype(np.int64)
     return out
 
 

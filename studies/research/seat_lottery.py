@@ -3,8 +3,8 @@
 10 Sybils and 5 honest clients commit to every round of a CONSENSUS task with 5 seats; the
 Sybils commit first (as if in the block that opens the round). Every Sybil reveals the same
 small update (one update, k commitments); honest updates move ~12 units per parameter and
-differ from each other by ~3. Over many rounds: the Sybils' share of seats and of rewards,
-honest reveals rejected, stakes lost. Two settings: the ratio bound off and at 2000 (the
+differ from each other by ~3. Over many rounds: the Sybils' share of seats and of rewards
+(the batch engine pays same-round near-copies nothing), honest reveals refused, stakes lost. Two settings: the ratio bound off and at 2000 (the
 shipped config), where a Sybil majority of seats sets the median reference.
 
 Run: .venv/bin/python -m studies.research.seat_lottery [rounds] | tee docs/results/research/seat_lottery.out.txt
@@ -19,15 +19,15 @@ import numpy as np
 from ape import accounts, chain, networks, project
 
 from ml import codec
-from ml.chain import FedTask
-from ml.settings import TaskSettings
+from ml.chain import BatchTask
+from ml.settings import BatchSettings, ConsensusSettings
 
 N = 400
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-BASE = TaskSettings(param_count=N, frac_bits=8, value_bits=12, round_duration=600, reveal_duration=600,
-                    min_participants=2, max_participants=5, tier_thresholds=(500, 900, 1300),
-                    tier_rewards=(300, 200, 100), reward_rule="consensus", stake=10**15, min_move=2,
-                    max_move=400, duplicate_distance=1)
+BASE = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=2,
+                     max_participants=5, tier_thresholds=(500, 900, 1300), tier_rewards=(300, 200, 100),
+                     duplicate_distance=1)
+CONS = ConsensusSettings(commit_duration=600, stake=10**15, min_move=2, max_move=400)
 
 
 def update(g: np.ndarray, offset: int, seed: int) -> np.ndarray:
@@ -36,10 +36,11 @@ def update(g: np.ndarray, offset: int, seed: int) -> np.ndarray:
 
 
 def run(ratio: int) -> dict[str, float]:
-    s = dataclasses.replace(BASE, max_move_ratio=ratio)
+    s, cons = BASE, dataclasses.replace(CONS, max_move_ratio=ratio)
     owner, people = accounts.test_accounts[0], list(accounts.test_accounts)[1:16]
     sybils, honest = people[:10], people[10:]
-    t = FedTask.launch(project.FederatedTask, owner, s, np.zeros(N), funding=s.round_reserve * (ROUNDS + 1))
+    t = BatchTask.launch(project.ConsensusTask, owner, s, np.zeros(N), funding=s.round_reserve * (ROUNDS + 1),
+                         consensus=cons)
     seats = {"sybil": 0, "honest": 0}
     reward = {"sybil": 0, "honest": 0}
     rejected = {"sybil": 0, "honest": 0}
@@ -53,26 +54,22 @@ def run(ratio: int) -> dict[str, float]:
         for a, c in cs.items():
             t.commit(a, c)
         t.draw_seats(owner, wait=t.advance_time)
-        seated = set(t.seated(r))
+        seated = {a for a in cs if t.seated(r, a)}
         kind = {a: ("sybil" if a in sybils else "honest") for a in cs}
-        majority_rounds += sum(str(a.address) in seated for a in sybils) > 2
-        accepted = []
+        majority_rounds += sum(a in seated for a in sybils) > 2
+        owed = {a: t.withdrawable(a) for a in seated}
         for a, c in cs.items():
-            if str(a.address) not in seated:
+            if a not in seated:
                 t.release_stake(a, r)
                 continue
             seats[kind[a]] += 1
-            rev = t.reveal(a, c)
-            if rev.accepted:
-                accepted.append(a)
-            else:
+            if t.reveal(a, c) is None:
                 rejected[kind[a]] += 1
-                lost += 0 if rev.stake_returned else s.stake
-        t.advance_time(s.reveal_duration)
-        fin = t.finalize(owner)
-        if fin.completed:
-            for a in accepted:
-                reward[kind[a]] += t.claim(a, cs[a]).reward
+        agg = t.aggregate(owner, wait=t.advance_time)
+        for a in seated:
+            got = agg.rewards.get(str(a.address), 0)
+            reward[kind[a]] += got
+            lost += cons.stake - (t.withdrawable(a) - owed[a] - got)  # credited = reward + stake back
         print(f"  ratio {ratio}: round {r}/{ROUNDS}", end="\r", flush=True, file=sys.stderr)
     total_seats = 5 * ROUNDS
     return {
@@ -89,8 +86,11 @@ def main() -> None:
     with networks.parse_network_choice("ethereum:local:foundry"):
         rows = []
         for ratio in (0, 2000):
-            with chain.isolate():
+            snapshot = chain.snapshot()  # not chain.isolate(): ape 0.8's swallows exceptions
+            try:
                 rows.append(run(ratio))
+            finally:
+                chain.restore(snapshot)
     print(f"10 Sybils (one identical update) + 5 honest committers, 5 seats, {ROUNDS} rounds, on anvil")
     print(f"{'ratio':>6} {'seats':>7} {'reward':>7} {'sybil wei':>10} {'honest wei':>11} {'maj.rds':>8} "
           f"{'hon.rej':>8} {'lost':>5} {'done':>5}")

@@ -3,6 +3,7 @@
 import pytest
 
 from studies.adversaries import ClientRound, StudyRun, across_seeds, summarize
+from conftest import isolated
 
 
 def study(rewards: dict[int, list[int]], behaviours: list[str], split: str = "dirichlet") -> StudyRun:
@@ -47,11 +48,11 @@ def test_across_seeds_counts_passing_seeds_and_keeps_the_worst_ratio():
 
 # --- the study on chain (digits, 2 rounds): the acceptance's clear-cut verdicts ------------
 
-STUDY_POP = ["honest"] * 3 + ["free_rider", "noisy_free_rider", "copier", "poisoner", "no_show"]
+STUDY_POP = ["honest"] * 3 + ["free_rider", "noisy_free_rider", "copier", "poisoner", "adaptive_poisoner", "no_show"]
 
 
 @pytest.fixture(scope="module")
-def study_runs(project, owner, clients, chain):
+def study_runs(project, owner, accounts, chain):
     from ml import data as datasets
     from studies.adversaries import run_population
     from ml.training import TrainConfig
@@ -62,8 +63,10 @@ def study_runs(project, owner, clients, chain):
     def advance(seconds: int) -> None:
         chain.pending_timestamp += seconds
 
-    with chain.isolate():
-        yield {rule: run_population(project.FederatedTask, owner, clients, STUDY_POP, digits, parts, rule, 2,
+    containers = {"paper": project.PaperTask, "consensus": project.ConsensusTask}
+    clients = list(accounts)[1 : 1 + len(STUDY_POP)]
+    with isolated(chain):
+        yield {rule: run_population(containers, owner, clients, STUDY_POP, digits, parts, rule, 2,
                                     TrainConfig(), 0, advance) for rule in ("paper", "consensus")}
 
 
@@ -73,7 +76,7 @@ def test_paper_rule_pays_the_free_rider_the_top_tier_every_round(study_runs):
     assert [r.reward_wei for r in rows] == [top, top] and all(r.distance == 0 for r in rows)
 
 
-def test_consensus_rule_pays_free_riders_poisoners_no_shows_nothing(study_runs):
+def test_consensus_rule_pays_free_riders_poisoners_no_shows_and_replays_nothing(study_runs):
     run = study_runs["consensus"]
     stake = 10**16
     # Digits updates are small, so the poison fits under the study's MNIST-sized maxMove even
@@ -83,7 +86,12 @@ def test_consensus_rule_pays_free_riders_poisoners_no_shows_nothing(study_runs):
     # the no-show lose theirs.
     for r in run.rows:
         if r.behaviour == "copier" and r.round == 1:
-            assert (r.reward_wei, r.stake_lost_wei) == (0, stake), r
+            assert (r.reward_wei, r.stake_lost_wei) == (0, stake), r  # a commitment it cannot open
+        if r.behaviour == "copier" and r.round == 2:
+            # an exact replay of round 1's accepted honest update: listed, stake back, unpaid
+            assert (r.accepted, r.reward_wei, r.stake_lost_wei) == (True, 0, 0), r
+        if r.behaviour == "adaptive_poisoner":
+            assert r.accepted is True and r.stake_lost_wei == 0, r  # sized to pass the bounds
         if r.behaviour in ("free_rider", "no_show"):
             assert (r.reward_wei, r.stake_lost_wei) == (0, stake), r
         if r.behaviour == "poisoner":
@@ -91,7 +99,7 @@ def test_consensus_rule_pays_free_riders_poisoners_no_shows_nothing(study_runs):
         if r.behaviour in ("free_rider", "poisoner"):
             assert r.accepted is False, r
     recs = {x["behaviour"]: x for x in summarize(run)}
-    for b in ("free_rider", "poisoner", "no_show"):
+    for b in ("free_rider", "poisoner", "no_show", "copier"):
         assert recs[b]["strictly_less_than_every_honest_every_round"] is True
     assert all(r.reward_wei > 0 for r in run.rows if r.behaviour == "honest")
 

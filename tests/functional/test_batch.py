@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ml import codec, protocol
 from ml.chain import BatchTask
 from ml.settings import BatchSettings
+from conftest import isolated
 
 N = 40  # 3 words; the last has 8 padding lanes
 BASE = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
@@ -46,7 +47,7 @@ def test_new_model_is_the_reference_aggregate(batch_tasks, rule, clients, owner,
     t = batch_tasks[rule]
     k = data.draw(st.integers(1, BASE.max_participants), label="updates")
     ups = [data.draw(vectors(), label=f"u{i}") for i in range(k)]
-    with chain.isolate():
+    with isolated(chain):
         for a, u in zip(clients, ups):
             t.submit(a, 1, floats(u))
         chain.pending_timestamp += BASE.post_duration
@@ -61,7 +62,7 @@ def test_post_checks_links_order_and_lanes(batch_tasks, clients, chain, reverts)
     u = t.encode(floats(np.arange(N) - 20))
     calls = t.post_calls(1, u)
     assert len(calls) == 2  # 3 words in posts of 2
-    with chain.isolate():
+    with isolated(chain):
         with reverts("WrongPost"):
             calls[1].send(clients[0])  # post 1 before post 0
         calls[0].send(clients[0])
@@ -79,7 +80,7 @@ def test_post_checks_links_order_and_lanes(batch_tasks, clients, chain, reverts)
 def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain, reverts):
     t = batch_tasks["median"]
     ups = [np.full(N, 5 * i) for i in range(3)]
-    with chain.isolate():
+    with isolated(chain):
         for a, u in zip(clients, ups):
             t.submit(a, 1, floats(u))
         chain.pending_timestamp += BASE.post_duration
@@ -101,7 +102,7 @@ def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain,
 
 def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
     s = dataclasses.replace(BASE, keeper_fee=7)
-    with chain.isolate():
+    with isolated(chain):
         t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 3)
         ups = [np.full(N, 3), np.full(N, 50), np.full(N, 2000)]
         for a, u in zip(clients, ups):
@@ -151,7 +152,7 @@ GUARDED = dataclasses.replace(BASE, duplicate_distance=1, replay_rounds=3, max_p
 
 @pytest.fixture
 def guarded(project, owner, chain):
-    with chain.isolate():
+    with isolated(chain):
         yield BatchTask.launch(project.PaperTask, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve * 5)
 
 
@@ -212,7 +213,7 @@ def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, 
     """No keeper shows up: any participant sends the columns itself (the SDK reads every
     update back from the post transactions) and is paid the keeper fee."""
     fee = dataclasses.replace(GUARDED, keeper_fee=5)
-    with chain.isolate():
+    with isolated(chain):
         t = BatchTask.launch(project.PaperTask, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
         for a, seed in zip(clients[:3], (1, 2, 3)):
             t.submit(a, 1, floats(_honest(seed)))
@@ -225,7 +226,7 @@ def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, 
 
 def test_round_below_quorum_is_abandoned_and_its_reserve_returned(project, owner, clients, chain, reverts):
     s = dataclasses.replace(BASE, min_participants=3)
-    with chain.isolate():
+    with isolated(chain):
         t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
         pool = t.reward_pool
         t.submit(clients[0], 1, floats(_honest(1)))
@@ -250,7 +251,7 @@ def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clien
     for rule in ("mean", "median", "trimmed_mean"):
         s = BatchSettings(param_count=n_params, frac_bits=12, max_participants=seats, aggregation=rule, trim=2,
                           tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=1)
-        with chain.isolate():
+        with isolated(chain):
             t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(n_params), funding=10**18)
             posters = list(accounts)[1 : seats + 1]
             for i, a in enumerate(posters):
@@ -277,7 +278,7 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             src = ups[data.draw(st.integers(0, len(ups) - 1))]
             noise = np.random.default_rng(i).integers(-1, 2, N) if kind == "jitter" else 0
             ups.append(np.clip(src + noise, LO, HI))
-    with chain.isolate():
+    with isolated(chain):
         t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
         posters = list(zip(clients, ups))
         r = _run_round(t, owner, chain, posters)
@@ -297,29 +298,86 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             assert r.rewards[str(clients[i].address)] == want, (i, score)
 
 
-@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, accounts, chain, data):
-    """For random seats, model sizes, column widths and rules, every column transaction costs
-    at most columnGasBound(n, w) (the constructor refuses settings above 12M with it) and
-    every post at most the SDK's post limit: POST_GAS_OVERHEAD + POST_GAS_PER_WORD x words."""
-    from ml.settings import POST_GAS_OVERHEAD, POST_GAS_PER_WORD, column_gas_bound
+    """For random rules, seats, model sizes, column widths, and posters that are fresh
+    accounts (every credit a zero-to-nonzero write) possibly all posting one update (every
+    pair a confirmed near-duplicate), every column transaction costs at most
+    columnGasBound(n, w) (the constructor refuses settings above 12M with it) and every post
+    at most the SDK's post limit: POST_GAS_OVERHEAD + POST_GAS_PER_WORD x words."""
+    from ml.settings import POST_GAS_OVERHEAD, POST_GAS_PER_WORD, ConsensusSettings, column_gas_bound
 
+    consensus = data.draw(st.booleans(), label="consensus")
     n = data.draw(st.integers(1, 8), label="seats")
     words = data.draw(st.integers(1, 60), label="model words")
     w = data.draw(st.integers(1, words), label="column words")
     rule = data.draw(st.sampled_from(["mean", "median", "trimmed_mean"]), label="rule")
+    sybils = data.draw(st.booleans(), label="one update for every seat")
     s = BatchSettings(param_count=16 * words, max_participants=n, min_participants=1, aggregation=rule, trim=1,
                       column_words=w, post_words=w * max(1, 40 // w), tier_thresholds=(10**9,), tier_rewards=(1,),
                       duplicate_distance=1, replay_rounds=2, keeper_fee=1)
+    cons = ConsensusSettings(stake=10**15, max_move=2**16) if consensus else None
     rng = np.random.default_rng(words * 31 + n)
-    with chain.isolate():
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(16 * words), funding=10**18)
-        for a in list(accounts)[1 : n + 1]:
-            p = t.submit(a, 1, rng.normal(0, 4, 16 * words))
+    with isolated(chain):
+        t = BatchTask.launch(project.ConsensusTask if consensus else project.PaperTask, owner, s,
+                             np.zeros(16 * words), funding=10**18, consensus=cons)
+        fresh = [accounts.generate_test_account() for _ in range(n)]
+        for a in fresh:
+            owner.transfer(a, 10**17)
+        one = rng.normal(0, 4, 16 * words)
+        ups = [one if sybils else rng.normal(0, 4, 16 * words) for _ in fresh]
+        if consensus:
+            cs = [t.prepare(1, u) for u in ups]
+            for a, c in zip(fresh, cs):
+                t.commit(a, c)
+            t.draw_seats(owner, wait=t.advance_time)
+            posts = [t.reveal(a, c) for a, c in zip(fresh, cs)]
+        else:
+            posts = [t.submit(a, 1, u) for a, u in zip(fresh, ups)]
+        for p in posts:
             assert p.max_tx_gas <= POST_GAS_OVERHEAD + POST_GAS_PER_WORD * t.post_words
         chain.pending_timestamp += s.post_duration
-        r = t.aggregate(owner)
-        bound = column_gas_bound(n, w, rule != "mean")
+        r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
+        bound = column_gas_bound(n, w, rule != "mean", consensus)
         assert bound == int(t.contract.columnGasBound(n, w, int(rule != "mean")))
-        assert r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
+        assert r.completed and r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
+        assert (set(r.duplicates) == {str(a.address) for a in fresh}) == (sybils and n > 1)
+
+
+def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project, owner, accounts, chain):
+    """The griefing attack on a later legal transaction: 40 fresh Sybil accounts take every
+    seat of a task sized to the edge (the widest column its settings allow) and post one
+    update, so every pair is a confirmed near-duplicate and every credit a fresh write.
+    Every column still lands within the contract's own bound (under 12M, far under the
+    16,777,216 cap), and nobody is paid."""
+    from ml.settings import ConsensusSettings, column_gas_bound
+
+    seats = 40
+    for consensus, rule in ((False, "median"), (True, "mean")):
+        s = BatchSettings(param_count=10_000, max_participants=seats, min_participants=1, aggregation=rule,
+                          tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=3,
+                          keeper_fee=1)
+        cons = ConsensusSettings(stake=10**15, max_move=2**16) if consensus else None
+        with isolated(chain):
+            t = BatchTask.launch(project.ConsensusTask if consensus else project.PaperTask, owner, s,
+                                 np.zeros(s.param_count), funding=10**18, consensus=cons)
+            sybils = [accounts.generate_test_account() for _ in range(seats)]
+            for a in sybils:
+                owner.transfer(a, 10**17)
+            one = np.random.default_rng(1).normal(0, 2, s.param_count)
+            if consensus:
+                cs = [t.prepare(1, one) for _ in sybils]
+                for a, c in zip(sybils, cs):
+                    t.commit(a, c)
+                t.draw_seats(owner, wait=t.advance_time)
+                for a, c in zip(sybils, cs):
+                    t.reveal(a, c)
+            else:
+                for a in sybils:
+                    t.submit(a, 1, one)
+            r = t.aggregate(owner)
+            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus)
+            assert r.completed and r.transactions == len(t.columns) > 1
+            assert r.max_tx_gas <= bound <= 12_000_000, (rule, r.max_tx_gas, bound)
+            assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0

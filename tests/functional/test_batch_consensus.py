@@ -8,9 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ml import codec, protocol
+from ml import protocol
 from ml.chain import BatchTask
 from ml.settings import BatchSettings, ConsensusSettings
+from conftest import isolated
 
 N = 40
 STAKE = 10**15
@@ -33,7 +34,7 @@ def near(base, offset, seed):
 
 @pytest.fixture
 def btask(project, owner, chain):
-    with chain.isolate():
+    with isolated(chain):
         yield BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 5,
                                consensus=CONS)
 
@@ -94,7 +95,7 @@ def test_sybils_revealing_one_update_earn_nothing_but_keep_their_stake(btask, ow
 
 def test_seat_lottery_undrawn_release_and_cannot_reveal(project, owner, accounts, chain, reverts):
     s = dataclasses.replace(BASE, max_participants=2)
-    with chain.isolate():
+    with isolated(chain):
         t = BatchTask.launch(project.ConsensusTask, owner, s, np.zeros(N), funding=s.round_reserve * 3, consensus=CONS)
         people = list(accounts)[1:6]
         cs = commit_all(t, [(a, near(np.zeros(N), 10 + i, i)) for i, a in enumerate(people)])

@@ -6,23 +6,23 @@ import numpy as np
 import pytest
 
 from ml import data as datasets
-from ml.settings import TaskSettings
 from ml.models import build_model, param_count
 from ml.node.participant import Client, ClientState, has_pending
-from ml.settings import Status
+from ml import protocol
+from ml.settings import BatchSettings, ConsensusSettings, Status
+from conftest import isolated
 
 DIGITS = datasets.load_dataset("digits")
 N = param_count(build_model("logreg", DIGITS.n_features, DIGITS.n_classes))
-CONS = TaskSettings(param_count=N, min_participants=1, max_participants=2, round_duration=600,
-                    tier_thresholds=(100000,), tier_rewards=(10**15,), reward_rule="consensus", stake=10**15,
-                    min_move=1, max_move=100000)
+S = BatchSettings(param_count=N, min_participants=1, max_participants=2, post_duration=600,
+                  tier_thresholds=(100000,), tier_rewards=(10**15,))
+CONS = ConsensusSettings(commit_duration=600, stake=10**15, min_move=1, max_move=100000)
 
 
 @pytest.fixture
-def client_on_task(deploy_task, owner, clients, chain, tmp_path):
-    with chain.isolate():
-        t = deploy_task(CONS)
-        t.start_round(owner)
+def client_on_task(launch_task, clients, chain, tmp_path):
+    with isolated(chain):
+        t = launch_task(S, CONS)
         c = Client(t, clients[0], DIGITS, np.arange(300), 0, "logreg", 0, ClientState(tmp_path), log=lambda m: None,
                    stuck_after=0)
         yield t, c
@@ -74,24 +74,29 @@ def _never_mined(web3, h) -> bool:
         return True
 
 
-def test_restarted_client_reveals_and_claims_exactly_what_it_committed(client_on_task, owner, clients, tmp_path,
-                                                                        chain):
-    """The state file holds the committed words, moves, salt and links, not floats: a new
-    Client on the same folder (a restart) reveals and claims from it without re-quantizing."""
+def test_restarted_client_reveals_exactly_what_it_committed_and_withdraws(client_on_task, owner, clients, tmp_path,
+                                                                           chain):
+    """The state file holds the committed words, move, salt and head link, not floats: a new
+    Client on the same folder (a restart) draws the seats, reveals from it without
+    re-quantizing, and withdraws reward and stake once the round is aggregated."""
     t, c = client_on_task
     me = clients[0]
     assert "committed" in c.step()
     state = ClientState(tmp_path)
     saved = state.commitment(1)
-    assert bytes(t.contract.commitmentOf(1, me)) == t.commitment_hash(me, saved)
+    assert bytes(t.contract.commitmentOf(1, me)) == protocol.commitment_hash(t.address, 1, str(me.address), saved.salt,
+                                                                             saved.move, saved.head)
     t.advance_time(600)
     chain.mine()  # the client reads the latest block's time: the commit phase is over
     restarted = Client(t, me, DIGITS, np.arange(300), 0, "logreg", 0, ClientState(tmp_path), log=lambda m: None)
     did = []
-    while t.status(1, me)[0] != Status.ACCEPTED:
+    while t.status(1, me)[0] != Status.LISTED:
         did.append(restarted.step())
         assert len(did) < 5, did
-    assert "revealed (accepted" in did[-1]
-    t.finalize(owner)
-    assert "claimed reward" in restarted.step()
-    assert t.status(1, me)[0] == Status.CLAIMED and state.rounds() == []
+    assert "drew seats" in did[0] and "revealed (on the list)" in did[-1]
+    assert t.round_state().posting_closed  # every seat revealed: the round closes early
+    agg = t.aggregate(owner)
+    before = me.balance
+    assert "withdrew" in restarted.step()
+    assert agg.rewards[me.address] == 10**15 and me.balance > before and t.withdrawable(me) == 0
+    assert t.status(1, me)[0] == Status.LISTED and state.rounds() == []

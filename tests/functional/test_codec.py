@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ml import codec, protocol
+from ml import codec
 
 formats = st.builds(
     lambda b, f: codec.FixedPoint(frac_bits=min(f, b - 1), value_bits=b),
@@ -78,12 +78,3 @@ def test_pack_rejects_values_beyond_int16():
 def test_unpack_rejects_wrong_word_count():
     with pytest.raises(ValueError, match="expected 1 words"):
         codec.unpack([0, 0], 16)
-
-
-@given(st.lists(st.integers(-(2**15), 2**15 - 1), min_size=16, max_size=16))
-def test_reference_spread_matches_pack(values):
-    (word,) = codec.pack(np.array(values))
-    lo = protocol.spread(word)
-    hi = protocol.spread(word >> 128)
-    assert [(lo >> (32 * k)) & 0xFFFF for k in range(8)] == [v % 2**16 for v in values[:8]]
-    assert [(hi >> (32 * k)) & 0xFFFF for k in range(8)] == [v % 2**16 for v in values[8:]]

@@ -44,3 +44,16 @@ def test_every_relative_link_resolves_to_a_tracked_file(doc):
         if not target.is_relative_to(ROOT) or str(target.relative_to(ROOT)) not in tracked:
             broken.append(link)
     assert not broken, f"{doc.name}: links to files the repository does not track: {broken}"
+
+
+def test_isolated_lets_failures_through_and_reverts(chain, accounts):
+    """The suite's snapshot helper must not hide a failing assertion (ape's own isolate does)."""
+    from conftest import isolated
+
+    before = chain.blocks.height
+    with pytest.raises(AssertionError, match="seen"):
+        with isolated(chain):
+            accounts[0].transfer(accounts[1], 1)
+            assert chain.blocks.height > before
+            assert False, "seen"
+    assert chain.blocks.height == before

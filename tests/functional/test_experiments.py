@@ -9,7 +9,7 @@ from studies.federation import RoundRecord
 
 
 def rec(r, acc, base, train=1.0, chain=0.5, blocks=3, base_s=1.2):
-    return RoundRecord(round=r, accuracy=acc, baseline_accuracy=base, participants=5, gas_submit=10, gas_finalize=2,
+    return RoundRecord(round=r, accuracy=acc, baseline_accuracy=base, participants=5, gas_submit=10, gas_aggregate=2,
                        gas_total=12, train_seconds=train, chain_seconds=chain, rewards_paid_wei=0, distances=[],
                        tiers=[], saturated=0, param_count=10, baseline_seconds=base_s, blocks=blocks)
 

@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The production contracts: the streaming engine and the batch engine with its two rules.
-TARGETS = ("contracts/FederatedTask.sol", "contracts/PaperTask.sol", "contracts/ConsensusTask.sol")
+#: The production contracts: the batch engine with its two reward rules.
+TARGETS = ("contracts/PaperTask.sol", "contracts/ConsensusTask.sol")
 
 
 def function_of(result: dict) -> str:
