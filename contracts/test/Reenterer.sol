@@ -2,32 +2,40 @@
 pragma solidity ^0.8.28;
 
 interface ITask {
-    function submit(uint256 round, uint256 chunk, uint256[] calldata words) external returns (uint256);
+    function aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
+        external;
     function withdraw() external;
 }
 
-/// @notice Test-only participant whose receive() tries to withdraw again, or refuses ETH.
+/// @notice Test-only keeper: earns a keeper fee by sending a column, then withdraws with a
+///         receive() that accepts, re-enters withdraw(), or refuses the ETH.
 contract Reenterer {
+    uint8 public constant ACCEPT = 0;
+    uint8 public constant REENTER = 1;
+    uint8 public constant REFUSE = 2;
+
     ITask public immutable task;
-    bool public refuse;
+    uint8 public mode;
 
     constructor(ITask t) {
         task = t;
     }
 
-    /// @notice Submits through this contract so it earns a reward.
-    function submit(uint256 round, uint256[] calldata words) external {
-        task.submit(round, 0, words);
+    /// @notice Sends a column through this contract, so the keeper fee is credited to it.
+    function aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
+        external
+    {
+        task.aggregate(round, column, words, nextLinks);
     }
 
-    /// @notice Withdraws; receive() re-enters unless `refuse` is set.
-    function withdraw(bool refuse_) external {
-        refuse = refuse_;
+    /// @notice Withdraws; receive() then behaves as `mode_` says.
+    function withdraw(uint8 mode_) external {
+        mode = mode_;
         task.withdraw();
     }
 
     receive() external payable {
-        if (refuse) revert("no thanks");
-        task.withdraw();
+        if (mode == REFUSE) revert("no thanks");
+        if (mode == REENTER) task.withdraw();
     }
 }

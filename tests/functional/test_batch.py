@@ -381,3 +381,29 @@ def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project
             assert r.completed and r.transactions == len(t.columns) > 1
             assert r.max_tx_gas <= bound <= 12_000_000, (rule, r.max_tx_gas, bound)
             assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
+
+
+def test_withdraw_cannot_be_reentered_and_a_refused_payment_keeps_the_credit(project, owner, clients, chain,
+                                                                              reverts):
+    """A keeper contract earns the column fee, then withdraws with a receive() that
+    re-enters withdraw() or refuses the ETH: both revert whole (TransferFailed) and the
+    credit stays; a plain receive() then gets it exactly once."""
+    s = dataclasses.replace(BASE, keeper_fee=5, max_participants=1)
+    with isolated(chain):
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=10**18)
+        keeper = project.Reenterer.deploy(t.address, sender=owner)
+        u = t.encode(floats(np.arange(N) % 7 - 3))
+        t.submit(clients[0], 1, u)
+        for c in range(len(t.columns)):
+            keeper.aggregate(*t.column_call(1, c, [u.words]).args, sender=owner)
+        fees = 5 * len(t.columns)
+        assert t.withdrawable(keeper) == fees and t.round_version(1) == 1
+        for mode in (1, 2):  # REENTER, REFUSE
+            with reverts("TransferFailed"):
+                keeper.withdraw(mode, sender=owner)
+            assert t.withdrawable(keeper) == fees
+        before = keeper.balance
+        keeper.withdraw(0, sender=owner)
+        assert keeper.balance == before + fees and t.withdrawable(keeper) == 0
+        with reverts("NothingToWithdraw"):
+            keeper.withdraw(0, sender=owner)

@@ -18,7 +18,7 @@ def _clean_shell(script: str) -> subprocess.CompletedProcess:
 
 def test_activated_venv_alone_runs_ape_compile_and_ape_test():
     res = _clean_shell("source .venv/bin/activate && ape compile --force && "
-                       "ape test tests/functional/test_lanes.py -q -p no:cacheprovider")
+                       "ape test tests/functional/test_median.py -q -p no:cacheprovider")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     assert "compiled" in out and " passed" in out and "FoundryNotInstalledError" not in out

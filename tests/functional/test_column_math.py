@@ -1,0 +1,51 @@
+"""ColumnMath on the EVM == plain Python: the SWAR sorting network orders 16 lanes at once
+for every row count a column can have, the comparator count is the one ml.settings sizes
+columns with, and packMeans is the MEAN rounding of ml.protocol.aggregate."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ml import codec, protocol
+from ml.settings import comparators
+
+lane = st.one_of(st.sampled_from([0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFE, 0xFFFF]), st.integers(0, 0xFFFF))
+
+
+@pytest.fixture(scope="module")
+def harness(project, owner):
+    return project.ColumnHarness.deploy(sender=owner)
+
+
+def word(lanes):
+    return sum(v << (16 * k) for k, v in enumerate(lanes))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_network_sorts_every_lane(harness, data):
+    n = data.draw(st.integers(1, 24), label="rows")
+    rows = [data.draw(st.lists(lane, min_size=16, max_size=16), label=f"row {i}") for i in range(n)]
+    out = harness.sort([word(r) for r in rows], 1)
+    got = [[(int(w) >> (16 * k)) & 0xFFFF for k in range(16)] for w in out]
+    for k in range(16):
+        assert [g[k] for g in got] == sorted(r[k] for r in rows), k
+
+
+def test_comparator_counts_match_the_python_sizing(harness):
+    assert [int(harness.comparators(n)) for n in range(1, 65)] == [comparators(n) for n in range(1, 65)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_pack_means_is_the_reference_rounding(harness, data):
+    bits = data.draw(st.integers(2, 16), label="value bits")
+    m = data.draw(st.integers(1, 300), label="values per parameter")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    values = np.array([data.draw(st.lists(st.integers(lo, hi), min_size=16, max_size=16)) for _ in range(m)])
+    bias = 1 << (bits - 1)
+    sums = (values + bias).sum(axis=0)  # biased sums, as the column pass builds them
+    even = sum(int(sums[2 * k]) << (32 * k) for k in range(8))
+    odd = sum(int(sums[2 * k + 1]) << (32 * k) for k in range(8))
+    (expected,) = codec.pack(protocol.aggregate(list(values), "mean"))
+    assert int(harness.packMeans(even, odd, m, bias)) == expected
