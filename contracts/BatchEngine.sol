@@ -90,6 +90,8 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too, and its SWAR
     ///      distance sums cannot overflow a 32-bit slot.
     uint256 public constant MAX_POST_WORDS = 4025;
+    /// @notice Seconds between `endTask` and the first `sweep`.
+    uint256 public constant EXIT_DELAY = 7 days;
     /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
     uint256 public constant MAX_COLUMN_GAS = 12_000_000;
     /// @notice Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
@@ -126,6 +128,8 @@ abstract contract BatchEngine is RevenueShare {
     event RoundFinalized(uint256 indexed round, uint256 version, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants);
     event Withdrawn(address indexed account, uint256 owed, uint256 revenue);
+    event TaskEnded(uint256 sweepableAt);
+    event Swept(address indexed to, uint256 amount);
 
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -167,6 +171,8 @@ abstract contract BatchEngine is RevenueShare {
     error NothingToWithdraw(address account);
     error TransferFailed(address to, uint256 amount);
     error Reentrancy();
+    error TaskIsEnded();
+    error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -205,6 +211,8 @@ abstract contract BatchEngine is RevenueShare {
     mapping(address => uint256) public owed;
 
     uint256 public currentRound;
+    /// @notice Time `endTask` was called (0: the task runs); no round opens after it.
+    uint256 public endedAt;
     /// @notice Whether the current round exists and has not been finalized or abandoned.
     bool public roundOpen;
     uint256 public postDeadline;
@@ -361,6 +369,34 @@ abstract contract BatchEngine is RevenueShare {
     /*//////////////////////////////////////////////////////////////
                                  ROUNDS
     //////////////////////////////////////////////////////////////*/
+
+    /// @notice Ends the task: no round opens after this one (an open round still runs to
+    ///         its end). After `EXIT_DELAY` the owner may `sweep` what nobody is owed.
+    function endTask() external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (endedAt != 0) revert TaskIsEnded();
+        endedAt = block.timestamp;
+        emit TaskEnded(block.timestamp + EXIT_DELAY);
+    }
+
+    /// @notice Pays the owner the reward pool once the task has ended, `EXIT_DELAY` has
+    ///         passed and no round is open. Never touches what is owed (credited rewards,
+    ///         fees, returned stakes, revenue) or stakes still held; may be called again for
+    ///         revenue that reaches the pool later.
+    function sweep() external nonReentrant {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        uint256 end = endedAt;
+        if (end == 0 || block.timestamp < end + EXIT_DELAY) {
+            revert SweepTooEarly(end == 0 ? type(uint256).max : end + EXIT_DELAY, block.timestamp);
+        }
+        if (roundOpen) revert RoundStillOpen(currentRound);
+        uint256 amount = rewardPool;
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        rewardPool = 0;
+        emit Swept(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed(msg.sender, amount);
+    }
 
     /// @notice Opens the next round, reserving its rewards and keeper fees from the pool.
     ///         The owner opens round 1 once the initial model is complete; later rounds open
@@ -597,6 +633,10 @@ abstract contract BatchEngine is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     function _startRound(bool mustSucceed) internal {
+        if (endedAt != 0) {
+            if (mustSucceed) revert TaskIsEnded();
+            return;
+        }
         uint256 reserve = roundReserveNeeded();
         if (reserve > rewardPool) {
             if (mustSucceed) revert InsufficientPool(reserve, rewardPool);

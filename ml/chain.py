@@ -80,17 +80,18 @@ def broadcast(provider: Any, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
                                                nonce=nonce)
         hashes.append(provider.web3.eth.send_raw_transaction(raw))
     receipts = []
-    for h in hashes:
+    for (call, _), h in zip(calls, hashes):
         receipt = provider.get_receipt(h.hex() if isinstance(h, bytes) else h, timeout=600)
         if receipt.failed:
-            raise RuntimeError(f"transaction {receipt.txn_hash} reverted: {_revert_reason(provider, receipt)}")
+            raise RuntimeError(f"{call.method.abi.name} transaction {receipt.txn_hash} reverted: "
+                               f"{_revert_reason(provider, receipt, call)}")
         receipts.append(receipt)
     return receipts
 
 
-def _revert_reason(provider: Any, receipt: Any) -> str:
-    """Why a mined transaction reverted: the custom error its replay raises (or the gas
-    it ran out of), for a message a person can act on."""
+def _revert_reason(provider: Any, receipt: Any, call: Call) -> str:
+    """Why a mined transaction reverted: the custom error its replay raises, by name (or the
+    gas it ran out of), for a message a person can act on."""
     web3 = provider.web3
     tx = web3.eth.get_transaction(receipt.txn_hash)
     if int(receipt.gas_used) >= int(tx["gas"]):
@@ -99,7 +100,13 @@ def _revert_reason(provider: Any, receipt: Any) -> str:
         web3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"],
                        "gas": tx["gas"]}, int(receipt.block_number) - 1)
     except Exception as err:  # noqa: BLE001 - any node error is the reason we report
-        return str(err).splitlines()[0][:300]
+        from eth_utils import keccak
+
+        text = str(err)
+        for e in call.method.contract.contract_type.errors:
+            if keccak(text=e.selector)[:4].hex() in text:
+                return f"{e.name} ({text.splitlines()[0][:200]})"
+        return text.splitlines()[0][:300]
     return "unknown (the replay did not revert)"
 
 
@@ -541,6 +548,17 @@ class BatchTask:
     def withdraw(self, sender: Any) -> int:
         (ev,) = _event_args(self._send(Call(self.contract.withdraw, ()), sender), "Withdrawn")
         return int(ev.owed) + int(ev.revenue)
+
+    def end_task(self, owner: Any) -> int:
+        """Ends the task (no round opens after the current one); returns when the owner may
+        sweep the pool."""
+        (ev,) = _event_args(self._send(Call(self.contract.endTask, ()), owner), "TaskEnded")
+        return int(ev.sweepableAt)
+
+    def sweep(self, owner: Any) -> int:
+        """Pays the owner the reward pool of an ended task (after EXIT_DELAY)."""
+        (ev,) = _event_args(self._send(Call(self.contract.sweep, ()), owner), "Swept")
+        return int(ev.amount)
 
     # --- round state and views ------------------------------------------------------------
 

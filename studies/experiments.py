@@ -246,7 +246,7 @@ def plot_time(rows: Sequence[dict[str, Any]], by: str, path: Path, title: str) -
         train = [r["train_s"] for r in sel]
         chain = [r["chain_s"] for r in sel]
         ax.bar(x, train, color="tab:green", label="local training (all clients, one machine)")
-        ax.bar(x, chain, bottom=train, color="tab:blue", label="chain: submit -> finalize -> read model")
+        ax.bar(x, chain, bottom=train, color="tab:blue", label="chain: post -> columns -> read model")
         base = [r["baseline_s"] for r in sel]
         if any(b is not None for b in base):
             ax.plot(x, [b if b is not None else np.nan for b in base], "kD", ms=7,

@@ -407,3 +407,37 @@ def test_withdraw_cannot_be_reentered_and_a_refused_payment_keeps_the_credit(pro
         assert keeper.balance == before + fees and t.withdrawable(keeper) == 0
         with reverts("NothingToWithdraw"):
             keeper.withdraw(0, sender=owner)
+
+
+def test_an_ended_task_finishes_its_round_then_the_owner_sweeps_only_the_pool(project, owner, clients, chain,
+                                                                               reverts):
+    """The exit: `endTask` lets the open round finish and opens no other; after EXIT_DELAY
+    the owner sweeps the pool, never what contributors are owed."""
+    s = dataclasses.replace(BASE, max_participants=2, keeper_fee=3)
+    with isolated(chain):
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 3)
+        with reverts("NotOwner"):
+            t.end_task(clients[0])
+        sweepable = t.end_task(owner)
+        with reverts("TaskIsEnded"):
+            t.end_task(owner)
+        for a, off in ((clients[0], 5), (clients[1], 50)):
+            t.submit(a, 1, floats(np.full(N, off)))
+        r = t.aggregate(owner)
+        assert r.completed and not r.next_round_open and not t.round_open
+        with reverts("TaskIsEnded"):
+            t.start_round(owner)
+        with reverts("SweepTooEarly"):
+            t.sweep(owner)
+        chain.pending_timestamp = sweepable
+        with reverts("NotOwner"):
+            t.sweep(clients[0])
+        pool, owed = t.reward_pool, [t.withdrawable(a) for a in (clients[0], clients[1], owner)]
+        assert pool > 0 and owed[0] == 300 and owed[1] == 200
+        before = owner.balance
+        receipt_amount = t.sweep(owner)
+        assert receipt_amount == pool and t.reward_pool == 0 and owner.balance > before + pool - 10**16
+        assert [t.withdrawable(a) for a in (clients[0], clients[1], owner)] == owed  # nobody's credit touched
+        with reverts("NothingToWithdraw"):
+            t.sweep(owner)
+        assert t.withdraw(clients[0]) == 300 and t.contract.balance == owed[1] + owed[2]
