@@ -441,3 +441,23 @@ def test_an_ended_task_finishes_its_round_then_the_owner_sweeps_only_the_pool(pr
         with reverts("NothingToWithdraw"):
             t.sweep(owner)
         assert t.withdraw(clients[0]) == 300 and t.contract.balance == owed[1] + owed[2]
+
+
+def test_python_constants_are_the_contracts(project, owner, batch_tasks):
+    """Every protocol constant ml.settings states once is the contract's own."""
+    from ml import settings as S
+
+    c = batch_tasks["mean"].contract
+    assert [int(c.MEAN()), int(c.MEDIAN()), int(c.TRIMMED_MEAN())] == [S.AGGREGATIONS.index(a) for a in S.AGGREGATIONS]
+    pairs = {"MAX_SEATS": S.MAX_SEATS, "MAX_TIERS": S.MAX_TIERS, "MAX_COLUMN_WORDS": S.MAX_COLUMN_WORDS,
+             "MAX_COLUMN_BYTES": S.MAX_COLUMN_BYTES, "MAX_POST_WORDS": S.MAX_POST_WORDS,
+             "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS, "GAS_COLUMN_BASE": S.GAS_COLUMN_BASE, "GAS_PER_SEAT": S.GAS_PER_SEAT,
+             "GAS_PER_PAIR": S.GAS_PER_PAIR, "GAS_PER_UPDATE_WORD": S.GAS_PER_UPDATE_WORD,
+             "GAS_PER_COMPARATOR_WORD": S.GAS_PER_COMPARATOR_WORD, "GAS_PER_MODEL_WORD": S.GAS_PER_MODEL_WORD}
+    assert {k: int(getattr(c, k)()) for k in pairs} == pairs
+    cons = project.ConsensusTask.contract_type
+    assert {"GAS_PER_SEAT_CONSENSUS", "GAS_PER_SEAT_WORD_CONSENSUS"} <= {m.name for m in cons.view_methods}
+    t = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
+                         consensus=S.ConsensusSettings())
+    assert (int(t.contract.GAS_PER_SEAT_CONSENSUS()), int(t.contract.GAS_PER_SEAT_WORD_CONSENSUS())) == (
+        S.GAS_PER_SEAT_CONSENSUS, S.GAS_PER_SEAT_WORD_CONSENSUS)

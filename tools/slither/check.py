@@ -40,7 +40,7 @@ def main(slither: str, solc: str, triage_path: str = "tools/slither/triage.toml"
     for target in TARGETS:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "slither.json"
-            cmd = [slither, target, "--solc", solc, "--solc-args", "--evm-version prague --optimize",
+            cmd = [slither, target, "--solc", solc, "--solc-args", "--evm-version prague --optimize --optimize-runs 20",
                    "--exclude", ",".join(sorted(excluded)), "--json", str(out)]
             proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
             if not out.exists():
