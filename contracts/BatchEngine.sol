@@ -76,9 +76,9 @@ abstract contract BatchEngine is RevenueShare {
                                 CONSTANTS
     //////////////////////////////////////////////////////////////*/
 
-    uint256 public constant MEAN = 0;
-    uint256 public constant MEDIAN = 1;
-    uint256 public constant TRIMMED_MEAN = 2;
+    uint256 internal constant MEAN = 0;
+    uint256 internal constant MEDIAN = 1;
+    uint256 internal constant TRIMMED_MEAN = 2;
     uint256 public constant MAX_TIERS = 8;
     /// @notice Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
     uint256 public constant MAX_SEATS = 256;
@@ -94,18 +94,18 @@ abstract contract BatchEngine is RevenueShare {
     uint256 public constant EXIT_DELAY = 7 days;
     /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
     uint256 public constant MAX_COLUMN_GAS = 12_000_000;
-    /// @notice Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
+    /// @dev Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
     ///         (replay check, settlement); per pair of seats (duplicate samples); per word of
     ///         one update (calldata, load, sum, link); per comparator and column word (sorting);
     ///         per word of the new model (its code, the rounded means).
-    uint256 public constant GAS_COLUMN_BASE = 300_000;
-    uint256 public constant GAS_PER_SEAT = 100_000;
-    uint256 public constant GAS_PER_PAIR = 1_000;
-    uint256 public constant GAS_PER_UPDATE_WORD = 1_000;
-    uint256 public constant GAS_PER_COMPARATOR_WORD = 320;
-    uint256 public constant GAS_PER_MODEL_WORD = 8_000;
-    /// @notice Words of each column compared pairwise for near-duplicates.
-    uint256 public constant DUPLICATE_SAMPLES = 2;
+    uint256 internal constant GAS_COLUMN_BASE = 300_000;
+    uint256 internal constant GAS_PER_SEAT = 100_000;
+    uint256 internal constant GAS_PER_PAIR = 1_000;
+    uint256 internal constant GAS_PER_UPDATE_WORD = 1_000;
+    uint256 internal constant GAS_PER_COMPARATOR_WORD = 320;
+    uint256 internal constant GAS_PER_MODEL_WORD = 8_000;
+    /// @dev Words of each column compared pairwise for near-duplicates.
+    uint256 internal constant DUPLICATE_SAMPLES = 2;
 
     // Participant status in a round (0: none).
     /// @dev 1 in every 32-bit lane: a 16-bit lane of the word at even and odd positions.
@@ -573,7 +573,7 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice The link a post of `words` (starting on a column boundary) opens, given the
     ///         link that follows it: the reverse chain over the columns it covers.
-    function chainLinks(uint256[] calldata words, bytes32 next) public view returns (bytes32 link) {
+    function _chainLinks(uint256[] calldata words, bytes32 next) internal view returns (bytes32 link) {
         link = next;
         uint256 w = columnWords;
         uint256 end = words.length;
@@ -670,7 +670,7 @@ abstract contract BatchEngine is RevenueShare {
         returns (bool complete)
     {
         (uint256 e, bool last) = _checkPost(round, post, words, nextLink);
-        bytes32 head = chainLinks(words, nextLink);
+        bytes32 head = _chainLinks(words, nextLink);
         if (post != 0 && head != _cursor[round][msg.sender]) revert BrokenLink(round, post);
         uint256 score = (e >> 128) + scoreAdd;
         if (!last) {
@@ -804,7 +804,7 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @dev The new model's column by the aggregation rule, written as a data contract.
     function _writeColumn(uint256[] calldata words, uint256 n, uint256 w) internal returns (address) {
-        uint256 t = trimmedCount(n);
+        uint256 t = _trimmedCount(n);
         (uint256 code, uint256 data) = CodeStore.alloc(w);
         if (t == 0) {
             for (uint256 j; j < w; ++j) {
@@ -834,7 +834,7 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /// @notice Values dropped at each end of every coordinate with n updates (0: MEAN).
-    function trimmedCount(uint256 n) public view returns (uint256) {
+    function _trimmedCount(uint256 n) internal view returns (uint256) {
         if (aggregation == MEAN) return 0;
         uint256 most = (n - 1) / 2;
         return aggregation == MEDIAN || trim > most ? most : trim;
@@ -877,74 +877,113 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev Near duplicates on this column's sampled words: a pair is refuted when it is
     ///      farther apart than duplicateDistance per parameter, confirmed when it is within
     ///      it and less than a quarter as far apart as the farther-moved of the two moved
-    ///      from the old model (samples nobody moved prove nothing).
+    ///      from the old model (samples nobody moved prove nothing). The pair loop works in
+    ///      memory (the samples, the two bitmaps) and writes each bitmap word once: n^2/2
+    ///      pairs cost a few hundred gas each, which `GAS_PER_PAIR` bounds.
     function _checkDuplicates(uint256 round, uint256 column, uint256[] calldata words, uint256 n, uint256 w)
         internal
     {
-        uint256[] memory offsets = new uint256[](w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES);
-        for (uint256 k; k < offsets.length; ++k) {
-            offsets[k] = sampleOffset(roundSeed[round], column, k, w);
-        }
-        uint256[] memory moved = _movedOnSamples(column, words, n, w, offsets);
-        uint256 limit = duplicateDistance * 16 * offsets.length;
-        for (uint256 a; a < n; ++a) {
-            for (uint256 b = a + 1; b < n; ++b) {
-                uint256 d = 0;
-                for (uint256 k; k < offsets.length; ++k) {
-                    d += _wordDistance(words[a * w + offsets[k]], words[b * w + offsets[k]]);
-                }
-                uint256 p = a * n + b;
-                if (d > limit) {
-                    _refuted[round][p >> 8] |= 1 << (p & 255);
-                } else if (4 * d < _max(moved[a], moved[b])) {
-                    // No event per pair: Sybils posting one update would pay n^2 events into
-                    // every column. The outcome is each entrant's `duplicate` flag in Rewarded.
-                    _confirmed[round][p >> 8] |= 1 << (p & 255);
-                }
-            }
+        uint256 samples = w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES;
+        (uint256[] memory s, uint256[] memory moved) = _samples(roundSeed[round], column, words, n, w, samples);
+        (uint256[] memory refuted, uint256[] memory confirmed) =
+            _pairBitmaps(s, moved, n, samples, duplicateDistance * 16 * samples);
+        for (uint256 k; k < refuted.length; ++k) {
+            if (refuted[k] != 0) _refuted[round][k] |= refuted[k];
+            if (confirmed[k] != 0) _confirmed[round][k] |= confirmed[k];
         }
     }
 
-    /// @dev Per update, sum |v - g| on the sampled words against the round's old model.
-    function _movedOnSamples(uint256 column, uint256[] calldata words, uint256 n, uint256 w, uint256[] memory offsets)
+    /// @dev Every update's sampled words (update i's sample k at i*samples+k) and how far
+    ///      each moved there from the old model.
+    function _samples(bytes32 seed, uint256 column, uint256[] calldata words, uint256 n, uint256 w, uint256 samples)
         internal
         view
-        returns (uint256[] memory moved)
+        returns (uint256[] memory s, uint256[] memory moved)
     {
-        address old = _modelColumn[completedRounds][column];
-        uint256[] memory oldWords = new uint256[](offsets.length);
-        for (uint256 k; k < offsets.length; ++k) {
-            uint256 dest;
-            assembly {
-                dest := add(add(oldWords, 0x20), shl(5, k))
-            }
-            CodeStore.load(old, offsets[k], 1, dest);
-        }
+        s = new uint256[](n * samples);
         moved = new uint256[](n);
-        for (uint256 i; i < n; ++i) {
-            for (uint256 k; k < offsets.length; ++k) {
-                moved[i] += _wordDistance(words[i * w + offsets[k]], oldWords[k]);
+        address old = _modelColumn[completedRounds][column];
+        uint256 g;
+        for (uint256 k; k < samples; ++k) {
+            uint256 off = sampleOffset(seed, column, k, w);
+            assembly {
+                g := mload(0x40) // one scratch word past the free pointer, not kept
+            }
+            CodeStore.load(old, off, 1, g);
+            assembly {
+                g := mload(g)
+            }
+            for (uint256 i; i < n; ++i) {
+                uint256 x = words[i * w + off];
+                s[i * samples + k] = x;
+                moved[i] += _wordDistance(x, g);
             }
         }
     }
 
-    /// @dev Whether list entry `i` is half of a pair confirmed near and never refuted.
-    function _isDuplicate(uint256 round, uint256 i, uint256 n) internal view returns (bool) {
-        if (duplicateDistance == 0) return false;
-        for (uint256 j; j < n; ++j) {
-            if (j == i) continue;
-            uint256 p = i < j ? i * n + j : j * n + i;
-            uint256 bit = 1 << (p & 255);
-            if (_confirmed[round][p >> 8] & bit != 0 && _refuted[round][p >> 8] & bit == 0) return true;
+    /// @dev The refuted and confirmed bits (pair a < b at a*n+b) of one column's samples.
+    function _pairBitmaps(uint256[] memory s, uint256[] memory moved, uint256 n, uint256 samples, uint256 limit)
+        internal
+        view
+        returns (uint256[] memory refuted, uint256[] memory confirmed)
+    {
+        refuted = new uint256[]((n * n + 255) >> 8);
+        confirmed = new uint256[](refuted.length);
+        unchecked {
+            for (uint256 a; a < n; ++a) {
+                for (uint256 b = a + 1; b < n; ++b) {
+                    uint256 d = _sampleDistance(s, a * samples, b * samples, samples);
+                    uint256 p = a * n + b;
+                    if (d > limit) {
+                        refuted[p >> 8] |= 1 << (p & 255);
+                    } else if (4 * d < _max(moved[a], moved[b])) {
+                        // No event per pair: Sybils posting one update would pay n^2 events
+                        // into every column. The outcome is each entrant's `duplicate` flag.
+                        confirmed[p >> 8] |= 1 << (p & 255);
+                    }
+                }
+            }
         }
-        return false;
+    }
+
+    function _sampleDistance(uint256[] memory s, uint256 a, uint256 b, uint256 samples)
+        internal
+        view
+        returns (uint256 d)
+    {
+        for (uint256 k; k < samples; ++k) {
+            d += _wordDistance(s[a + k], s[b + k]);
+        }
+    }
+
+    /// @dev Bit i set iff list entry i is half of a pair confirmed near on some column and
+    ///      never refuted (one pass over the bitmaps, in memory).
+    function _duplicateFlags(uint256 round, uint256 n) internal view returns (uint256[] memory flags) {
+        flags = new uint256[]((n + 255) >> 8);
+        if (duplicateDistance == 0 || n < 2) return flags;
+        uint256[] memory live = new uint256[]((n * n + 255) >> 8);
+        for (uint256 k; k < live.length; ++k) {
+            live[k] = _confirmed[round][k] & ~_refuted[round][k];
+        }
+        unchecked {
+            for (uint256 a; a < n; ++a) {
+                for (uint256 b = a + 1; b < n; ++b) {
+                    uint256 p = a * n + b;
+                    if ((live[p >> 8] >> (p & 255)) & 1 != 0) {
+                        flags[a >> 8] |= 1 << (a & 255);
+                        flags[b >> 8] |= 1 << (b & 255);
+                    }
+                }
+            }
+        }
     }
 
     function _finishRound(uint256 round, uint256 version, uint256 n) internal {
+        uint256[] memory dups = _duplicateFlags(round, n);
         for (uint256 i; i < n; ++i) {
             address who = entrant[round][i];
             uint256 score = _score(round, i, _entry[round][who]);
-            bool dup = _isDuplicate(round, i, n);
+            bool dup = (dups[i >> 8] >> (i & 255)) & 1 != 0;
             bool replay = _replays[round][i >> 8] & (1 << (i & 255)) != 0;
             uint256 tier_ = rewardTier(score);
             uint256 reward = dup || replay || tier_ >= _tierRewards.length ? 0 : _tierRewards[tier_];

@@ -34,10 +34,10 @@ contract ConsensusTask is BatchEngine {
         uint256 maxMoveRatio;
     }
 
-    /// @notice Column gas the rule adds per seat (its distance slot, stake return) and per
-    ///         seat and word (the distance to the new model), for `columnGasBound`.
-    uint256 public constant GAS_PER_SEAT_CONSENSUS = 40_000;
-    uint256 public constant GAS_PER_SEAT_WORD_CONSENSUS = 600;
+    /// @dev Column gas the rule adds per seat (its distance slot, stake return) and per
+    ///      seat and word (the distance to the new model), for `columnGasBound`.
+    uint256 internal constant GAS_PER_SEAT_CONSENSUS = 40_000;
+    uint256 internal constant GAS_PER_SEAT_WORD_CONSENSUS = 600;
 
     uint8 internal constant COMMITTED = 1;
     uint8 internal constant SEATED = 2;
@@ -76,13 +76,13 @@ contract ConsensusTask is BatchEngine {
     mapping(uint256 => mapping(address => uint256)) internal _seat;
     mapping(uint256 => mapping(uint256 => address)) internal _committer;
     mapping(uint256 => uint256) public roundCommitters;
-    mapping(uint256 => uint256) public roundSeats;
+    mapping(uint256 => uint256) internal _roundSeats;
     mapping(uint256 => bytes32) public drawSeed;
     mapping(uint256 => uint256) public moveReference;
     /// @notice Round -> reveals finished (accepted or rejected).
-    mapping(uint256 => uint256) public roundFinished;
+    mapping(uint256 => uint256) internal _roundFinished;
     /// @notice Round -> sum of the accepted moves.
-    mapping(uint256 => uint256) public roundMoveSum;
+    mapping(uint256 => uint256) internal _roundMoveSum;
     /// @dev Round -> participant -> sum |v - new model| over the columns aggregated so far.
     mapping(uint256 => mapping(address => uint256)) internal _distanceToNew;
 
@@ -151,7 +151,7 @@ contract ConsensusTask is BatchEngine {
         }
         uint256 reference_ = MedianLib.lowerMedian(means);
         drawSeed[round] = seed == 0 ? bytes32(uint256(1)) : seed;
-        roundSeats[round] = k;
+        _roundSeats[round] = k;
         moveReference[round] = reference_;
         emit SeatsDrawn(round, n, k, reference_, seed);
     }
@@ -163,7 +163,7 @@ contract ConsensusTask is BatchEngine {
     ///         or returned when only the ratio bound refused it).
     function reveal(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink, bytes32 salt,
         uint256 move) external {
-        if (post == 0 && commitmentHash(round, msg.sender, salt, move, chainLinks(words, nextLink))
+        if (post == 0 && commitmentHash(round, msg.sender, salt, move, _chainLinks(words, nextLink))
             != commitmentOf[round][msg.sender]) revert BadReveal(msg.sender, round);
         _post(round, post, words, nextLink, _distanceToModel(words, post * postWords, completedRounds));
     }
@@ -213,7 +213,7 @@ contract ConsensusTask is BatchEngine {
         if (!roundOpen || block.timestamp < commitDeadline) return false;
         uint256 round = currentRound;
         return block.timestamp >= postDeadline
-            || (drawSeed[round] != 0 && roundFinished[round] == roundSeats[round]);
+            || (drawSeed[round] != 0 && _roundFinished[round] == _roundSeats[round]);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -243,13 +243,13 @@ contract ConsensusTask is BatchEngine {
         uint256 entry = _seat[round][msg.sender];
         uint256 declared = entry >> 8;
         _seat[round][msg.sender] = (entry & ~uint256(0xff)) | FINISHED;
-        roundFinished[round] += 1;
+        _roundFinished[round] += 1;
         uint256 mean = measured / paramCount;
         bool inBounds = measured == declared && mean >= minMove && mean <= maxMove;
         uint256 ref = moveReference[round];
         bool inRatio = maxMoveRatio == 0 || ref == 0 || mean * 1000 <= maxMoveRatio * ref;
         if (inBounds && inRatio) {
-            roundMoveSum[round] += measured;
+            _roundMoveSum[round] += measured;
             return true;
         }
         // Outside the absolute bounds (or a false declaration): the stake is forfeited. Only
@@ -285,7 +285,7 @@ contract ConsensusTask is BatchEngine {
     ///      the round's mean accepted move; an update farther than maxMoveRatio x that mean
     ///      scores past every tier.
     function _score(uint256 round, uint256, uint256 entry) internal view override returns (uint256) {
-        uint256 mean = roundMoveSum[round] / roundEntrants / paramCount;
+        uint256 mean = _roundMoveSum[round] / roundEntrants / paramCount;
         uint256 move = (entry >> 128) / paramCount;
         if (maxMoveRatio != 0 && move * 1000 > maxMoveRatio * mean) return type(uint256).max;
         return claimScore(_distanceOf(round, entry) / paramCount, move, mean);
@@ -309,7 +309,7 @@ contract ConsensusTask is BatchEngine {
                 _settled(round, entrant[round][i]);
             }
         }
-        uint256 missing = roundSeats[round] - roundFinished[round];
+        uint256 missing = _roundSeats[round] - _roundFinished[round];
         if (missing != 0) {
             uint256 amount = missing * stake;
             totalStakes -= amount;

@@ -83,7 +83,7 @@ def broadcast(provider: Any, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
     for (call, _), h in zip(calls, hashes):
         receipt = provider.get_receipt(h.hex() if isinstance(h, bytes) else h, timeout=600)
         if receipt.failed:
-            raise RuntimeError(f"{call.method.abi.name} transaction {receipt.txn_hash} reverted: "
+            raise RuntimeError(f"{call.method.abis[0].name} transaction {receipt.txn_hash} reverted: "
                                f"{_revert_reason(provider, receipt, call)}")
         receipts.append(receipt)
     return receipts

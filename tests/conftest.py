@@ -127,3 +127,57 @@ def assert_money_conserved(contract, ledger) -> None:
     stakes = int(contract.totalStakes()) if hasattr(contract, "totalStakes") else 0
     assert contract.balance == (int(contract.rewardPool()) + int(contract.roundReserve()) + int(contract.totalOwed())
                                 + stakes + revenue_owed + dust)
+
+
+class MoneyRules:
+    """Rules and invariants the state machines share (mix into a RuleBasedStateMachine):
+    anyone owed withdraws exactly what the model says, buyers buy access (revenue split by
+    the reference ledger, or to the pool while nobody holds shares), the owner refills a
+    dry pool; after every step the model and the money invariant hold. Expects ``t`` (the
+    BatchTask), ``c`` (its contract), ``global_``, ``owed`` (address -> wei), ``ledger``,
+    ``bought``, and the accounts ``payees``, ``buyers``, ``owner``."""
+
+    from hypothesis import strategies as _st
+    from hypothesis.stateful import invariant as _invariant, precondition as _precondition, rule as _rule
+
+    def credit(self, who, wei: int) -> None:
+        addr = str(who.address)
+        self.owed[addr] = self.owed.get(addr, 0) + wei
+
+    def due(self, who) -> int:
+        addr = str(who.address)
+        return self.owed.get(addr, 0) + self.ledger.revenue_of(addr)
+
+    @_precondition(lambda self: any(self.due(w) for w in self.payees))
+    @_rule(pick=_st.integers(0, 15))
+    def withdraw(self, pick):
+        options = [w for w in self.payees if self.due(w)]
+        who = options[pick % len(options)]
+        assert self.t.withdraw(who) == self.due(who)
+        self.owed[str(who.address)] = 0
+        self.ledger.take(str(who.address))
+
+    @_precondition(lambda self: len(self.bought) < len(self.buyers))
+    @_rule(pick=_st.integers(0, 15))
+    def buy(self, pick):
+        free = [b for b in range(len(self.buyers)) if b not in self.bought]
+        b = free[pick % len(free)]
+        self.t.buy_access(self.buyers[b])
+        self.bought.add(b)
+        if self.ledger.total_shares:  # else unattributed: the pool takes it (the contract's rule)
+            self.ledger.buy(self.t.access_price)
+
+    @_precondition(lambda self: not self.t.round_open)
+    @_rule()
+    def refill(self):
+        self.t.fund(self.owner, self.t.round_reserve)
+        self.t.start_round(self.owner)
+
+    @_invariant()
+    def model_matches(self):
+        assert np.array_equal(self.t.global_ints(), self.global_)
+
+    @_invariant()
+    def money_is_conserved(self):
+        assert_money_conserved(self.c, self.ledger)
+        assert int(self.c.totalOwed()) == sum(self.owed.values())

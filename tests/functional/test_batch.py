@@ -443,21 +443,23 @@ def test_an_ended_task_finishes_its_round_then_the_owner_sweeps_only_the_pool(pr
         assert t.withdraw(clients[0]) == 300 and t.contract.balance == owed[1] + owed[2]
 
 
-def test_python_constants_are_the_contracts(project, owner, batch_tasks):
-    """Every protocol constant ml.settings states once is the contract's own."""
+def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts):
+    """Every protocol constant ml.settings states once is the contract's own: limits by their
+    getters, the aggregation codes by what the constructor accepts, the gas terms through
+    columnGasBound itself (PaperTask and ConsensusTask) over seats, widths and sorting."""
     from ml import settings as S
 
     c = batch_tasks["mean"].contract
-    assert [int(c.MEAN()), int(c.MEDIAN()), int(c.TRIMMED_MEAN())] == [S.AGGREGATIONS.index(a) for a in S.AGGREGATIONS]
-    pairs = {"MAX_SEATS": S.MAX_SEATS, "MAX_TIERS": S.MAX_TIERS, "MAX_COLUMN_WORDS": S.MAX_COLUMN_WORDS,
-             "MAX_COLUMN_BYTES": S.MAX_COLUMN_BYTES, "MAX_POST_WORDS": S.MAX_POST_WORDS,
-             "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS, "GAS_COLUMN_BASE": S.GAS_COLUMN_BASE, "GAS_PER_SEAT": S.GAS_PER_SEAT,
-             "GAS_PER_PAIR": S.GAS_PER_PAIR, "GAS_PER_UPDATE_WORD": S.GAS_PER_UPDATE_WORD,
-             "GAS_PER_COMPARATOR_WORD": S.GAS_PER_COMPARATOR_WORD, "GAS_PER_MODEL_WORD": S.GAS_PER_MODEL_WORD}
-    assert {k: int(getattr(c, k)()) for k in pairs} == pairs
-    cons = project.ConsensusTask.contract_type
-    assert {"GAS_PER_SEAT_CONSENSUS", "GAS_PER_SEAT_WORD_CONSENSUS"} <= {m.name for m in cons.view_methods}
-    t = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
-                         consensus=S.ConsensusSettings())
-    assert (int(t.contract.GAS_PER_SEAT_CONSENSUS()), int(t.contract.GAS_PER_SEAT_WORD_CONSENSUS())) == (
-        S.GAS_PER_SEAT_CONSENSUS, S.GAS_PER_SEAT_WORD_CONSENSUS)
+    limits = {"MAX_SEATS": S.MAX_SEATS, "MAX_TIERS": S.MAX_TIERS, "MAX_COLUMN_WORDS": S.MAX_COLUMN_WORDS,
+              "MAX_COLUMN_BYTES": S.MAX_COLUMN_BYTES, "MAX_POST_WORDS": S.MAX_POST_WORDS,
+              "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS}
+    assert {k: int(getattr(c, k)()) for k in limits} == limits
+    for i, rule in enumerate(S.AGGREGATIONS):
+        assert int(batch_tasks[rule].contract.aggregation()) == i
+    with reverts("BadAggregation"):
+        project.PaperTask.deploy((*BASE.as_tuple()[:9], len(S.AGGREGATIONS), *BASE.as_tuple()[10:]), sender=owner)
+    cons = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
+                            consensus=S.ConsensusSettings()).contract
+    for n, w, sorts in ((1, 1, 0), (2, 7, 1), (10, 400, 0), (10, 375, 1), (33, 50, 1), (64, 1, 0)):
+        assert int(c.columnGasBound(n, w, sorts)) == S.column_gas_bound(n, w, bool(sorts))
+        assert int(cons.columnGasBound(n, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), consensus=True)

@@ -6,9 +6,9 @@ built from ml.protocol: the model, every reward and fee, and the money invariant
 
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from conftest import assert_money_conserved
+from conftest import MoneyRules
 from ml import codec, protocol
 from ml.settings import BatchSettings
 
@@ -27,7 +27,7 @@ def test_batch_state_machine(project, accounts, chain):
     owner, people = accounts[0], list(accounts)[1:1 + ACTORS]
     buyers, keepers = list(accounts)[6:9], list(accounts)[9:11]
 
-    class Engine(RuleBasedStateMachine):
+    class Engine(MoneyRules, RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.snap = chain.snapshot()
@@ -42,6 +42,7 @@ def test_batch_state_machine(project, accounts, chain):
             self.owed = {}  # address -> wei credited by the engine
             self.ledger = protocol.RevenueLedger()
             self.bought = set()
+            self.payees, self.buyers, self.owner = people + keepers, buyers, owner
 
         def teardown(self):
             chain.restore(self.snap)
@@ -109,49 +110,11 @@ def test_batch_state_machine(project, accounts, chain):
                     addr = str(people[actor].address)
                     assert r.rewards[addr] == want, (i, score, dup, replay)
                     if want:
-                        self.owed[addr] = self.owed.get(addr, 0) + want
+                        self.credit(people[actor], want)
                         self.ledger.add_shares(addr, want)
                 self.history.extend(ups)
-                kaddr = str(keeper.address)
-                self.owed[kaddr] = self.owed.get(kaddr, 0) + FEE * len(self.t.columns)
+                self.credit(keeper, FEE * len(self.t.columns))
             self.posted = []
-
-        @rule(actor=st.integers(0, ACTORS + 1))
-        def withdraw(self, actor):
-            who = (people + keepers)[actor]
-            addr = str(who.address)
-            due = self.owed.get(addr, 0) + self.ledger.revenue_of(addr)
-            if due == 0:
-                return
-            assert self.t.withdraw(who) == due
-            self.owed[addr] = 0
-            self.ledger.take(addr)
-
-        @rule(b=st.integers(0, 2))
-        def buy(self, b):
-            if b in self.bought:
-                return
-            self.t.buy_access(buyers[b])
-            self.bought.add(b)
-            if self.ledger.total_shares == 0:
-                return  # unattributed: the pool takes it (the contract's rule)
-            self.ledger.buy(S.access_price)
-
-        @precondition(lambda self: not self.t.round_open)
-        @rule()
-        def refill(self):
-            self.t.fund(owner, S.round_reserve)
-            self.t.start_round(owner)
-
-        # --- invariants --------------------------------------------------------------
-        @invariant()
-        def model_matches(self):
-            assert np.array_equal(self.t.global_ints(), self.global_)
-
-        @invariant()
-        def money_is_conserved(self):
-            assert_money_conserved(self.c, self.ledger)
-            assert int(self.c.totalOwed()) == sum(self.owed.values())
 
     run_state_machine_as_test(Engine, settings=settings(
         max_examples=8, stateful_step_count=25, deadline=None,

@@ -1,0 +1,247 @@
+"""A stateful property test of ConsensusTask: more actors than seats commit (honest, small,
+Sybil copies, replays of old rounds, liars, oversized and idle updates), anyone draws the
+seats, seated actors reveal or not, the unseated take their stakes back, anyone closes and
+aggregates rounds (some below quorum), participants withdraw, buyers buy access, the pool
+runs dry and is refilled, in any order. After every step the contract agrees with a
+plain-Python model built from ml.protocol: the seat draw, every admission, reward, stake
+and fee, the model, and the money invariant."""
+
+import dataclasses
+
+import numpy as np
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+
+from conftest import MoneyRules
+from ml import codec, protocol
+from ml.settings import BatchSettings, ConsensusSettings
+
+N = 24  # 2 words, one per column and per post
+THRESHOLDS, REWARDS = (600, 1000, 1400), (30, 20, 10)
+FEE, STAKE = 3, 1000
+S = BatchSettings(param_count=N, frac_bits=6, value_bits=12, post_duration=100, min_participants=2,
+                  max_participants=3, access_price=7, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS,
+                  aggregation="trimmed_mean", trim=1, column_words=1, post_words=1, duplicate_distance=1,
+                  replay_rounds=2, keeper_fee=FEE)
+C = ConsensusSettings(commit_duration=100, stake=STAKE, min_move=2, max_move=60, max_move_ratio=3000)
+ACTORS = 5
+LO, HI = -2048, 2047
+KINDS = ["train", "train", "small", "copy", "replay", "lie", "huge", "idle"]
+
+
+def test_consensus_state_machine(project, accounts, chain):
+    owner, people = accounts[0], list(accounts)[1:1 + ACTORS]
+    buyers, keepers = list(accounts)[6:9], list(accounts)[9:11]
+
+    class Consensus(MoneyRules, RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.snap = chain.snapshot()
+            # Block time from block count, not the wall clock: phases (and so which rules
+            # apply) must not depend on how fast a step ran, or hypothesis cannot replay.
+            chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
+            from ml.chain import BatchTask
+
+            self.t = BatchTask.launch(project.ConsensusTask, owner, S, np.zeros(N), funding=S.round_reserve * 3,
+                                      consensus=C)
+            self.c = self.t.contract
+            self.global_ = np.zeros(N, dtype=np.int64)
+            self.history = []  # ints of every accepted update, for replays
+            self.accepted_in = {}  # head link -> round
+            self.owed = {}  # address -> wei credited (rewards, fees, stakes back)
+            self.stakes = 0  # wei of stakes the contract holds
+            self.ledger = protocol.RevenueLedger()
+            self.bought = set()
+            self.payees, self.buyers, self.owner = people + keepers, buyers, owner
+            self._new_round()
+
+        def _new_round(self):
+            self.commits = {}  # actor -> (Commitment, ints, honest declaration?)
+            self.order = []  # committers in commit order
+            self.seated = None  # actors holding a seat, once drawn
+            self.reference = 0
+            self.finished = set()  # seated actors whose reveal finished (listed or refused)
+            self.listed = []  # (actor, ints, move) in list order
+            self.released = set()
+
+        def teardown(self):
+            chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+            chain.restore(self.snap)
+
+        def now(self):
+            return chain.pending_timestamp
+
+        def _move_to(self, timestamp):
+            """Mines a block at ``timestamp``, so views that read block.timestamp see it too."""
+            chain.pending_timestamp = max(self.now(), timestamp)
+            chain.mine()
+
+        # --- commit, draw, reveal, release ----------------------------------------------
+        @precondition(lambda self: self.t.round_open and len(self.commits) < ACTORS
+                      and self.now() < int(self.c.commitDeadline()))
+        @rule(pick=st.integers(0, ACTORS - 1), kind=st.sampled_from(KINDS), seed=st.integers(0, 99))
+        def commit(self, pick, kind, seed):
+            free = [a for a in range(ACTORS) if a not in self.commits]
+            actor = free[pick % len(free)]
+            rng = np.random.default_rng(seed)
+            base = self.global_
+            if kind == "copy" and self.commits:
+                ints = next(iter(self.commits.values()))[1].copy()
+            elif kind == "replay" and self.history:
+                ints = self.history[seed % len(self.history)].copy()
+            elif kind == "small":
+                ints = base + rng.choice([-3, 3], N)
+            elif kind == "huge":
+                ints = base + rng.choice([-90, 90], N)
+            elif kind == "idle":
+                ints = base.copy()
+            else:
+                ints = base + rng.integers(-30, 31, N)
+            ints = np.clip(ints, LO, HI).astype(np.int64)
+            c = self.t.prepare(self.t.current_round, codec.dequantize(ints, self.t.fmt))
+            honest = kind != "lie"
+            if not honest:
+                c = dataclasses.replace(c, move=c.move + 16 * N)
+            self.t.commit(people[actor], c)
+            self.commits[actor] = (c, ints, honest)
+            self.order.append(actor)
+            self.stakes += STAKE
+
+        @precondition(lambda self: self.t.round_open and self.commits and self.now() < int(self.c.commitDeadline()))
+        @rule()
+        def end_commit_phase(self):
+            self._move_to(int(self.c.commitDeadline()))
+
+        @precondition(lambda self: self.t.round_open and self.seated is None
+                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline()))
+        @rule(k=st.integers(0, 1))
+        def draw(self, k):
+            d = self.t.draw_seats(keepers[k])
+            order = protocol.draw_seats(d.seed, [str(people[a].address) for a in self.order], S.max_participants)
+            seated_addr = order[: min(len(self.order), S.max_participants)]
+            self.seated = {a for a in self.order if str(people[a].address) in seated_addr}
+            assert {a for a in self.order if self.t.seated(self.t.current_round, people[a])} == self.seated
+            self.reference = protocol.move_reference([self.commits[a][0].move // N for a in self.seated])
+            assert d.move_reference == self.reference
+
+        @precondition(lambda self: self.t.round_open and self.seated and self.now() < int(self.c.postDeadline())
+                      and not bool(self.c.postingClosed()))
+        @rule(pick=st.integers(0, ACTORS - 1))
+        def reveal(self, pick):
+            waiting = sorted(self.seated - self.finished)
+            if not waiting:
+                return
+            actor = waiting[pick % len(waiting)]
+            c, ints, honest = self.commits[actor]
+            got = self.t.reveal(people[actor], c)
+            self.finished.add(actor)
+            mean = int(np.abs(ints - self.global_).sum()) // N
+            in_bounds = honest and C.min_move <= mean <= C.max_move
+            admitted = in_bounds and protocol.move_accepted(mean, C.min_move, C.max_move, C.max_move_ratio,
+                                                            self.reference)
+            assert (got is not None) == admitted, (actor, mean, honest, self.reference)
+            if admitted:
+                self.listed.append((actor, ints, int(np.abs(ints - self.global_).sum())))
+            else:
+                self.stakes -= STAKE
+                if in_bounds:  # refused by the ratio bound alone: the stake comes back
+                    self.credit(people[actor], STAKE)
+
+        def releasable(self):
+            over = not self.t.round_open or self.now() >= int(self.c.postDeadline())
+            if self.seated is None and not over:
+                return []
+            return [a for a in self.commits if a not in self.released and not (self.seated and a in self.seated)]
+
+        @precondition(lambda self: self.releasable())
+        @rule(pick=st.integers(0, ACTORS - 1))
+        def release(self, pick):
+            options = self.releasable()
+            actor = options[pick % len(options)]
+            assert self.t.release_stake(people[actor], self.t.current_round) == STAKE
+            self.released.add(actor)
+            self.stakes -= STAKE
+            self.credit(people[actor], STAKE)
+
+        # --- closing and aggregating --------------------------------------------------------
+        # Only once someone revealed (or nobody committed): otherwise most rounds would end
+        # before anyone revealed. A round never drawn still ends at its deadline (`wait_out`).
+        @precondition(lambda self: self.t.round_open
+                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline())
+                      and (self.finished or not self.commits or self.seated == set())
+                      and not bool(self.c.postingClosed()))
+        @rule()
+        def close_posting(self):
+            self._move_to(int(self.c.postDeadline()))
+
+        @precondition(lambda self: self.t.round_open and self.seated is None and len(self.commits) == 1
+                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline()))
+        @rule()
+        def wait_out(self):
+            """Nobody draws (tried with one committer, so most rounds do get drawn): the round
+            runs to its posting deadline with every stake held."""
+            self._move_to(int(self.c.postDeadline()))
+
+        @precondition(lambda self: self.t.round_open and bool(self.c.postingClosed()))
+        @rule(k=st.integers(0, 1))
+        def aggregate(self, k):
+            keeper = keepers[k]
+            round_ = self.t.current_round
+            r = self.t.aggregate(keeper)
+            n = len(self.listed)
+            assert r.completed == (n >= S.min_participants)
+            for actor, _, _ in self.listed:  # every listed update gets its stake back
+                self.credit(people[actor], STAKE)
+                self.stakes -= STAKE
+            missing = len(self.seated or ()) - len(self.finished)
+            self.stakes -= missing * STAKE  # seated no-shows forfeit to the pool
+            if r.completed:
+                ups = [u for _, u, _ in self.listed]
+                words = [codec.pack(u) for u in ups]
+                old = codec.pack(self.global_)
+                new = protocol.aggregate(ups, S.aggregation, S.trim)
+                seed = bytes(self.c.roundSeed(round_))
+                columns = [[[w[c]] for w in words] for c in range(len(words[0]))]
+                dup = protocol.near_duplicates(columns, [[w] for w in old], seed, S.duplicate_distance)
+                mean_move = sum(m for _, _, m in self.listed) // n // N
+                for i, (actor, u, move) in enumerate(self.listed):
+                    head = protocol.update_links(words[i], 1)[0]
+                    seen = self.accepted_in.get(head)
+                    replay = seen is not None and round_ - seen <= S.replay_rounds
+                    self.accepted_in[head] = round_
+                    m = move // N
+                    if m * 1000 > C.max_move_ratio * mean_move:
+                        want = 0
+                    else:
+                        score = protocol.claim_score(int(np.abs(u - new).sum()) // N, m, mean_move)
+                        want = protocol.reward_for(score, list(THRESHOLDS), list(REWARDS))
+                    if i in dup or replay:
+                        want = 0
+                    addr = str(people[actor].address)
+                    assert r.rewards[addr] == want, (i, dup, replay)
+                    if want:
+                        self.credit(people[actor], want)
+                        self.ledger.add_shares(addr, want)
+                self.history.extend(ups)
+                self.global_ = new
+                self.credit(keeper, FEE * len(self.t.columns))
+            # Committers never seated (or of a round never drawn) keep their stakes until they
+            # release them; they do so now, before this model forgets the round.
+            pending = [a for a in self.commits if a not in self.released and not (self.seated and a in self.seated)]
+            self._release_unseated(round_, pending)
+            self._new_round()
+
+        def _release_unseated(self, round_, actors):
+            for a in actors:
+                assert self.t.release_stake(people[a], round_) == STAKE
+                self.stakes -= STAKE
+                self.credit(people[a], STAKE)
+
+        # --- invariants (with MoneyRules': the model and the money) -------------------------
+        @invariant()
+        def stakes_are_held(self):
+            assert int(self.c.totalStakes()) == self.stakes
+
+    run_state_machine_as_test(Consensus, settings=settings(
+        max_examples=5, stateful_step_count=35, deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
