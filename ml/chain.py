@@ -64,29 +64,54 @@ class SeatDraw:
     gas_used: int
 
 
-def broadcast(provider: Any, calls: Sequence[tuple[Call, Any]]) -> list[Any]:
+def broadcast(provider: Any, calls: Sequence[tuple[Call, Any]], timeout: float = 600.0) -> list[Any]:
     """Signs and sends every ``(call, sender)`` without waiting for any, numbering each
     sender's transactions in order, then waits for all and returns their receipts in the
     same order. Clients are independent: none waits for another's transaction, so a phase
     takes as many blocks as the block gas limit forces. Explicit gas limits (not the
-    block's) let a block pack as many transactions as fit."""
+    block's) let a block pack as many transactions as fit. A node may drop a sent
+    transaction from its pool (anvil does, with several large ones from one sender): one
+    that is neither mined nor known to the node is sent again, byte for byte."""
+    web3 = provider.web3
     nonces: dict[str, int] = {}
-    hashes = []
+    raws, hashes = [], []
     for call, sender in calls:
         key = str(sender.address)
         nonce = nonces.get(key, int(sender.nonce))
         nonces[key] = nonce + 1
         raw = call.method.as_transaction_bytes(*call.args, sender=sender, value=call.value, gas_limit=call.gas,
                                                nonce=nonce)
-        hashes.append(provider.web3.eth.send_raw_transaction(raw))
+        raws.append(raw)
+        hashes.append(web3.eth.send_raw_transaction(raw))
     receipts = []
-    for (call, _), h in zip(calls, hashes):
-        receipt = provider.get_receipt(h.hex() if isinstance(h, bytes) else h, timeout=600)
+    deadline = time.monotonic() + timeout
+    for (call, _), raw, h in zip(calls, raws, hashes):
+        receipt = _await_receipt(provider, raw, h, deadline)
         if receipt.failed:
             raise RuntimeError(f"{call.method.abis[0].name} transaction {receipt.txn_hash} reverted: "
                                f"{_revert_reason(provider, receipt, call)}")
         receipts.append(receipt)
     return receipts
+
+
+def _await_receipt(provider: Any, raw: bytes, h: Any, deadline: float) -> Any:
+    from web3.exceptions import TransactionNotFound
+
+    web3 = provider.web3
+    tx_hash = h.hex() if isinstance(h, bytes) else str(h)
+    while True:
+        try:
+            web3.eth.get_transaction_receipt(tx_hash)
+            return provider.get_receipt(tx_hash, timeout=60)
+        except TransactionNotFound:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"transaction {tx_hash} not mined in time")
+        try:
+            web3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            web3.eth.send_raw_transaction(raw)  # dropped from the pool: send it again
+        time.sleep(0.25)
 
 
 def _revert_reason(provider: Any, receipt: Any, call: Call) -> str:
