@@ -29,7 +29,7 @@ FLOOR_GAS_PER_PARAM = 2 * 2 * 40
 
 #: The streaming engine (FederatedTask: every update summed into contract storage), PAPER
 #: submit + finalize share, steady state, gas/param/client, as last measured before it was
-#: removed (docs/results/bench-batch-262k.txt).
+#: removed (its last bench run, in the git history of docs/results/bench-batch-262k.txt).
 STREAMING_RECORDED = {(8192, 5): 913.6, (8192, 10): 832.2, (8192, 50): 767.0, (262144, 20): 780.8}
 
 
