@@ -138,13 +138,13 @@ def render(m: Measurements) -> str:
     ]
     if blocks:
         lines[-1] += (
-            f"With {p.block_time}-s blocks a round needs {min_blocks:.1f}–{max_blocks:.1f} blocks "
+            f"With {p.block_time}-s blocks a round needs {_span(min_blocks, max_blocks, '.1f')} blocks "
             f"({min(block_s):.0f}–{max(block_s):.0f} s of chain time), independent of the round index. "
             "Our protocol has two sequential on-chain phases per round — every post (one block while they "
             "fit the block gas limit: a 7,850-parameter post uses ~0.7 M gas) and then the column transactions "
             "that aggregate the round (the next block) — and every client waits for the next block to include "
             f"its post. The paper reports ~1 block ({PAPER_ROUND_OVERHEAD_S[0]:.0f}–"
-            f"{PAPER_ROUND_OVERHEAD_S[1]:.0f} s); we measure about {min_blocks:.0f}–{max_blocks:.0f} blocks of "
+            f"{PAPER_ROUND_OVERHEAD_S[1]:.0f} s); we measure about {_span(min_blocks, max_blocks, '.0f')} blocks of "
             f"{p.block_time} s. The claim that the overhead is constant in rounds holds; that it is constant in "
             "users holds only while a round's posts and columns each fit in one block: more clients (or larger "
             "models) add "
@@ -185,3 +185,9 @@ def render(m: Measurements) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _span(lo: float, hi: float, fmt: str) -> str:
+    """'a–b', or 'a' when both print the same."""
+    a, b = format(lo, fmt), format(hi, fmt)
+    return a if a == b else f"{a}–{b}"
