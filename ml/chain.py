@@ -54,7 +54,7 @@ class Update:
 
 @dataclass(frozen=True)
 class SeatDraw:
-    """What FederatedTask.drawSeats decided for a round (CONSENSUS)."""
+    """What ConsensusTask.drawSeats decided for a round."""
 
     round: int
     committers: int

@@ -1,13 +1,13 @@
 """Long-running participants: a client that trains and takes part in every round on its
-own, and a keeper that advances phases. Each runs as its own OS process, talks JSON-RPC to
-a node, and keeps no state but the chain and (client) a small local file.
+own, and a keeper that draws seats and aggregates rounds. Each runs as its own OS process,
+talks JSON-RPC to a node, and keeps no state but the chain and (client) a small local file.
 
-Crash safety of the client: everything needed to finish a round (the update, its salt, its
-declared moves) is written atomically to the state file *before* the transaction that
-depends on it (the commit). On every step the client re-reads the chain (its status and next
-chunk in the round) and does only what is still missing, and never sends while one of its
-own transactions is pending, so a restart at any point neither double-submits nor loses a
-committed reveal.
+Crash safety of the client: everything needed to finish a round (the packed update; under
+CONSENSUS also its salt, declared move and head link) is written atomically to the state
+file *before* the first transaction that depends on it (the first post, or the commit). On
+every step the client re-reads the chain (its status and next post in the round) and does
+only what is still missing, and never sends while one of its own transactions is pending,
+so a restart at any point neither double-posts nor loses a committed reveal.
 """
 
 from __future__ import annotations
