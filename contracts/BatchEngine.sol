@@ -95,9 +95,9 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
     uint256 public constant MAX_COLUMN_GAS = 12_000_000;
     /// @dev Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
-    ///         (replay check, settlement); per pair of seats (duplicate samples); per word of
-    ///         one update (calldata, load, sum, link); per comparator and column word (sorting);
-    ///         per word of the new model (its code, the rounded means).
+    ///      (replay check, settlement); per pair of seats (duplicate samples); per word of
+    ///      one update (calldata, load, sum, link); per comparator and column word (sorting);
+    ///      per word of the new model (its code, the rounded means).
     uint256 internal constant GAS_COLUMN_BASE = 300_000;
     uint256 internal constant GAS_PER_SEAT = 100_000;
     uint256 internal constant GAS_PER_PAIR = 1_000;
@@ -107,10 +107,10 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
-    // Participant status in a round (0: none).
     /// @dev 1 in every 32-bit lane: a 16-bit lane of the word at even and odd positions.
     uint256 private constant _ONES32 = 0x0000000100000001000000010000000100000001000000010000000100000001;
 
+    // Participant status in a round (0: none).
     uint8 internal constant POSTING = 1; // some posts in, not all
     uint8 internal constant POSTED = 2; // complete: on the round's list
     uint8 internal constant REFUSED = 3; // complete, but the rule refused it (`_admit`)

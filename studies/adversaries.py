@@ -157,8 +157,10 @@ def run_population(
             # Declared moves are public (Committed events) and the poison is sized last, in
             # integer units as the contract measures them: the scaled update rounds to within
             # half a unit per parameter of the bound's one-unit margin.
-            others = [u if u is not None else ref for i, u in updates.items()
-                      if population[i] not in ("adaptive_poisoner",) and (u is not None or rule == "consensus")]
+            # Everyone else's declared update: a CONSENSUS round-1 copier declares its
+            # victim's (it committed the victim's commitment); a PAPER no-show declares none.
+            others = [ref if u is None else u for i, u in updates.items()
+                      if population[i] != "adaptive_poisoner" and (u is not None or population[i] == "copier")]
             delta = _ints(task, ref) - g_ints
             s = adaptive_scale(delta, [np.abs(_ints(task, u) - g_ints).mean() for u in others], adaptive)
             poison = np.clip(g_ints - np.rint(s * delta), task.fmt.min_int, task.fmt.max_int) / task.fmt.scale

@@ -100,3 +100,33 @@ def test_restarted_client_reveals_exactly_what_it_committed_and_withdraws(client
     assert "withdrew" in restarted.step()
     assert agg.rewards[me.address] == 10**15 and me.balance > before and t.withdrawable(me) == 0
     assert t.status(1, me)[0] == Status.LISTED and state.rounds() == []
+
+
+def test_broadcast_resends_a_transaction_the_node_dropped(clients, chain):
+    """A node may drop a sent transaction from its pool (anvil does, with several large ones
+    from one sender): waiting for it sends the same bytes again instead of waiting forever."""
+    import threading
+
+    from ml.chain import _await_receipt
+
+    provider, me, to = chain.provider, clients[0], clients[1]
+    web3 = provider.web3
+    before = to.balance
+    provider.make_request("evm_setAutomine", [False])
+    try:
+        raw = me.sign_transaction(me.prepare_transaction(
+            provider.network.ecosystem.create_transaction(receiver=to.address, value=7, gas_limit=21_000,
+                                                          max_fee=10**10, max_priority_fee=10**9, type=2,
+                                                          chain_id=chain.chain_id, nonce=me.nonce))).serialize_transaction()
+        h = web3.eth.send_raw_transaction(raw)
+        provider.make_request("anvil_dropTransaction", [h.hex() if isinstance(h, bytes) else h])
+        assert _never_mined(web3, h) and web3.eth.get_transaction_count(me.address, "pending") == me.nonce
+        out: list = []
+        waiter = threading.Thread(target=lambda: out.append(_await_receipt(provider, raw, h, time.monotonic() + 60)))
+        waiter.start()
+        time.sleep(2)  # the waiter finds it gone and sends it again
+        provider.make_request("evm_mine", [])
+        waiter.join(60)
+    finally:
+        provider.make_request("evm_setAutomine", [True])
+    assert out and not out[0].failed and to.balance == before + 7
