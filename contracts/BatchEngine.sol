@@ -72,6 +72,14 @@ abstract contract BatchEngine is RevenueShare {
         uint256 keeperFee;
     }
 
+    /// @notice A relayed update's owner and its EIP-2098 compact signature of
+    ///         `relayDigest(round, head)`: r and yParityAndS.
+    struct Signature {
+        address signer;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
     //////////////////////////////////////////////////////////////*/
@@ -104,6 +112,13 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_PER_UPDATE_WORD = 1_000;
     uint256 internal constant GAS_PER_COMPARATOR_WORD = 320;
     uint256 internal constant GAS_PER_MODEL_WORD = 8_000;
+    /// @notice EIP-712 type a participant signs to let anyone carry its update: the round and
+    ///         the head link, which binds every word (the domain binds chain and task).
+    bytes32 public constant UPDATE_TYPEHASH = keccak256("Update(uint256 round,bytes32 head)");
+    bytes32 internal constant _DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    /// @dev secp256k1n / 2: a larger s is the malleable twin of a valid signature.
+    uint256 internal constant _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
@@ -122,6 +137,7 @@ abstract contract BatchEngine is RevenueShare {
     event PoolFunded(address indexed from, uint256 amount, uint256 pool);
     event RoundStarted(uint256 indexed round, uint256 postDeadline, uint256 reserve);
     event Posted(uint256 indexed round, address indexed participant, uint256 post, uint256 index);
+    event Relayed(uint256 indexed round, address indexed participant, address relayer, uint256 index);
     event ColumnAggregated(uint256 indexed round, uint256 column, address store, address keeper, uint256 fee);
     event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 tier, uint256 reward,
         bool duplicate, bool replay);
@@ -173,6 +189,7 @@ abstract contract BatchEngine is RevenueShare {
     error Reentrancy();
     error TaskIsEnded();
     error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
+    error BadSignature(address signer, uint256 index);
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -245,6 +262,9 @@ abstract contract BatchEngine is RevenueShare {
     mapping(bytes32 => uint256) public acceptedIn;
     /// @dev Version -> column -> data contract holding that column of the model.
     mapping(uint256 => mapping(uint256 => address)) internal _modelColumn;
+    /// @notice Round -> 1 + list index of its first relayed update (0: none relayed). Relayed
+    ///         updates follow the posted ones on the list.
+    mapping(uint256 => uint256) public relayedFrom;
     /// @notice Initial model columns written so far (round 1 needs all).
     uint256 public initialColumns;
 
@@ -461,6 +481,12 @@ abstract contract BatchEngine is RevenueShare {
     function aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
         external
     {
+        _aggregate(round, column, words, nextLinks);
+    }
+
+    function _aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
+        internal
+    {
         _checkClosedRound(round);
         uint256 n = roundEntrants;
         if (n < minParticipants) revert NoQuorum(round, n, minParticipants);
@@ -487,6 +513,96 @@ abstract contract BatchEngine is RevenueShare {
         columnCursor = column + 1;
         if (column + 1 == columnCount) _finishRound(round, version, n);
     }
+
+    /*//////////////////////////////////////////////////////////////
+                                 RELAY
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The EIP-712 digest a participant signs to have its update for `round`, whose
+    ///         head link is `head`, carried by a relayer (eth_signTypedData_v4 of
+    ///         Update(round, head) in the domain {name "fedchain", version "1", this chain,
+    ///         this task}).
+    function relayDigest(uint256 round, bytes32 head) public view returns (bytes32) {
+        bytes32 domain = keccak256(
+            abi.encode(_DOMAIN_TYPEHASH, keccak256("fedchain"), keccak256("1"), block.chainid, address(this))
+        );
+        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encode(UPDATE_TYPEHASH, round, head))));
+    }
+
+    /// @dev Column 0 with `signatures.length` signed updates appended to the posted list: each
+    ///      is checked (lanes, head, signature, signer not on the list yet), put on the list
+    ///      after the posted ones, and the column is aggregated like any other. A relayer
+    ///      can only leave an update out, so it may not close posting early unless every
+    ///      seat is taken: otherwise it waits for the deadline, and whoever it left out can
+    ///      post until then.
+    function _relay(
+        uint256 round,
+        uint256[] calldata words,
+        bytes32[] calldata nextLinks,
+        Signature[] calldata signatures
+    ) internal {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (columnCursor != 0) revert WrongColumn(0, columnCursor);
+        uint256 posted = roundEntrants;
+        uint256 w = _columnWidth(0);
+        {
+            uint256 n = posted + signatures.length;
+            if (signatures.length == 0) revert WrongLength(0, 1);
+            if (n > maxParticipants) revert RoundFull(round, maxParticipants);
+            if (block.timestamp < postDeadline && n < maxParticipants) revert PostingOpen(round, postDeadline);
+            if (words.length != n * w) revert WrongLength(words.length, n * w);
+            if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
+        }
+        bytes32 fold = _columnFold;
+        for (uint256 i = posted; i < posted + signatures.length; ++i) {
+            fold = keccak256(
+                abi.encode(fold, _enlistRelayed(round, i, words[i * w:(i + 1) * w], nextLinks[i], signatures[i - posted]))
+            );
+        }
+        _columnFold = fold;
+        roundEntrants = posted + signatures.length;
+        relayedFrom[round] = posted + 1;
+        _aggregate(round, 0, words, nextLinks);
+    }
+
+    /// @dev Checks one relayed update's column 0 (`mine`) and signature and puts its signer
+    ///      on the list at `i`; returns its head link.
+    function _enlistRelayed(
+        uint256 round,
+        uint256 i,
+        uint256[] calldata mine,
+        bytes32 next,
+        Signature calldata sig
+    ) internal returns (bytes32 head) {
+        (uint256 from, uint256 to) = _columnRange(0);
+        _checkWords(mine, from, to);
+        head = _link(mine, next);
+        address signer = sig.signer;
+        address got = _recover(relayDigest(round, head), sig.r, sig.vs);
+        if (got == address(0) || got != signer) revert BadSignature(signer, i);
+        if (uint8(_entry[round][signer]) != 0) revert AlreadyPosted(signer, round);
+        _mayRelay(round, signer);
+        entrant[round][i] = signer;
+        _entry[round][signer] = POSTED | (postCount << 8) | (i << 40);
+        emit Relayed(round, signer, msg.sender, i);
+    }
+
+    function _columnWidth(uint256 column) internal view returns (uint256) {
+        (uint256 from, uint256 to) = _columnRange(column);
+        return to - from;
+    }
+
+    /// @dev The signer of `digest` (0 when none), refusing malleable (high-s) signatures.
+    function _recover(bytes32 digest, bytes32 r, bytes32 vs) internal pure returns (address signer) {
+        uint256 s_ = uint256(vs) & (type(uint256).max >> 1);
+        if (s_ > _HALF_ORDER) return address(0);
+        uint8 v = uint8(uint256(vs) >> 255) + 27;
+        signer = ecrecover(digest, v, r, bytes32(s_));
+    }
+
+    /// @dev Rule checks on a relayed update's signer (PAPER: anyone while seats last).
+    function _mayRelay(uint256 round, address signer) internal view virtual {}
 
     /*//////////////////////////////////////////////////////////////
                               MONEY

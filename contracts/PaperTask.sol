@@ -2,14 +2,17 @@
 pragma solidity ^0.8.28;
 
 import {BatchEngine} from "./BatchEngine.sol";
+import {CodeStore} from "./lib/CodeStore.sol";
 
 /// @title PaperTask
-/// @notice The paper's reward rule on the batch engine: anyone posts an update while seats
-///         last (a seat is a complete post), and each update earns the tier of its mean
-///         distance to the model the round started from, paid when the round's last column
-///         is aggregated (nothing for near duplicates and recent replays).
-/// @dev The distance is measured while posting, where it costs nothing extra: a post pays
-///      the EIP-7623 calldata floor, and this computation stays under it.
+/// @notice The paper's reward rule on the batch engine: anyone takes part while seats last
+///         (a seat is a complete update, posted by its owner or relayed with its signature),
+///         and each update earns the tier of its mean distance to the model the round started
+///         from, paid when the round's last column is aggregated (nothing for near duplicates
+///         and recent replays).
+/// @dev A posted update's distance is measured while posting, where it costs nothing extra
+///      (a post pays the EIP-7623 calldata floor and this computation stays under it); a
+///      relayed update's in each column transaction, under that transaction's floor.
 contract PaperTask is BatchEngine {
     constructor(BatchSettings memory s) payable BatchEngine(s) {}
 
@@ -25,10 +28,53 @@ contract PaperTask is BatchEngine {
         _post(round, post, words, nextLink, distance);
     }
 
+    /// @notice Aggregates column 0 of `round` with signed updates carried for their owners
+    ///         appended after the posted ones (anyone may relay; the relayer earns the keeper
+    ///         fee like any column sender). Before the posting deadline only a relay that
+    ///         takes every seat is accepted. Later columns go through `aggregate`.
+    /// @param round the current round.
+    /// @param words (posted + relayed) x w words of column 0, in list order.
+    /// @param nextLinks each update's link after column 0.
+    /// @param signatures each relayed update's owner and its signature of the EIP-712
+    ///        `relayDigest(round, head)`, in order.
+    function relay(
+        uint256 round,
+        uint256[] calldata words,
+        bytes32[] calldata nextLinks,
+        Signature[] calldata signatures
+    ) external {
+        _relay(round, words, nextLinks, signatures);
+    }
+
     /// @dev PAPER: the mean distance per parameter to the round's starting model.
     function _score(uint256, uint256, uint256 entry) internal view override returns (uint256) {
         return (entry >> 128) / paramCount;
     }
 
-    function _afterColumn(uint256, uint256, uint256[] calldata, address, uint256, uint256) internal override {}
+    /// @dev Relayed updates were never posted: their lanes are checked (column 0 did so while
+    ///      relaying) and their distance to the starting model is added up column by column.
+    function _afterColumn(uint256 round, uint256 column, uint256[] calldata words, address, uint256 n, uint256 w)
+        internal
+        override
+    {
+        uint256 first = relayedFrom[round];
+        if (first == 0) return;
+        uint256 g; // the starting model's column, loaded once for every relayed update
+        assembly {
+            g := mload(0x40)
+            mstore(0x40, add(g, shl(5, w)))
+        }
+        CodeStore.load(_modelColumn[completedRounds][column], 0, w, g);
+        for (uint256 i = first - 1; i < n; ++i) {
+            _scoreRelayed(round, column, i, words[i * w:(i + 1) * w], g);
+        }
+    }
+
+    function _scoreRelayed(uint256 round, uint256 column, uint256 i, uint256[] calldata mine, uint256 g) internal {
+        if (column != 0) {
+            (uint256 from, uint256 to) = _columnRange(column);
+            _checkWords(mine, from, to);
+        }
+        _entry[round][entrant[round][i]] += _sliceDistance(mine, g) << 128;
+    }
 }

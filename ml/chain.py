@@ -21,8 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
+from .signing import SignedUpdate, compact
 from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, BatchSettings,
-                       ConsensusSettings, Status, column_gas_bound)
+                       ConsensusSettings, Status, column_gas_bound, relay_gas)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -532,6 +533,58 @@ class BatchTask:
             self._updates[key] = words
         return self._updates[key]
 
+    # --- relay -----------------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.provider.web3.eth.chain_id)
+
+    def sign(self, account: Any, round_: int, update: Update | np.ndarray) -> SignedUpdate:
+        """``account`` signs its update for ``round_`` so that anyone may relay it (ape
+        accounts; ``ml.signing.sign_update`` does the same with a bare key)."""
+        from eth_account.messages import encode_typed_data
+
+        u = update if isinstance(update, Update) else self.encode(update)
+        head = protocol.update_links(u.words, self.column_words)[0]
+        sig = account.sign_message(encode_typed_data(full_message=protocol.relay_typed_data(
+            self.chain_id, self.address, round_, head)))
+        r, vs = compact(int(sig.v), int.from_bytes(bytes(sig.r), "big"), int.from_bytes(bytes(sig.s), "big"))
+        return SignedUpdate(str(account.address), round_, list(u.words), r, vs, u.saturated)
+
+    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[SignedUpdate]) -> list[Call]:
+        """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
+        (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
+        updates = [list(u) for u in posted] + [s.words for s in relayed]
+        f, t = self.columns[0]
+        first = self.column_call(round_, 0, updates)
+        calls = [Call(self.contract.relay, (round_, first.args[2], first.args[3], [s.signature() for s in relayed]),
+                      gas=first.gas + relay_gas(len(relayed), t - f))]
+        rest = [self.column_call(round_, c, updates) for c in range(1, len(self.columns))]
+        return calls + [dataclasses.replace(c, gas=c.gas + relay_gas(len(relayed), len(c.args[2]) // len(updates),
+                                                                     enlist=False)) for c in rest]
+
+    def relay(self, sender: Any, relayed: Sequence[SignedUpdate],
+              wait: Callable[[int], None] | None = None) -> BatchRound:
+        """Carries ``relayed`` (signed updates of the current round) to the chain beside
+        whatever was posted: at once when they fill every seat, else after the posting
+        deadline (``wait(seconds)``), when a left-out owner has had its chance to post."""
+        round_ = self.current_round
+        for s in relayed:
+            if s.round != round_:
+                raise ValueError(f"{s.signer}'s update is signed for round {s.round}; the task is in round {round_}")
+        if int(self.contract.roundEntrants()) + len(relayed) < self.max_participants:
+            left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
+            if left > 0:
+                (wait or time.sleep)(left + 1)
+        names = self.entrants(round_)
+        listed = set(names)
+        relayed = [s for s in relayed if s.signer not in listed]  # posted themselves meanwhile
+        if not relayed:
+            return self.aggregate(sender, wait)
+        calls = self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)
+        return self._columns_sent(round_, len(names) + len(relayed),
+                                  broadcast(self.provider, [(call, sender) for call in calls]))
+
     def column_call(self, round_: int, column: int, updates: Sequence[list[int]]) -> Call:
         """The aggregate transaction of ``column`` over the list's updates (in list order)."""
         f, t = self.columns[column]
@@ -558,11 +611,13 @@ class BatchTask:
                               int(receipt.block_number))
         updates = [self.posted_words(round_, a) for a in names]
         calls = [self.column_call(round_, c, updates) for c in range(int(self.contract.columnCursor()), len(self.columns))]
-        receipts = broadcast(self.provider, [(call, sender) for call in calls])
+        return self._columns_sent(round_, len(names), broadcast(self.provider, [(call, sender) for call in calls]))
+
+    def _columns_sent(self, round_: int, participants: int, receipts: Sequence[Any]) -> BatchRound:
         rewarded = _event_args(receipts[-1], "Rewarded")
         gas = [int(r.gas_used) for r in receipts]
         return BatchRound(
-            round_, len(names), True, {str(e.participant): int(e.reward) for e in rewarded},
+            round_, participants, True, {str(e.participant): int(e.reward) for e in rewarded},
             [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
             sum(gas), len(gas), max(gas), max(len(r.transaction.data) for r in receipts), self.round_open,
             int(receipts[-1].block_number), {str(e.participant): int(e.score) for e in rewarded},

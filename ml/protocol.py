@@ -160,6 +160,40 @@ def update_links(words: list[int], column_words: int) -> list[bytes]:
     return links
 
 
+#: BatchEngine.relayDigest's EIP-712 domain name and version.
+RELAY_DOMAIN = {"name": "fedchain", "version": "1"}
+UPDATE_TYPE = [{"name": "round", "type": "uint256"}, {"name": "head", "type": "bytes32"}]
+
+
+def relay_typed_data(chain_id: int, task: str, round_: int, head: bytes) -> dict:
+    """The EIP-712 message (eth_signTypedData_v4) an owner signs so that anyone may relay its
+    update for ``round_`` whose head link is ``head``."""
+    return {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Update": UPDATE_TYPE,
+        },
+        "primaryType": "Update",
+        "domain": {**RELAY_DOMAIN, "chainId": chain_id, "verifyingContract": task},
+        "message": {"round": round_, "head": head},
+    }
+
+
+def relay_digest(chain_id: int, task: str, round_: int, head: bytes) -> bytes:
+    """BatchEngine.relayDigest: keccak256(0x1901 ++ domain separator ++ keccak256(
+    abi.encode(UPDATE_TYPEHASH, round, head))), written out (not through a typed-data
+    library) so that the tests hold the contract and the signing library to the same bytes."""
+    from eth_utils import keccak, to_bytes
+
+    word = lambda v: v.to_bytes(32, "big")  # noqa: E731
+    domain_type = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    domain = keccak(domain_type + keccak(b"fedchain") + keccak(b"1") + word(chain_id)
+                    + to_bytes(hexstr=task).rjust(32, b"\0"))
+    struct = keccak(keccak(b"Update(uint256 round,bytes32 head)") + word(round_) + head)
+    return keccak(b"\x19\x01" + domain + struct)
+
+
 def fold_links(links: list[bytes]) -> bytes:
     """BatchEngine's fold of a list's links, in list order: f = keccak256(abi.encode(f, link))."""
     from eth_utils import keccak

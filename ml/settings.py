@@ -64,6 +64,16 @@ GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8
 GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS = 40_000, 600
 
 
+#: Gas limit a relay adds to a column (measured: ~55k to enlist each relayed update with its
+#: signature in column 0, ~250 per relayed word for lanes and distance in every column).
+RELAY_GAS_PER_UPDATE, RELAY_GAS_PER_WORD = 90_000, 500
+
+
+def relay_gas(relayed: int, w: int, enlist: bool = True) -> int:
+    """What ``relayed`` relayed updates add to the gas limit of a column of ``w`` words."""
+    return relayed * ((RELAY_GAS_PER_UPDATE if enlist else 0) + w * RELAY_GAS_PER_WORD)
+
+
 def comparators(n: int) -> int:
     """Comparators of Batcher's odd-even merge network for n rows (ColumnMath.schedule):
     the network of the next power of two, without those touching the padding."""

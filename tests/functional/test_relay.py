@@ -1,0 +1,257 @@
+"""The relay path (PaperTask.relay): signed updates carried by an untrusted relayer, checked
+and aggregated exactly like posted ones. Every forgery a relayer could try reverts; the
+one thing it can do, leave an update out, costs the left-out owner nothing (it posts
+itself before posting closes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ml import protocol, signing
+from ml.chain import BatchTask
+from ml.settings import BatchSettings
+from conftest import isolated
+
+N = 40  # 3 words: 3 columns of 1 word, the last with 8 padding lanes
+BASE = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
+                     max_participants=4, access_price=10**15, tier_thresholds=(10, 100, 1000),
+                     tier_rewards=(300, 200, 100), column_words=1, post_words=3, keeper_fee=5)
+LO, HI = -(1 << 11), (1 << 11) - 1
+
+
+def floats(ints):
+    return np.asarray(ints, dtype=np.float64) / BASE.fmt.scale
+
+
+@pytest.fixture(scope="module")
+def relay_task(project, owner):
+    """Round 1 open on the zero model; round 2 needs one aggregated round first."""
+    return BatchTask.launch(project.PaperTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 10)
+
+
+def vectors():
+    return st.lists(st.integers(LO, HI), min_size=N, max_size=N).map(lambda v: np.asarray(v, dtype=np.int64))
+
+
+def _signed(t, accounts_, ups, round_=1):
+    return [t.sign(a, round_, floats(u)) for a, u in zip(accounts_, ups)]
+
+
+def test_the_digest_is_eip712_and_the_reference(relay_task, owner):
+    """Contract, Python reference and eth_account's typed-data encoder agree on the bytes."""
+    from eth_account.messages import encode_typed_data
+    from eth_utils import keccak
+
+    t = relay_task
+    head = bytes(range(32))
+    ours = protocol.relay_digest(t.chain_id, t.address, 7, head)
+    m = encode_typed_data(full_message=protocol.relay_typed_data(t.chain_id, t.address, 7, head))
+    assert bytes(t.contract.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
+
+
+@settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_relayed_updates_are_aggregated_and_paid_like_posted_ones(relay_task, clients, owner, accounts, chain, data):
+    """Any split of the seats between posters and relayed owners: the model is the reference
+    aggregate of all updates, and each owner's score, tier and reward are what the same
+    update earns posted (the reference distance to the starting model)."""
+    t = relay_task
+    k = data.draw(st.integers(1, BASE.max_participants), label="updates")
+    posted = data.draw(st.integers(0, k - 1), label="posted")
+    ups = [data.draw(vectors(), label=f"u{i}") for i in range(k)]
+    relayer = accounts[12]
+    with isolated(chain):
+        for a, u in zip(clients[:posted], ups[:posted]):
+            t.submit(a, 1, floats(u))
+        signed = _signed(t, clients[posted:k], ups[posted:])
+        r = t.relay(relayer, signed, wait=lambda s: setattr(chain, "pending_timestamp", chain.pending_timestamp + s))
+        assert r.completed and r.participants == k
+        assert np.array_equal(t.global_ints(), protocol.aggregate(ups, "mean", 0))
+        for a, u in zip(clients[:k], ups):
+            score = protocol.distance(u, np.zeros(N, dtype=np.int64))
+            assert r.scores[str(a.address)] == score
+            assert r.rewards[str(a.address)] == protocol.reward_for(score, BASE.tier_thresholds, BASE.tier_rewards)
+        assert t.withdrawable(relayer) == BASE.keeper_fee * len(t.columns)
+        assert t.current_round == 2
+
+
+def test_a_full_house_closes_the_round_in_one_transaction_batch(relay_task, clients, owner, chain):
+    """Every seat relayed before the deadline: no waiting, and the relayer's columns are the
+    round's only transactions."""
+    t = relay_task
+    ups = [np.full(N, 10 * (i + 1)) for i in range(BASE.max_participants)]
+    with isolated(chain):
+        start = chain.pending_timestamp
+        r = t.relay(owner, _signed(t, clients, ups), wait=lambda s: pytest.fail("a full house must not wait"))
+        assert r.completed and r.transactions == len(t.columns)
+        assert chain.pending_timestamp - start < BASE.post_duration
+        assert t.current_round == 2 and all(t.status(1, a)[0].name == "LISTED" for a in clients[:4])
+
+
+# --- what a relayer might try ------------------------------------------------------------
+
+
+@pytest.fixture
+def round_with_signed(relay_task, clients, chain):
+    """Four signed updates of round 1 (a full house), inside a snapshot."""
+    t = relay_task
+    ups = [np.clip(np.full(N, 7 * (i + 1)) + np.arange(N), LO, HI) for i in range(BASE.max_participants)]
+    with isolated(chain):
+        yield t, _signed(t, clients, ups), ups
+
+
+def _calls(t, signed, posted=()):
+    return t.relay_calls(t.current_round, list(posted), signed)
+
+
+def test_changed_words_revert(round_with_signed, owner, reverts):
+    t, signed, _ = round_with_signed
+    changed = list(signed)
+    words = list(changed[1].words)
+    words[0] ^= 1  # column 0: the head no longer matches the signature
+    changed[1] = dataclasses.replace(changed[1], words=words)
+    with reverts("BadSignature"):
+        _calls(t, changed)[0].send(owner)
+
+
+def test_changed_later_column_reverts(round_with_signed, owner, reverts):
+    t, signed, _ = round_with_signed
+    calls = _calls(t, signed)
+    calls[0].send(owner)
+    changed = list(signed)
+    words = list(changed[2].words)
+    words[1] ^= 1 << 4  # column 1: the link signed through column 0's next link
+    changed[2] = dataclasses.replace(changed[2], words=words)
+    with reverts("ColumnMismatch"):
+        _calls(t, changed)[1].send(owner)
+    calls[1].send(owner)
+    calls[2].send(owner)
+    assert t.current_round == 2
+
+
+def test_reordered_updates_revert(round_with_signed, owner, reverts):
+    """Swapping two owners' words in a later column, or pairing a signature with another
+    owner's words in column 0."""
+    t, signed, _ = round_with_signed
+    swapped = [signed[1], signed[0]] + signed[2:]
+    calls = _calls(t, signed)
+    calls[0].send(owner)
+    with reverts("ColumnMismatch"):
+        _calls(t, swapped)[1].send(owner)
+    with reverts("WrongColumn"):
+        calls[0].send(owner)  # column 0 again
+
+
+def test_signature_paired_with_other_words_reverts(round_with_signed, owner, reverts):
+    t, signed, _ = round_with_signed
+    mixed = [dataclasses.replace(signed[0], words=signed[1].words)] + signed[1:]
+    with reverts("BadSignature"):
+        _calls(t, mixed)[0].send(owner)
+
+
+def test_forged_signer_reverts(round_with_signed, owner, accounts, reverts):
+    """Claiming another owner for a signature, a zero signer with a garbage signature, and a
+    malleable high-s twin of a valid signature."""
+    t, signed, _ = round_with_signed
+    other = dataclasses.replace(signed[0], signer=str(accounts[15].address))
+    with reverts("BadSignature"):
+        _calls(t, [other] + signed[1:])[0].send(owner)
+    garbage = dataclasses.replace(signed[0], signer="0x" + "00" * 20, r=b"\1" * 32, vs=b"\2" * 32)
+    with reverts("BadSignature"):
+        _calls(t, [garbage] + signed[1:])[0].send(owner)
+    vs = int.from_bytes(signed[0].vs, "big")
+    parity, s = vs >> 255, vs & ((1 << 255) - 1)
+    twin = ((1 - parity) << 255) | (signing._ORDER - s)
+    high = dataclasses.replace(signed[0], vs=twin.to_bytes(32, "big"))
+    with reverts("BadSignature"):
+        _calls(t, [high] + signed[1:])[0].send(owner)
+
+
+def test_replays_revert(relay_task, project, clients, owner, chain, reverts):
+    """A round-1 signature in round 2, another task's signature, one owner twice."""
+    t = relay_task
+    ups = [np.full(N, 10 * (i + 1)) for i in range(BASE.max_participants)]
+    with isolated(chain):
+        old = _signed(t, clients, ups)
+        t.relay(owner, old)
+        assert t.current_round == 2
+        with reverts("BadSignature"):
+            t.relay_calls(2, [], [dataclasses.replace(s, round=2) for s in old])[0].send(owner)
+        other = BatchTask.launch(project.PaperTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 2)
+        foreign = _signed(other, clients, ups, round_=2)
+        with reverts("BadSignature"):
+            t.relay_calls(2, [], foreign)[0].send(owner)
+        fresh = _signed(t, clients, ups, round_=2)
+        with reverts("AlreadyPosted"):
+            t.relay_calls(2, [], [fresh[0], fresh[1], fresh[2], fresh[0]])[0].send(owner)
+
+
+def test_relayed_values_are_range_checked(relay_task, clients, owner, chain, reverts):
+    """A relayed update was never posted, so its lanes are checked in every column it
+    crosses: a lane out of the 12-bit range, and a nonzero padding lane."""
+    t = relay_task
+    with isolated(chain):
+        ok = [np.full(N, 3)] * 3
+        signed = _signed(t, clients[:3], ok)
+        bad = list(signed[0].words)
+        bad[1] = (bad[1] & ~0xFFFF) | 0x0900  # 2304 > 2047 in lane 0 of word 1 (column 1)
+        forged = t.sign(clients[3], 1, protocol_update(t, bad))
+        calls = t.relay_calls(1, [], signed + [forged])
+        calls[0].send(owner)
+        with reverts("ValueOutOfRange"):
+            calls[1].send(owner)
+    with isolated(chain):
+        pad = list(signed[0].words)
+        pad[2] |= 1 << 255
+        forged = t.sign(clients[3], 1, protocol_update(t, pad))
+        calls = t.relay_calls(1, [], signed + [forged])
+        calls[0].send(owner)
+        calls[1].send(owner)
+        with reverts("NonZeroPadding"):
+            calls[2].send(owner)
+
+
+def protocol_update(t, words):
+    from ml.chain import Update
+
+    return Update(list(words))
+
+
+# --- what a relayer can do: leave someone out ----------------------------------------------
+
+
+def test_leaving_someone_out_cannot_close_posting_early(round_with_signed, owner, reverts):
+    t, signed, _ = round_with_signed
+    with reverts("PostingOpen"):
+        _calls(t, signed[:3])[0].send(owner)  # three of four seats: must wait for the deadline
+
+
+def test_a_censored_client_posts_itself_and_is_aggregated(round_with_signed, clients, owner, chain, reverts):
+    """The relayer drops client 3's signed update. Seeing the round still open near the
+    deadline, client 3 posts itself; the relayer's columns after the deadline must carry it
+    (it is on the list), and it is paid like the relayed three."""
+    t, signed, ups = round_with_signed
+    t.submit(clients[3], 1, floats(ups[3]))
+    chain.pending_timestamp += BASE.post_duration
+    mine = t.posted_words(1, str(clients[3].address))
+    with reverts("AlreadyPosted"):
+        _calls(t, [signed[0], signed[3]], posted=[mine])[0].send(owner)  # its signed copy too
+    with reverts("WrongLength"):
+        _calls(t, signed[:3])[0].send(owner)  # leaving the posted update out of the column
+    r = t.relay(owner, signed[:3])
+    assert r.completed and r.participants == 4
+    assert set(r.rewards) == {str(a.address) for a in clients[:4]}
+    assert r.rewards[str(clients[3].address)] == protocol.reward_for(
+        protocol.distance(ups[3], np.zeros(N, dtype=np.int64)), BASE.tier_thresholds, BASE.tier_rewards)
+    assert np.array_equal(t.global_ints(), protocol.aggregate(ups, "mean", 0))
+
+
+def test_a_relay_over_the_seats_reverts(round_with_signed, clients, reverts, owner):
+    t, signed, ups = round_with_signed
+    extra = t.sign(clients[4], 1, floats(ups[0] + 1))
+    with reverts("RoundFull"):
+        _calls(t, signed + [extra])[0].send(owner)
