@@ -846,8 +846,9 @@ abstract contract BatchEngine is RevenueShare {
     function _checkWords(uint256[] calldata words, uint256 from, uint256 to) internal view {
         if (words.length != to - from) revert WrongLength(words.length, to - from);
         if (to == modelWords && words[words.length - 1] & _lastWordPadding != 0) revert NonZeroPadding(to - 1);
-        uint256 biasLanes = _biasLanes;
         uint256 invalidLanes = _invalidLanes;
+        if (invalidLanes == 0) return; // B = 16: every lane is a valid int16
+        uint256 biasLanes = _biasLanes;
         uint256 bad;
         // The hot loop of a post: a lane is valid iff (v + 2^(B-1)) mod 2^16 < 2^B.
         assembly {
@@ -967,10 +968,13 @@ abstract contract BatchEngine is RevenueShare {
         uint256 odd;
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            // In a local: the optimizer (few runs) would re-copy a 32-byte constant from code
+            // on every iteration.
+            let sign := SIGN_LANES
             let stride := shl(5, w)
             let p := add(words.offset, shl(5, j))
             for { let end := add(p, mul(n, stride)) } lt(p, end) { p := add(p, stride) } {
-                let x := xor(calldataload(p), SIGN_LANES)
+                let x := xor(calldataload(p), sign)
                 even := add(even, and(x, low16))
                 odd := add(odd, and(shr(16, x), low16))
             }
@@ -981,10 +985,11 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev Word j of each of the n updates, lanes biased by 2^15 (XOR 0x8000), at rows[i].
     function _loadRows(uint256[] calldata words, uint256 n, uint256 w, uint256 j, uint256 rows) internal pure {
         assembly {
+            let sign := SIGN_LANES
             let stride := shl(5, w)
             let p := add(words.offset, shl(5, j))
             for { let q := rows } lt(q, add(rows, shl(5, n))) { q := add(q, 0x20) } {
-                mstore(q, xor(calldataload(p), SIGN_LANES))
+                mstore(q, xor(calldataload(p), sign))
                 p := add(p, stride)
             }
         }
@@ -1167,29 +1172,30 @@ abstract contract BatchEngine is RevenueShare {
         return _sliceDistance(words, g);
     }
 
-    /// @dev sum |v - g| between calldata `words` and as many words at memory `g`: per-slot
-    ///      |v - g| of the even and odd lanes summed in SWAR lanes (each slot < 2^17 per word,
-    ///      < 2^29 over MAX_POST_WORDS) and folded once at the end.
-    function _sliceDistance(uint256[] calldata words, uint256 g) internal view returns (uint256 total) {
-        uint256 biasLanes = _biasLanes;
+    /// @dev sum |v - g| between calldata `words` and as many words at memory `g`. Lanes are
+    ///      int16; XOR 0x8000 maps them to order-preserving unsigned values, split into even
+    ///      and odd 32-bit slots. Per slot, d = (a + 2^16) - b has bit 16 set iff a >= b, and
+    ///      |a - b| is d's low 16 bits, or their two's complement when a < b. Slots sum in
+    ///      SWAR (each < 2^17 per word, < 2^29 over MAX_POST_WORDS), folded once at the end.
+    function _sliceDistance(uint256[] calldata words, uint256 g) internal pure returns (uint256 total) {
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
             let ones := 0x0000000100000001000000010000000100000001000000010000000100000001
             let bit16 := 0x0001000000010000000100000001000000010000000100000001000000010000
+            let sign := 0x8000800080008000800080008000800080008000800080008000800080008000
             let acc := 0
             let q := g
             let end := add(words.offset, shl(5, words.length))
             for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
-                let x := calldataload(p)
-                let y := mload(q)
+                let x := xor(calldataload(p), sign)
+                let y := xor(mload(q), sign)
                 q := add(q, 0x20)
-                for { let s := 0 } lt(s, 32) { s := add(s, 16) } {
-                    let a := and(add(and(shr(s, x), low16), biasLanes), low16)
-                    let b := and(add(and(shr(s, y), low16), biasLanes), low16)
-                    let m := mul(and(shr(16, sub(or(a, bit16), b)), ones), 0xffffffff)
-                    let hi := or(and(a, m), and(b, not(m)))
-                    acc := add(acc, sub(hi, xor(xor(a, b), hi)))
-                }
+                let d := sub(or(and(x, low16), bit16), and(y, low16))
+                let lt_ := and(not(shr(16, d)), ones)
+                acc := add(acc, add(xor(and(d, low16), mul(lt_, 0xffff)), lt_))
+                d := sub(or(and(shr(16, x), low16), bit16), and(shr(16, y), low16))
+                lt_ := and(not(shr(16, d)), ones)
+                acc := add(acc, add(xor(and(d, low16), mul(lt_, 0xffff)), lt_))
             }
             for {} acc { acc := shr(32, acc) } {
                 total := add(total, and(acc, 0xffffffff))

@@ -22,8 +22,8 @@ import numpy as np
 
 from . import codec, protocol
 from .signing import SignedUpdate, compact
-from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, POST_GAS_OVERHEAD, POST_GAS_PER_WORD, BatchSettings,
-                       ConsensusSettings, Status, column_gas_bound, relay_gas)
+from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, BatchSettings,
+                       ConsensusSettings, Status, column_gas_bound, post_gas, relay_gas)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -403,7 +403,7 @@ class BatchTask:
         for p, (f, t) in enumerate(self.posts):
             nxt = links[t // self.column_words] if t < self.model_words else b"\0" * 32
             calls.append(Call(self.contract.submit, (round_, p, update.words[f:t], nxt),
-                              gas=POST_GAS_OVERHEAD + POST_GAS_PER_WORD * (t - f)))
+                              gas=post_gas(t - f, self.column_words)))
         return calls
 
     def submit(self, sender: Any, round_: int, update: Update | np.ndarray, start: int = 0) -> Posted:
@@ -482,7 +482,7 @@ class BatchTask:
         for p, (f, t) in enumerate(self.posts):
             nxt = links[t // self.column_words] if t < self.model_words else b"\0" * 32
             calls.append(Call(self.contract.reveal, (c.round, p, c.words[f:t], nxt, c.salt, c.move),
-                              gas=POST_GAS_OVERHEAD + POST_GAS_PER_WORD * (t - f)))
+                              gas=post_gas(t - f, self.column_words)))
         return calls
 
     def reveal(self, sender: Any, c: Commitment, start: int = 0) -> Posted | None:

@@ -54,6 +54,15 @@ MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
 #: their gas depends on the rule and the seats (measured by `ape run bench --batch`).
 POST_GAS_OVERHEAD = 250_000
 POST_GAS_PER_WORD = 2_000
+#: ...and per column the post covers: the column's model address (a cold SLOAD), its code
+#: (a cold EXTCODECOPY) and its link (found by the gas property test: 29 one-word columns
+#: cost 328k against a 308k limit).
+POST_GAS_PER_COLUMN = 8_000
+
+
+def post_gas(words: int, column_words: int) -> int:
+    """Gas limit of a post (or reveal) of ``words`` words starting on a column boundary."""
+    return POST_GAS_OVERHEAD + POST_GAS_PER_WORD * words + POST_GAS_PER_COLUMN * -(-words // column_words)
 
 
 #: BatchEngine's column gas model (upper bounds, measured with margin): see columnGasBound.

@@ -37,6 +37,9 @@ def _specs(text: str) -> list[tuple[int, int]]:
 @click.option("--consensus-up-to", default=20, show_default=True,
               help="Also a CONSENSUS round (commit, draw, reveal, columns; MEAN) at each size with at most this "
                    "many clients (0: none).")
+@click.option("--relay/--no-relay", default=True, show_default=True,
+              help="Also each PAPER round on the relay path: clients sign, the keeper carries every update in the "
+                   "column transactions (nothing posted).")
 @click.option("--block-time", default=2, show_default=True,
               help="Seconds per block of the measured round (anvil interval mining).")
 @click.option("--naive-sizes", default="1024,8192", show_default=True,
@@ -44,8 +47,8 @@ def _specs(text: str) -> list[tuple[int, int]]:
 @click.option("--naive-participants", default=5, show_default=True, help="Submitters per naive round.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all measurements as JSON: one record per (rule, aggregation, params, clients).")
-def cli(ecosystem, network, provider, batch_specs, consensus_up_to, block_time, naive_sizes, naive_participants,
-        json_path):
+def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block_time, naive_sizes,
+        naive_participants, json_path):
     """Deploys fresh tasks on the connected (local) chain and measures round 2 of each: gas
     per parameter per client all-in (posts or commits + draw + reveals, and every column),
     the largest transaction's gas and bytes, and blocks per round with every client's
@@ -63,9 +66,11 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, block_time, 
         clients_all = bench.latency_clients(accounts, accts[0], max(k for _, k in specs))
         for n, k in specs:
             for agg in AGGREGATIONS:
-                click.echo(f"paper, {agg}, {n:,} params x {k} clients ...", err=True)
-                out["batch"].append(bench.measure_batch(project.PaperTask, provider, accts[0], clients_all[:k], n, agg,
-                                                        rng, block_time=block_time).as_dict())
+                for path in ("post", "relay") if relay else ("post",):
+                    click.echo(f"paper, {agg}, {path}, {n:,} params x {k} clients ...", err=True)
+                    out["batch"].append(bench.measure_batch(
+                        project.PaperTask, provider, accts[0], clients_all[:k], n, agg, rng, block_time=block_time,
+                        relay=path == "relay").as_dict())
             if k <= consensus_up_to:
                 click.echo(f"consensus, mean, {n:,} params x {k} clients ...", err=True)
                 out["batch"].append(bench.measure_batch(
@@ -75,7 +80,8 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, block_time, 
                    "all-in = posts (CONSENSUS: commits, draw, reveals) + every column / (params x clients); "
                    f"floor {bench.FLOOR_GAS_PER_PARAM} (each update's bytes twice at the EIP-7623 floor)")
         click.echo(bench.table(out["batch"], [
-            ("rule", "", lambda r: r["rule"]), ("aggregation", "", lambda r: r["aggregation"]),
+            ("rule", "", lambda r: r["rule"]), ("path", "", lambda r: r["path"]),
+            ("aggregation", "", lambda r: r["aggregation"]),
             ("params", ",", lambda r: r["params"]), ("clients", "", lambda r: r["clients"]),
             ("columns", "", lambda r: r["columns"]), ("post g/p", ".1f", lambda r: r["post_gas_per_param"]),
             ("all-in g/p/client", ".1f", lambda r: r["gas_per_param_per_client"]),

@@ -92,6 +92,7 @@ class BatchResult:
     phase_blocks: dict[str, int]  # distinct blocks each phase's transactions landed in
     seconds: float
     floor_per_param: int = FLOOR_GAS_PER_PARAM
+    path: str = "post"  # post: owners post, a keeper aggregates; relay: a relayer carries signed updates
     streaming_gas_per_param_per_client: float | None = None  # recorded, same size, PAPER
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,23 +101,24 @@ class BatchResult:
 
 def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
                   rng: np.random.Generator, trim: int = 1, block_time: int = 2,
-                  consensus: ConsensusSettings | None = None) -> BatchResult:
+                  consensus: ConsensusSettings | None = None, relay: bool = False) -> BatchResult:
     """Round 2 of a PaperTask (or, with ``consensus``, a ConsensusTask: commit, draw,
     reveal) with ``len(clients)`` updates of ``n`` parameters near a random model, under
     ``block_time``-second interval mining; duplicate and replay checks and a 1-wei keeper
-    fee on (their cost counts)."""
+    fee on (their cost counts). ``relay``: the clients sign and the keeper carries every
+    update in the columns (nothing is posted)."""
     s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
                       trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
                       duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     base = rng.normal(0, 0.5, n)
     t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
-    _round(t, owner, clients, base, n, rng, 1)  # instant mining
+    _round(t, owner, clients, base, n, rng, 1, relay=relay)  # instant mining
     start = int(provider.web3.eth.block_number)
     provider.make_request("evm_setAutomine", [False])
     provider.make_request("evm_setIntervalMining", [block_time])
     t0 = time.perf_counter()
     try:
-        posts, extra, agg, blocks = _round(t, owner, clients, base, n, rng, 2, provider)
+        posts, extra, agg, blocks = _round(t, owner, clients, base, n, rng, 2, provider, relay=relay)
     finally:
         provider.make_request("evm_setIntervalMining", [0])
         provider.make_request("evm_setAutomine", [True])
@@ -124,10 +126,11 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
     return BatchResult(
         rule="consensus" if consensus else "paper", aggregation=aggregation, params=n, clients=len(clients),
         columns=len(t.columns), column_words=t.column_words,
-        post_gas_per_param=round(max(p.gas_used for p in posts) / n, 1), aggregate_gas=agg.gas_used,
-        gas_per_param_per_client=round(total / (n * len(clients)), 1),
-        max_tx_gas=max(agg.max_tx_gas, *(p.max_tx_gas for p in posts)),
-        max_tx_bytes=max(agg.max_tx_bytes, *(p.max_tx_bytes for p in posts)),
+        post_gas_per_param=round(max(p.gas_used for p in posts) / n, 1) if posts else 0.0,
+        aggregate_gas=agg.gas_used, gas_per_param_per_client=round(total / (n * len(clients)), 1),
+        max_tx_gas=max([agg.max_tx_gas] + [p.max_tx_gas for p in posts]),
+        max_tx_bytes=max([agg.max_tx_bytes] + [p.max_tx_bytes for p in posts]),
+        path="relay" if relay else "post",
         block_time=block_time, blocks_per_round=agg.block_number - start, phase_blocks=blocks,
         seconds=round(time.perf_counter() - t0, 2),
         streaming_gas_per_param_per_client=None if consensus else STREAMING_RECORDED.get((n, len(clients))),
@@ -135,12 +138,19 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
 
 
 def _round(t: BatchTask, owner: Any, clients: Sequence[Any], base: np.ndarray, n: int, rng: np.random.Generator,
-           r: int, provider: Any = None) -> tuple[list[Any], int, Any, dict[str, int]]:
+           r: int, provider: Any = None, relay: bool = False) -> tuple[list[Any], int, Any, dict[str, int]]:
     """One round, every phase's transactions broadcast at once: (posts, gas of commits and
     draw, the aggregation, distinct blocks per phase)."""
     blocks: dict[str, int] = {}
     extra = 0
     updates = [base + rng.normal(0, 0.05, n) for _ in clients]
+    if relay:
+        signed = [t.sign(a, r, u) for a, u in zip(clients, updates)]  # off chain: handed to the keeper
+        first = t.block_number
+        agg = t.relay(owner, signed)
+        blocks["relay"] = t.block_number - first
+        assert agg.completed
+        return [], 0, agg, blocks
     if t.consensus:
         g = t.global_ints()
         cs = [t.prepare(r, u, global_ints=g) for u in updates]

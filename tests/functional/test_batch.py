@@ -305,8 +305,8 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
     accounts (every credit a zero-to-nonzero write) possibly all posting one update (every
     pair a confirmed near-duplicate), every column transaction costs at most
     columnGasBound(n, w) (the constructor refuses settings above 12M with it) and every post
-    at most the SDK's post limit: POST_GAS_OVERHEAD + POST_GAS_PER_WORD x words."""
-    from ml.settings import POST_GAS_OVERHEAD, POST_GAS_PER_WORD, ConsensusSettings, column_gas_bound
+    at most the SDK's post limit (settings.post_gas)."""
+    from ml.settings import ConsensusSettings, column_gas_bound, post_gas
 
     consensus = data.draw(st.booleans(), label="consensus")
     n = data.draw(st.integers(1, 8), label="seats")
@@ -336,7 +336,7 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
         else:
             posts = [t.submit(a, 1, u) for a, u in zip(fresh, ups)]
         for p in posts:
-            assert p.max_tx_gas <= POST_GAS_OVERHEAD + POST_GAS_PER_WORD * t.post_words
+            assert p.max_tx_gas <= post_gas(t.post_words, t.column_words)
         chain.pending_timestamp += s.post_duration
         r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
         bound = column_gas_bound(n, w, rule != "mean", consensus)
