@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
+from .relay import relay_plan
 from .signing import SignedUpdate, compact
 from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, BatchSettings,
-                       ConsensusSettings, Status, column_gas_bound, post_gas, relay_gas)
+                       ConsensusSettings, Status, column_gas_bound, post_gas)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -554,14 +555,8 @@ class BatchTask:
     def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[SignedUpdate]) -> list[Call]:
         """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
         (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
-        updates = [list(u) for u in posted] + [s.words for s in relayed]
-        f, t = self.columns[0]
-        first = self.column_call(round_, 0, updates)
-        calls = [Call(self.contract.relay, (round_, first.args[2], first.args[3], [s.signature() for s in relayed]),
-                      gas=first.gas + relay_gas(len(relayed), t - f))]
-        rest = [self.column_call(round_, c, updates) for c in range(1, len(self.columns))]
-        return calls + [dataclasses.replace(c, gas=c.gas + relay_gas(len(relayed), len(c.args[2]) // len(updates),
-                                                                     enlist=False)) for c in rest]
+        return [Call(getattr(self.contract, p.method), p.args, gas=p.gas)
+                for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus)]
 
     def relay(self, sender: Any, relayed: Sequence[SignedUpdate],
               wait: Callable[[int], None] | None = None) -> BatchRound:
@@ -569,9 +564,6 @@ class BatchTask:
         whatever was posted: at once when they fill every seat, else after the posting
         deadline (``wait(seconds)``), when a left-out owner has had its chance to post."""
         round_ = self.current_round
-        for s in relayed:
-            if s.round != round_:
-                raise ValueError(f"{s.signer}'s update is signed for round {s.round}; the task is in round {round_}")
         if int(self.contract.roundEntrants()) + len(relayed) < self.max_participants:
             left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
             if left > 0:

@@ -1,0 +1,153 @@
+"""The relay path's transactions, once, for both SDK backends.
+
+``relay_plan`` says what a relayer sends for a round: column 0 through ``relay`` (the posted
+updates, then the signed ones with their signatures), every later column through
+``aggregate``, each with an explicit gas limit (the contract's column bound plus what the
+relayed updates add), so that all of them can be sent at once and land in one block.
+``ml.chain.BatchTask`` sends the plan with ape; ``Web3Task`` here sends it with bare web3.py
+for processes that cannot import ape (a Flower ServerApp: flwr and eth-ape pin incompatible
+versions of ``rich`` and ``packaging``, so they live in separate environments).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import codec, protocol
+from .settings import AGGREGATIONS, column_gas_bound, relay_gas
+from .signing import SignedUpdate
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One transaction of a relay: a contract method by name, its arguments, its gas limit."""
+
+    method: str
+    args: tuple
+    gas: int
+
+
+def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[SignedUpdate], column_words: int,
+               sorts: bool, consensus: bool = False) -> list[PlannedCall]:
+    """Every column of ``round_`` with ``relayed`` after the ``posted`` updates (the list so
+    far, in order)."""
+    if not relayed:
+        raise ValueError("nothing to relay")
+    for s in relayed:
+        if s.round != round_:
+            raise ValueError(f"{s.signer}'s update is signed for round {s.round}, not round {round_}")
+    updates = [list(u) for u in posted] + [s.words for s in relayed]
+    model_words = len(updates[0])
+    if any(len(u) != model_words for u in updates):
+        raise ValueError("updates of different lengths")
+    links = [protocol.update_links(u, column_words) for u in updates]
+    calls = []
+    for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
+        words = [w for u in updates for w in u[f:t]]
+        nexts = [lk[c + 1] for lk in links]
+        gas = column_gas_bound(len(updates), t - f, sorts, consensus) + relay_gas(len(relayed), t - f, enlist=c == 0)
+        if c == 0:
+            calls.append(PlannedCall("relay", (round_, words, nexts, [s.signature() for s in relayed]), gas))
+        else:
+            calls.append(PlannedCall("aggregate", (round_, c, words, nexts), gas))
+    return calls
+
+
+def contract_abi(build_manifest: Path | str, contract: str = "PaperTask") -> list[dict]:
+    """A contract's ABI from ape's compiled manifest (``.build/__local__.json``)."""
+    manifest = json.loads(Path(build_manifest).read_text())
+    return manifest["contractTypes"][contract]["abi"]
+
+
+class Web3Task:
+    """A PaperTask through bare web3.py: the views a relayer and its clients need, and the
+    relay itself. ``ml.chain.BatchTask`` is the full SDK; this is its relay path without ape."""
+
+    def __init__(self, rpc_url: str, address: str, abi: list[dict]) -> None:
+        from web3 import Web3
+
+        self.web3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 120}))
+        self.address = Web3.to_checksum_address(address)
+        self.contract = self.web3.eth.contract(address=self.address, abi=abi)
+        c = self.contract.functions
+        self.param_count = int(c.paramCount().call())
+        self.fmt = codec.FixedPoint(int(c.fracBits().call()), int(c.valueBits().call()))
+        self.model_words = int(c.modelWords().call())
+        self.column_words = int(c.columnWords().call())
+        self.aggregation = AGGREGATIONS[int(c.aggregation().call())]
+        self.max_participants = int(c.maxParticipants().call())
+        self.chain_id = int(self.web3.eth.chain_id)
+
+    @property
+    def current_round(self) -> int:
+        return int(self.contract.functions.currentRound().call())
+
+    @property
+    def round_open(self) -> bool:
+        return bool(self.contract.functions.roundOpen().call())
+
+    def global_ints(self) -> np.ndarray:
+        words = [int(w) for w in self.contract.functions.globalModelSlice(0, self.model_words).call()]
+        return codec.unpack(words, self.param_count)
+
+    def global_model(self) -> np.ndarray:
+        return codec.dequantize(self.global_ints(), self.fmt)
+
+    def encode(self, weights: np.ndarray) -> tuple[list[int], int]:
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size != self.param_count:
+            raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
+        return codec.encode(w, self.fmt)
+
+    def _posted_words(self, round_: int, participant: str) -> list[int]:
+        logs = self.contract.events.Posted().get_logs(from_block=0, argument_filters={
+            "round": round_, "participant": participant})
+        words: list[int] = []
+        for e in sorted(logs, key=lambda e: int(e["args"]["post"])):
+            tx = self.web3.eth.get_transaction(e["transactionHash"])
+            _, args = self.contract.decode_function_input(tx["input"])
+            words.extend(int(w) for w in args["words"])
+        return words
+
+    def relay(self, relayer_key: str, relayed: Sequence[SignedUpdate], timeout: float = 600) -> dict[str, Any]:
+        """Carries ``relayed`` beside whatever was posted (after the posting deadline unless
+        they fill every seat) and waits for every column; returns what the round did."""
+        from eth_account import Account
+
+        acct = Account.from_key(relayer_key)
+        c = self.contract.functions
+        round_ = self.current_round
+        if int(c.roundEntrants().call()) + len(relayed) < self.max_participants:
+            left = int(c.postDeadline().call()) - int(self.web3.eth.get_block("latest")["timestamp"])
+            if left >= 0:
+                time.sleep(left + 1)
+        names = [c.entrant(round_, i).call() for i in range(int(c.roundEntrants().call()))]
+        relayed = [s for s in relayed if s.signer not in set(names)]
+        plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
+                          self.aggregation != "mean")
+        nonce = self.web3.eth.get_transaction_count(acct.address, "pending")
+        gas_price = int(self.web3.eth.gas_price) * 2
+        hashes = []
+        for i, call in enumerate(plan):
+            tx = getattr(c, call.method)(*call.args).build_transaction({
+                "from": acct.address, "nonce": nonce + i, "gas": call.gas, "maxFeePerGas": gas_price,
+                "maxPriorityFeePerGas": 0, "chainId": self.chain_id})
+            hashes.append(self.web3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
+        receipts = [self.web3.eth.wait_for_transaction_receipt(h, timeout=timeout) for h in hashes]
+        for call, r in zip(plan, receipts):
+            if r["status"] != 1:
+                raise RuntimeError(f"{call.method} transaction {r['transactionHash'].hex()} reverted")
+        rewarded = self.contract.events.Rewarded().process_receipt(receipts[-1])
+        return {
+            "round": round_, "participants": len(names) + len(relayed), "relayed": len(relayed),
+            "gas": sum(int(r["gasUsed"]) for r in receipts), "transactions": len(receipts),
+            "max_tx_gas": max(int(r["gasUsed"]) for r in receipts),
+            "blocks": sorted({int(r["blockNumber"]) for r in receipts}),
+            "rewards": {e["args"]["participant"]: int(e["args"]["reward"]) for e in rewarded},
+        }
