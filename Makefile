@@ -9,6 +9,10 @@ STAMP := $(VENV)/.fedchain-installed
 # Slither lives in its own venv: its pins (web3, crytic-compile) are not ape's concern.
 SLITHER_VENV := $(ROOT)/.venv-slither
 SLITHER_STAMP := $(SLITHER_VENV)/.fedchain-installed
+# The Flower side lives in its own venv too: flwr 1.42 and eth-ape 0.8.51 pin incompatible
+# rich/packaging (README, "Flower"); it reaches the chain through ml.relay (web3.py).
+FLOWER_VENV := $(ROOT)/.venv-flower
+FLOWER_STAMP := $(FLOWER_VENV)/.fedchain-installed
 
 # Everything the tools need, inside the project: the solc shim and the anvil wrapper on
 # PATH, ape's data folder here instead of ~/.ape, one torch thread (see README).
@@ -20,11 +24,12 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup slither demo demo-distributed test adversaries bench experiments experiments-full clean help
+.PHONY: setup slither demo demo-distributed flower-demo test adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make demo-distributed - anvil + deploy (CONSENSUS, median) + 5 client processes + a keeper; one client killed and restarted; ~6 min"
+	@echo "make flower-demo - Flower SuperLink + 5 SuperNodes (MNIST logreg) relaying signed updates to the task on anvil (12-s blocks), vs float FedAvg; ~6 min"
 	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
 	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet) and the adaptive poisoner vs each aggregation rule, seeds 0-4; ~20 min"
@@ -34,7 +39,7 @@ help:
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
 	@echo "make clean  - remove build outputs (keeps venv and node_modules)"
 
-setup: $(STAMP) node_modules/.fedchain-installed $(SLITHER_STAMP)
+setup: $(STAMP) node_modules/.fedchain-installed $(SLITHER_STAMP) $(FLOWER_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml tools/activate.sh
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +57,14 @@ $(SLITHER_STAMP): tools/slither/requirements.txt
 	$(SLITHER_VENV)/bin/pip install --quiet -r tools/slither/requirements.txt
 	touch $@
 
+$(FLOWER_STAMP): tools/flower/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(FLOWER_VENV)
+	$(FLOWER_VENV)/bin/pip install --quiet --upgrade pip
+	$(FLOWER_VENV)/bin/pip install --quiet -r tools/flower/requirements.txt
+	$(FLOWER_VENV)/bin/pip install --quiet --no-deps -e .
+	$(FLOWER_VENV)/bin/pip check
+	touch $@
+
 node_modules/.fedchain-installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	tools/bin/anvil --version | head -1
@@ -64,6 +77,10 @@ demo: setup
 
 demo-distributed: setup
 	$(APE) run demo_distributed
+
+flower-demo: setup
+	$(APE) compile
+	$(APE) run flower_demo --clients 5 --rounds 10 --dataset mnist --block-time 12 --json results/flower.json
 
 slither: setup
 	$(SLITHER_VENV)/bin/python tools/slither/check.py $(SLITHER_VENV)/bin/slither tools/bin/solc-v0.8.37

@@ -1,0 +1,157 @@
+"""Flower on fedchain: the chain is the server, Flower carries the messages.
+
+- ``fedchain_mod``: a client mod. An unchanged ``ClientApp`` trains as usual; the mod turns
+  its training reply into the task's quantized update signed with the SuperNode's own
+  participant key (``node_config["fedchain-key-file"]``), so the Flower server can carry
+  the update but not change it. The key never leaves the SuperNode.
+- ``FedChain``: a strategy for the ``ServerApp``. It reads the global model from the chain
+  to configure each round, relays the signed replies to the task in column transactions
+  (``ml.relay.Web3Task``) and hands back the model the chain aggregated: the server never
+  decides the model. The aggregation rule is the task's; ``chain_rule`` maps Flower's
+  FedAvg / FedMedian / FedTrimmedAvg onto MEAN / MEDIAN / TRIMMED_MEAN and the strategy
+  refuses a task deployed with another rule.
+
+Needs ``flwr`` (the Flower environment, ``make setup``), not ape.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, Strategy
+
+from . import codec
+from .relay import Web3Task
+from .signing import SignedUpdate, recover_signer, sign_update
+
+log = logging.getLogger("fedchain.flower")
+
+#: Keys of the train config the strategy adds and the mod reads.
+TASK, CHAIN_ID, ROUND, COLUMN_WORDS, FRAC_BITS, VALUE_BITS = (
+    "fedchain-task", "fedchain-chain-id", "fedchain-round", "fedchain-column-words", "fedchain-frac-bits",
+    "fedchain-value-bits")
+#: Node config key: path of the file holding the SuperNode's participant key (hex).
+KEY_FILE = "fedchain-key-file"
+#: Reply record carrying the signed update.
+SIGNED = "fedchain-signed"
+
+
+def chain_rule(strategy: Strategy, seats: int) -> tuple[str, int]:
+    """The task aggregation (and trim, with ``seats`` seats) that computes what ``strategy``
+    would: FedAvg -> MEAN (unweighted: equal when partitions are equal), FedMedian ->
+    MEDIAN, FedTrimmedAvg(beta) -> TRIMMED_MEAN dropping floor(beta x seats) per end."""
+    if isinstance(strategy, FedTrimmedAvg):
+        return "trimmed_mean", int(strategy.beta * seats)
+    if isinstance(strategy, FedMedian):
+        return "median", 0
+    if type(strategy) is FedAvg:
+        return "mean", 0
+    raise ValueError(f"{type(strategy).__name__} has no on-chain rule (FedAvg, FedMedian, FedTrimmedAvg have)")
+
+
+def _flat(arrays: ArrayRecord) -> np.ndarray:
+    return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays.to_numpy_ndarrays()])
+
+
+def _signed_to_record(s: SignedUpdate) -> ConfigRecord:
+    return ConfigRecord({"signer": s.signer, "round": s.round, "r": s.r, "vs": s.vs, "saturated": s.saturated,
+                         "words": b"".join(int(w).to_bytes(32, "big") for w in s.words)})
+
+
+def _signed_from_record(c: ConfigRecord) -> SignedUpdate:
+    raw = bytes(c["words"])
+    words = [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
+    return SignedUpdate(str(c["signer"]), int(c["round"]), words, bytes(c["r"]), bytes(c["vs"]), int(c["saturated"]))
+
+
+def fedchain_mod(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
+    """Client mod: signs the training reply of a fedchain round with this SuperNode's key;
+    passes every other message through untouched."""
+    config = msg.content.config_records.get("config")
+    if msg.metadata.message_type != MessageType.TRAIN or config is None or TASK not in config:
+        return call_next(msg, context)
+    reply = call_next(msg, context)
+    if reply.has_error():
+        return reply
+    arrays = next(iter(reply.content.array_records.values()))
+    fmt = codec.FixedPoint(int(config[FRAC_BITS]), int(config[VALUE_BITS]))
+    words, saturated = codec.encode(_flat(arrays), fmt)
+    key = Path(str(context.node_config[KEY_FILE])).read_text().strip()
+    signed = sign_update(key, int(config[CHAIN_ID]), str(config[TASK]), int(config[ROUND]), words,
+                         int(config[COLUMN_WORDS]), saturated)
+    content = RecordDict({SIGNED: _signed_to_record(signed)})
+    for name, metrics in reply.content.metric_records.items():
+        content[name] = metrics
+    return Message(content=content, reply_to=msg)
+
+
+class FedChain(FedAvg):
+    """The ServerApp strategy: the task on chain aggregates, this only relays.
+
+    ``template``: the model's arrays (names and shapes; values are read from the chain).
+    ``rule_of``: the Flower strategy whose rule the task must be deployed with (FedAvg by
+    default). Clients are sampled as FedAvg does (``min_nodes`` of them, every round);
+    evaluation is left to ``evaluate_fn`` of ``start`` on the chain's model."""
+
+    def __init__(self, task: Web3Task, relayer_key: str, template: ArrayRecord, min_nodes: int,
+                 rule_of: Strategy | None = None) -> None:
+        super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=min_nodes,
+                         min_available_nodes=min_nodes)
+        rule, trim = chain_rule(rule_of or FedAvg(), task.max_participants)
+        if rule != task.aggregation:
+            raise ValueError(f"{type(rule_of or FedAvg()).__name__} needs a {rule} task; {task.address} aggregates "
+                             f"by {task.aggregation}")
+        self.task = task
+        self.relayer_key = relayer_key
+        self._names = list(template.keys())
+        self._shapes = [a.shape for a in template.to_numpy_ndarrays()]
+        self._dtypes = [a.dtype for a in template.to_numpy_ndarrays()]
+        self.rounds: list[dict[str, Any]] = []  # what each relay did (gas, blocks, rewards)
+
+    def chain_arrays(self) -> ArrayRecord:
+        """The task's current global model, as the template's arrays (view calls only)."""
+        flat = self.task.global_model()
+        out, offset = {}, 0
+        for name, shape, dtype in zip(self._names, self._shapes, self._dtypes):
+            size = int(np.prod(shape))
+            out[name] = Array(flat[offset : offset + size].reshape(shape).astype(dtype))
+            offset += size
+        return ArrayRecord(out)
+
+    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
+                        grid: Grid) -> Iterable[Message]:
+        if not self.task.round_open:
+            raise RuntimeError(f"task {self.task.address} has no open round (pool empty, or ended)")
+        t = self.task
+        config = ConfigRecord({**dict(config), TASK: t.address, CHAIN_ID: t.chain_id, ROUND: t.current_round,
+                               COLUMN_WORDS: t.column_words, FRAC_BITS: t.fmt.frac_bits,
+                               VALUE_BITS: t.fmt.value_bits})
+        return super().configure_train(server_round, self.chain_arrays(), config, grid)
+
+    def aggregate_train(self, server_round: int,
+                        replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        signed: list[SignedUpdate] = []
+        for msg in replies:
+            if msg.has_error() or SIGNED not in msg.content.config_records:
+                log.warning("round %s: node %s sent no signed update", server_round, msg.metadata.src_node_id)
+                continue
+            s = _signed_from_record(msg.content.config_records[SIGNED])
+            # A reply the contract would refuse would revert the whole column: drop it here.
+            if recover_signer(self.task.chain_id, self.task.address, s, self.task.column_words) != s.signer:
+                log.warning("round %s: node %s's signature does not match; left out", server_round,
+                            msg.metadata.src_node_id)
+                continue
+            signed.append(s)
+        if not signed:
+            return None, None
+        out = self.task.relay(self.relayer_key, signed)
+        self.rounds.append(out)
+        metrics = MetricRecord({"participants": out["participants"], "gas": out["gas"],
+                                "transactions": out["transactions"], "blocks": len(out["blocks"]),
+                                "rewards-wei": sum(out["rewards"].values())})
+        return self.chain_arrays(), metrics

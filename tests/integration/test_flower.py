@@ -1,0 +1,29 @@
+"""Flower on fedchain with Flower's deployment runtime: a SuperLink and 3 SuperNodes, each
+its own process in the Flower environment (.venv-flower), on loopback, relaying signed
+updates to a PaperTask on a separate anvil (digits, 2 rounds) - `make flower-demo` in small.
+The chain's model must equal float FedAvg of the same clients and seeds (up to the
+fixed-point rounding: at most one test prediction apart) and each round's relay must land
+in one block."""
+
+from __future__ import annotations
+
+import json
+
+from ml.node.localnet import ape_run
+
+
+def test_flower_superlink_and_supernodes_train_through_the_chain(tmp_path):
+    folder = tmp_path / "flower"
+    res = ape_run(["flower_demo", "--clients", "3", "--rounds", "2", "--dataset", "digits", "--block-time", "1",
+                   "--folder", str(folder), "--json", str(tmp_path / "flower.json")], timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = json.loads((tmp_path / "flower.json").read_text())
+    rounds = out["rounds"]
+    assert len(rounds) == 2
+    for r in rounds:
+        assert r["participants"] == 3 and r["transactions"] == 1 and r["blocks_in_round"] == 1
+        assert r["rewards_wei"] > 0
+        assert abs(r["chain_accuracy"] - r["fedavg_accuracy"]) <= 1 / 449 + 1e-9  # digits: 449 test images
+    # every SuperNode's key signed (its own address was paid), none the relayer's
+    log = (folder / "flwr-run.log").read_text()
+    assert "Traceback" not in log
