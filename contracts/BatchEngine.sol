@@ -287,8 +287,9 @@ abstract contract BatchEngine is RevenueShare {
         }
         uint256 column = s.columnWords < words ? s.columnWords : words;
         // selector + 4 head words (round, column, two offsets) + 2 length words, then the
-        // n x w words and the n next links.
-        uint256 columnBytes = 4 + 32 * 6 + 32 * s.maxParticipants * (column + 1);
+        // n x w words and the n next links; a relay adds an offset, a length and 3 words
+        // (signer, r, vs) per seat.
+        uint256 columnBytes = 4 + 32 * 8 + 32 * s.maxParticipants * (column + 4);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
         uint256 gasBound = columnGasBound(s.maxParticipants, column, s.aggregation == 0 ? 0 : 1);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
@@ -582,7 +583,6 @@ abstract contract BatchEngine is RevenueShare {
         address got = _recover(relayDigest(round, head), sig.r, sig.vs);
         if (got == address(0) || got != signer) revert BadSignature(signer, i);
         if (uint8(_entry[round][signer]) != 0) revert AlreadyPosted(signer, round);
-        _mayRelay(round, signer);
         entrant[round][i] = signer;
         _entry[round][signer] = POSTED | (postCount << 8) | (i << 40);
         emit Relayed(round, signer, msg.sender, i);
@@ -600,9 +600,6 @@ abstract contract BatchEngine is RevenueShare {
         uint8 v = uint8(uint256(vs) >> 255) + 27;
         signer = ecrecover(digest, v, r, bytes32(s_));
     }
-
-    /// @dev Rule checks on a relayed update's signer (PAPER: anyone while seats last).
-    function _mayRelay(uint256 round, address signer) internal view virtual {}
 
     /*//////////////////////////////////////////////////////////////
                               MONEY

@@ -44,8 +44,10 @@ AGGREGATIONS = ("mean", "median", "trimmed_mean")  # index = BatchEngine.MEAN / 
 #: and a column transaction stays under public pools' 128 KiB with room for its envelope.
 MAX_COLUMN_WORDS = 767
 MAX_COLUMN_BYTES = 126 * 1024
-#: Calldata of a column transaction besides the words: selector, 4 head words, 2 lengths.
-COLUMN_OVERHEAD_BYTES = 4 + 32 * 6
+#: Calldata of a column transaction besides the words: selector, 5 head words, 3 lengths (relay).
+COLUMN_OVERHEAD_BYTES = 4 + 32 * 8
+#: ...and per seat besides its words: its next link, and a relayed update's (signer, r, vs).
+COLUMN_SEAT_BYTES = 32 * 4
 #: Largest post transaction: words of one update per submit (calldata under 128 KiB).
 MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
 #: Gas limit of a post: the EIP-7623 floor is 40 gas per nonzero calldata byte (1,280 per
@@ -120,7 +122,7 @@ def default_column_words(param_count: int, max_participants: int, aggregation: s
     MAX_COLUMN_BYTES and whose gas bound stays under MAX_COLUMN_GAS (and at most
     MAX_COLUMN_WORDS, and the model)."""
     n = max_participants
-    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES) // (32 * n) - 1
+    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n) // (32 * n)
     sorts = aggregation != "mean"
     per_word = column_gas_bound(n, 1, sorts, consensus) - column_gas_bound(n, 0, sorts, consensus)
     fit = min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts, consensus)) // per_word)

@@ -74,11 +74,11 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
     data = datasets.load_dataset("mnist")
     container = project.PaperTask
 
-    def run(clients, rounds, split, baseline=True, block=None, model="logreg"):
-        label = f"{model} {clients}c {split} {f'{block}s' if block else 'instant'}"
+    def run(clients, rounds, split, baseline=True, block=None, model="logreg", path="post"):
+        label = f"{model} {clients}c {split} {f'{block}s' if block else 'instant'} {path}"
         click.echo(f"run: {label}, {rounds} rounds", err=True)
         return ex.run_federation(container, provider, accts, data, model, clients, rounds, split, seed, baseline,
-                                 block, on_round=_progress(label, rounds))
+                                 block, on_round=_progress(label, rounds), path=path)
 
     # Fig. 6 (and the instant-mining time figures from the same runs)
     longest = max(plan.accuracy_rounds)
@@ -100,10 +100,26 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
         match = [r for r in time_instant_rounds + time_instant_clients if r["clients"] == row["clients"]]
         row["baseline_s"] = match[0]["baseline_s"] if match else None
 
+    # The relay path (signed updates carried in the columns): the same time studies, vs clients
+    relay_rounds = min(plan.time_rounds)
+    relay_instant = {k: run(k, relay_rounds, "iid", baseline=False, path="relay") for k in plan.time_clients}
+    # (the first client count at least 10 rounds even with --quick: the one-block claim is per round)
+    relay_blocks = {k: run(k, max(r, relay_rounds) if k == plan.time_clients[0] else r, "iid", baseline=False,
+                           block=block_time, path="relay") for k, r in plan.block_runs()}
+    relay_instant_clients = [ex.time_row(relay_instant[k], relay_rounds) for k in plan.time_clients]
+    relay_blocks_clients = [ex.time_row(relay_blocks[k], min(relay_rounds, relay_blocks[k].rounds))
+                            for k in plan.time_clients]
+    relay_first = relay_blocks[plan.time_clients[0]]
+    relay_blocks_rounds = [ex.time_row(relay_first, r)
+                           for r in sorted({min(r, relay_first.rounds) for r in plan.time_rounds})]
+
     # Fig. 9: measured gas -> money; gas per round vs model
     five = iid[plan.time_clients[0]]
     gas_per_round = sum(r.gas_total for r in five.records) / len(five.records)
     cost = ex.cost_rows(gas_per_round, prices)
+    relay_five = relay_instant[plan.time_clients[0]]
+    relay_gas_per_round = sum(r.gas_total for r in relay_five.records) / len(relay_five.records)
+    relay_cost = ex.cost_rows(relay_gas_per_round, prices)
     model_gas, model_params = {}, {}
     for name in plan.cost_models:
         r = run(5, 1, "iid", baseline=False, model=name)
@@ -117,18 +133,24 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
         {**r, "study": s} for s, rows in (("instant_rounds", time_instant_rounds),
                                            ("instant_clients", time_instant_clients),
                                            ("blocks_rounds", time_blocks_rounds),
-                                           ("blocks_clients", time_blocks_clients)) for r in rows])
-    ex.write_csv(res_dir / "fig9_cost.csv", cost)
+                                           ("blocks_clients", time_blocks_clients),
+                                           ("relay_instant_clients", relay_instant_clients),
+                                           ("relay_blocks_rounds", relay_blocks_rounds),
+                                           ("relay_blocks_clients", relay_blocks_clients)) for r in rows])
+    ex.write_csv(res_dir / "fig9_cost.csv", [{**r, "path": "post"} for r in cost]
+                 + [{**r, "path": "relay"} for r in relay_cost])
     ex.write_json(res_dir / "experiments.json", {
         "plan": plan.__dict__, "prices": prices.__dict__, "machine": ex.machine(), "gas_per_round": gas_per_round,
-        "model_gas": model_gas, "runs": [r.as_dict() for r in acc_runs + list(block_runs.values())],
+        "relay_gas_per_round": relay_gas_per_round, "model_gas": model_gas,
+        "runs": [r.as_dict() for r in acc_runs + list(block_runs.values()) + list(relay_instant.values())
+                 + list(relay_blocks.values())],
     })
     ex.plot_accuracy(acc_runs, img_dir / "fig6_accuracy.png")
-    ex.plot_time(time_instant_rounds + time_blocks_rounds, "rounds", img_dir / "fig7_time_rounds.png",
-                 "Fig. 7 — seconds per round vs rounds run (5 clients)")
-    ex.plot_time(time_instant_clients + time_blocks_clients, "clients", img_dir / "fig8_time_clients.png",
-                 "Fig. 8 — seconds per round vs clients (10 rounds)")
-    ex.plot_cost(gas_per_round, prices, model_gas, img_dir / "fig9_cost.png")
+    ex.plot_time(time_instant_rounds + time_blocks_rounds + relay_blocks_rounds, "rounds",
+                 img_dir / "fig7_time_rounds.png", "Fig. 7 — seconds per round vs rounds run (5 clients)")
+    ex.plot_time(time_instant_clients + time_blocks_clients + relay_instant_clients + relay_blocks_clients,
+                 "clients", img_dir / "fig8_time_clients.png", "Fig. 8 — seconds per round vs clients (10 rounds)")
+    ex.plot_cost(gas_per_round, prices, model_gas, img_dir / "fig9_cost.png", relay_gas_per_round)
 
     minutes = (time.perf_counter() - t_start) / 60
     command = "ape run experiments " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else "ape run experiments"
@@ -136,7 +158,9 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
         command=command.strip(), plan=plan, machine=ex.machine(), prices=prices, accuracy=acc_rows,
         time_instant_rounds=time_instant_rounds, time_instant_clients=time_instant_clients,
         time_blocks_rounds=time_blocks_rounds, time_blocks_clients=time_blocks_clients,
-        gas_per_round=gas_per_round, cost=cost, model_gas=model_gas, model_params=model_params, minutes=minutes))
+        gas_per_round=gas_per_round, cost=cost, model_gas=model_gas, model_params=model_params, minutes=minutes,
+        relay_instant_clients=relay_instant_clients, relay_blocks_rounds=relay_blocks_rounds,
+        relay_blocks_clients=relay_blocks_clients, relay_gas_per_round=relay_gas_per_round, relay_cost=relay_cost))
     (out_dir / "RESULTS.md").write_text(page)
     click.echo(page)
     click.echo(f"\nwrote {out_dir / 'RESULTS.md'}, {img_dir}/*.png, {res_dir}/*.csv|json ({minutes:.1f} min)", err=True)

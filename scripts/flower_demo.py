@@ -110,7 +110,7 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
                      "participants": rec["participants"], "gas": rec["gas"], "transactions": rec["transactions"],
                      "blocks_in_round": len(blocks), "block": blocks[-1],
                      "blocks_since_previous": None if prev_block is None else blocks[-1] - prev_block,
-                     "rewards_wei": sum(rec["rewards"].values())})
+                     "rewards_wei": sum(rec["rewards"].values()), "rewarded": sorted(rec["rewards"])})
         prev_block = blocks[-1]
     click.echo(f"\nFlower on fedchain: {clients} SuperNodes, {dataset}, {block_time}-s blocks, "
                f"{rounds} rounds in {elapsed:.0f} s (Flower run, training included)")

@@ -46,10 +46,15 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--frac-bits", default=12, show_default=True, help="Fractional bits of the 16-bit fixed-point format.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also run float FedAvg (no chain) on the same seeds and print it alongside.")
+@click.option("--path", "path", type=click.Choice(["post", "relay"]), default="post", show_default=True,
+              help="post: each client posts its update, the owner aggregates; relay: each client signs, the owner "
+                   "carries every update in the column transactions (one batch per round).")
+@click.option("--block-time", default=0, show_default=True,
+              help="Seconds per block for the rounds (anvil interval mining; 0: a block per transaction).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-round records (accuracy, baseline_accuracy, gas, times, rewards) as JSON.")
 def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data_dir, partition, alpha,
-        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, json_path):
+        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, path, block_time, json_path):
     torch.set_num_threads(1)
     logger.set_level("WARNING")  # one line per round, not one per transaction
     if provider.network.name != "local":
@@ -81,11 +86,19 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
                f"{task.model_words} words), "
                f"{data.name} ({len(data.y_train)} train / {len(data.y_test)} test) {partition}, {clients} clients x {rounds} rounds, chain {provider.network.name}")
 
-    cfg = RunConfig(model=model_name, rounds=rounds, seed=seed, baseline=baseline,
+    cfg = RunConfig(model=model_name, rounds=rounds, seed=seed, baseline=baseline, path=path,
                     train=TrainConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size))
     print_round_header(baseline)
-    records = run_onchain(task, owner, client_accounts, data, parts, cfg, on_round=print_round_row,
-                          progress=True)
+    if block_time:
+        provider.make_request("evm_setAutomine", [False])
+        provider.make_request("evm_setIntervalMining", [block_time])
+    try:
+        records = run_onchain(task, owner, client_accounts, data, parts, cfg, on_round=print_round_row,
+                              progress=True)
+    finally:
+        if block_time:
+            provider.make_request("evm_setIntervalMining", [0])
+            provider.make_request("evm_setAutomine", [True])
 
     earned = {a.address: task.withdrawable(a) for a in client_accounts}
     print_summary(records, earned)
@@ -94,7 +107,7 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
         json_path.write_text(json.dumps({
             "task": task.address, "aggregation": aggregation, "model": model_name, "params": n_params, "dataset": data.name,
             "partition": partition, "alpha": alpha, "clients": clients, "rounds": rounds, "seed": seed,
-            "frac_bits": frac_bits, "block": chain.blocks.height,
+            "frac_bits": frac_bits, "block": chain.blocks.height, "path": path, "block_time": block_time,
             "earned_wei": earned, "records": [r.as_dict() for r in records],
         }, indent=2))
         click.echo(f"wrote {json_path}")

@@ -59,10 +59,11 @@ class Run:
     mining: str  # "instant" or "<n>s blocks"
     model: str
     records: list[RoundRecord] = field(default_factory=list)
+    path: str = "post"  # post, or relay (signed updates carried in the columns)
 
     @property
     def label(self) -> str:
-        return f"{self.clients} clients, {self.split}, {self.mining}"
+        return f"{self.clients} clients, {self.split}, {self.mining}, {self.path}"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,7 +121,7 @@ def machine() -> dict[str, Any]:
 
 def run_federation(container: Any, provider: Any, accts: Sequence[Any], data: datasets.Dataset, model: str,
                    clients: int, rounds: int, split: str, seed: int, baseline: bool, block_time: int | None,
-                   on_round: Callable[[RoundRecord], None] | None = None) -> Run:
+                   on_round: Callable[[RoundRecord], None] | None = None, path: str = "post") -> Run:
     """Deploys a task, sets the initial model and opens round 1 with instant mining, then
     runs ``rounds`` rounds, under interval mining of ``block_time`` seconds if given."""
     owner, client_accts = accts[0], list(accts[1 : clients + 1])
@@ -132,8 +133,8 @@ def run_federation(container: Any, provider: Any, accts: Sequence[Any], data: da
                              post_duration=24 * 3600)
     task = BatchTask.launch(container, owner, settings, initial_weights(model, data, seed, settings.fmt),
                             funding=settings.round_reserve * rounds)
-    cfg = RunConfig(model=model, rounds=rounds, seed=seed, baseline=baseline, train=TrainConfig())
-    run = Run(clients, rounds, split, f"{block_time}s blocks" if block_time else "instant", model)
+    cfg = RunConfig(model=model, rounds=rounds, seed=seed, baseline=baseline, train=TrainConfig(), path=path)
+    run = Run(clients, rounds, split, f"{block_time}s blocks" if block_time else "instant", model, path=path)
     if block_time:
         provider.make_request("evm_setAutomine", [False])
         provider.make_request("evm_setIntervalMining", [block_time])
@@ -167,7 +168,7 @@ def time_row(run: Run, rounds: int) -> dict[str, Any]:
     k = len(recs)
     chain_s = sum(r.chain_seconds for r in recs) / k
     row = {
-        "mining": run.mining, "clients": run.clients, "rounds": k,
+        "mining": run.mining, "path": run.path, "clients": run.clients, "rounds": k,
         "train_s": sum(r.train_seconds for r in recs) / k,
         "chain_s": chain_s, "chain_s_per_client": chain_s / run.clients,
         "blocks": sum(r.blocks for r in recs) / k,
@@ -238,15 +239,16 @@ def plot_time(rows: Sequence[dict[str, Any]], by: str, path: Path, title: str) -
     """Stacked bars of training and chain seconds per round, per mining mode, with the plain
     FL (no chain) round time as a marker."""
     plt = _plt()
-    modes = sorted({r["mining"] for r in rows}, key=lambda m: (m != "instant", m))
-    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 3.8), squeeze=False)
+    mode_of = lambda r: f"{r['mining']}, {r.get('path', 'post')}"  # noqa: E731
+    modes = sorted({mode_of(r) for r in rows}, key=lambda m: (not m.startswith("instant"), m))
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.2 * len(modes), 3.8), squeeze=False)
     for ax, mode in zip(axes[0], modes):
-        sel = [r for r in rows if r["mining"] == mode]
+        sel = [r for r in rows if mode_of(r) == mode]
         x = np.arange(len(sel))
         train = [r["train_s"] for r in sel]
         chain = [r["chain_s"] for r in sel]
         ax.bar(x, train, color="tab:green", label="local training (all clients, one machine)")
-        ax.bar(x, chain, bottom=train, color="tab:blue", label="chain: post -> columns -> read model")
+        ax.bar(x, chain, bottom=train, color="tab:blue", label="chain: post (or sign) -> columns -> read model")
         base = [r["baseline_s"] for r in sel]
         if any(b is not None for b in base):
             ax.plot(x, [b if b is not None else np.nan for b in base], "kD", ms=7,
@@ -256,7 +258,7 @@ def plot_time(rows: Sequence[dict[str, Any]], by: str, path: Path, title: str) -
         ax.set_xticks(x, [f"{r[by]}" for r in sel])
         ax.set_xlabel("rounds run" if by == "rounds" else "clients")
         ax.set_ylabel("seconds per round")
-        ax.set_title(f"mining: {mode}")
+        ax.set_title(mode)
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
@@ -266,16 +268,20 @@ def plot_time(rows: Sequence[dict[str, Any]], by: str, path: Path, title: str) -
     plt.close(fig)
 
 
-def plot_cost(gas_per_round: float, prices: Prices, model_gas: dict[str, int], path: Path) -> None:
+def plot_cost(gas_per_round: float, prices: Prices, model_gas: dict[str, int], path: Path,
+              relay_gas_per_round: float | None = None) -> None:
     plt = _plt()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     usd = prices.usd(gas_per_round)
     horizon = max(PAPER_CIFAR_ROUNDS[-1], int(1.3 * prices.server_usd / usd)) if usd else PAPER_CIFAR_ROUNDS[-1]
     x = np.geomspace(1, horizon, 200)
-    for m in (1, 2, 3):
-        ax.plot(x, m * usd * x, label=f"{m} model{'s' if m > 1 else ''} on chain")
-        if usd:
-            ax.plot([prices.server_usd / (m * usd)], [prices.server_usd], "o", color=ax.lines[-1].get_color())
+    paths = [("post", gas_per_round, "-")] + ([("relay", relay_gas_per_round, "--")] if relay_gas_per_round else [])
+    for name, gas, style in paths:
+        u = prices.usd(gas)
+        for m in (1, 2, 3):
+            ax.plot(x, m * u * x, style, label=f"{m} model{'s' if m > 1 else ''}, {name}")
+            if u:
+                ax.plot([prices.server_usd / (m * u)], [prices.server_usd], "o", color=ax.lines[-1].get_color())
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axhline(prices.server_usd, color="k", ls="--", label=f"server budget ({prices.server_usd:,.0f} USD)")
