@@ -103,9 +103,10 @@ class FedChain(FedAvg):
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=min_nodes,
                          min_available_nodes=min_nodes)
         rule, trim = chain_rule(rule_of or FedAvg(), task.max_participants)
-        if rule != task.aggregation:
-            raise ValueError(f"{type(rule_of or FedAvg()).__name__} needs a {rule} task; {task.address} aggregates "
-                             f"by {task.aggregation}")
+        if rule != task.aggregation or (rule == "trimmed_mean" and trim != task.trim):
+            raise ValueError(f"{type(rule_of or FedAvg()).__name__} needs a {rule} task"
+                             f"{f' trimming {trim}' if rule == 'trimmed_mean' else ''}; {task.address} aggregates by "
+                             f"{task.aggregation}{f' trimming {task.trim}' if task.aggregation == 'trimmed_mean' else ''}")
         self.task = task
         self.relayer_key = relayer_key
         self._names = list(template.keys())
@@ -149,6 +150,12 @@ class FedChain(FedAvg):
             signed.append(s)
         if not signed:
             return None, None
+        if len(signed) > self.task.max_participants:
+            # More SuperNodes than seats: the first replies take them (a relayer's choice, like
+            # any omission; the others may post themselves).
+            log.warning("round %s: %d signed updates for %d seats; relaying the first %d", server_round,
+                        len(signed), self.task.max_participants, self.task.max_participants)
+            signed = signed[: self.task.max_participants]
         out = self.task.relay(self.relayer_key, signed)
         self.rounds.append(out)
         metrics = MetricRecord({"participants": out["participants"], "gas": out["gas"],

@@ -81,6 +81,7 @@ class Web3Task:
         self.model_words = int(c.modelWords().call())
         self.column_words = int(c.columnWords().call())
         self.aggregation = AGGREGATIONS[int(c.aggregation().call())]
+        self.trim = int(c.trim().call())
         self.max_participants = int(c.maxParticipants().call())
         self.chain_id = int(self.web3.eth.chain_id)
 

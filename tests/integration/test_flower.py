@@ -30,3 +30,24 @@ def test_flower_superlink_and_supernodes_train_through_the_chain(tmp_path):
     nodes = sorted(Account.from_key((folder / f"node{i}.key").read_text().strip()).address for i in range(3))
     relayer = Account.from_key((folder / "relayer.key").read_text().strip()).address
     assert all(r["rewarded"] == nodes for r in rounds) and relayer not in nodes
+
+
+def test_flower_strategies_map_onto_the_chains_rules():
+    """FedAvg -> MEAN, FedMedian -> MEDIAN, FedTrimmedAvg(beta) -> TRIMMED_MEAN dropping
+    floor(beta x seats); a strategy the chain cannot compute is refused (run in the Flower
+    environment, where flwr lives)."""
+    import subprocess
+
+    from ml.node.flower_net import FLOWER_BIN
+
+    code = (
+        "from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, FedProx\n"
+        "from ml.flower import chain_rule\n"
+        "assert chain_rule(FedAvg(), 10) == ('mean', 0)\n"
+        "assert chain_rule(FedMedian(), 10) == ('median', 0)\n"
+        "assert chain_rule(FedTrimmedAvg(beta=0.2), 10) == ('trimmed_mean', 2)\n"
+        "try:\n    chain_rule(FedProx(proximal_mu=0.1), 10)\nexcept ValueError as e:\n    print('refused:', e)\n"
+        "else:\n    raise SystemExit('FedProx was accepted')\n")
+    res = subprocess.run([str(FLOWER_BIN / "python"), "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "refused: FedProx has no on-chain rule" in res.stdout
