@@ -14,6 +14,11 @@ import {CodeStore} from "./lib/CodeStore.sol";
 ///      (a post pays the EIP-7623 calldata floor and this computation stays under it); a
 ///      relayed update's in each column transaction, under that transaction's floor.
 contract PaperTask is BatchEngine {
+    /// @dev Column gas a relay adds per relayed update (signature, seat; column 0) and per
+    ///      relayed word (lanes, distance), for `columnGasBound`: every seat may be relayed.
+    uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
+    uint256 internal constant GAS_PER_RELAYED_WORD = 500;
+
     constructor(BatchSettings memory s) payable BatchEngine(s) {}
 
     /// @notice Posts words [post*postWords, ...) of the caller's update for `round`; posts
@@ -44,6 +49,10 @@ contract PaperTask is BatchEngine {
         Signature[] calldata signatures
     ) external {
         _relay(round, words, nextLinks, signatures);
+    }
+
+    function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
+        return n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD);
     }
 
     /// @dev PAPER: the mean distance per parameter to the round's starting model.

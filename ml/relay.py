@@ -2,8 +2,8 @@
 
 ``relay_plan`` says what a relayer sends for a round: column 0 through ``relay`` (the posted
 updates, then the signed ones with their signatures), every later column through
-``aggregate``, each with an explicit gas limit (the contract's column bound plus what the
-relayed updates add), so that all of them can be sent at once and land in one block.
+``aggregate``, each with an explicit gas limit (the contract's column bound, which counts
+what relayed updates add), so that all of them can be sent at once and land in one block.
 ``ml.chain.BatchTask`` sends the plan with ape; ``Web3Task`` here sends it with bare web3.py
 for processes that cannot import ape (a Flower ServerApp: flwr and eth-ape pin incompatible
 versions of ``rich`` and ``packaging``, so they live in separate environments).
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .settings import AGGREGATIONS, column_gas_bound, relay_gas
+from .settings import AGGREGATIONS, column_gas_bound
 from .signing import SignedUpdate
 
 
@@ -51,7 +51,7 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Signe
     for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
         words = [w for u in updates for w in u[f:t]]
         nexts = [lk[c + 1] for lk in links]
-        gas = column_gas_bound(len(updates), t - f, sorts, consensus) + relay_gas(len(relayed), t - f, enlist=c == 0)
+        gas = column_gas_bound(len(updates), t - f, sorts, consensus)  # PAPER's bound includes the relay
         if c == 0:
             calls.append(PlannedCall("relay", (round_, words, nexts, [s.signature() for s in relayed]), gas))
         else:

@@ -75,14 +75,11 @@ GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8
 GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS = 40_000, 600
 
 
-#: Gas limit a relay adds to a column (measured: ~55k to enlist each relayed update with its
-#: signature in column 0, ~250 per relayed word for lanes and distance in every column).
-RELAY_GAS_PER_UPDATE, RELAY_GAS_PER_WORD = 90_000, 500
-
-
-def relay_gas(relayed: int, w: int, enlist: bool = True) -> int:
-    """What ``relayed`` relayed updates add to the gas limit of a column of ``w`` words."""
-    return relayed * ((RELAY_GAS_PER_UPDATE if enlist else 0) + w * RELAY_GAS_PER_WORD)
+#: PaperTask.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relay may add to a column
+#: (measured: ~55k to enlist each relayed update with its signature in column 0, ~250 per
+#: relayed word for lanes and distance in every column); in PAPER's column bound, since
+#: every seat may be relayed.
+GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
 
 
 def comparators(n: int) -> int:
@@ -108,10 +105,11 @@ def comparators(n: int) -> int:
 
 
 def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False) -> int:
-    """BatchEngine.columnGasBound (with ConsensusTask._ruleColumnGas under CONSENSUS): an
-    upper bound of a column transaction's gas."""
+    """BatchEngine.columnGasBound with the rule's _ruleColumnGas (ConsensusTask's per-seat
+    work, or PaperTask's relay): an upper bound of a column transaction's gas."""
     c = comparators(n) if sorts and n >= 2 else 0
-    rule = n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS) if consensus else 0
+    rule = (n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS) if consensus
+            else n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD))
     return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 

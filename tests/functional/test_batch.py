@@ -303,7 +303,8 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
 def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, accounts, chain, data):
     """For random rules, seats, model sizes, column widths, and posters that are fresh
     accounts (every credit a zero-to-nonzero write) possibly all posting one update (every
-    pair a confirmed near-duplicate), every column transaction costs at most
+    pair a confirmed near-duplicate), posted or (PAPER) all relayed, every column transaction
+    costs at most
     columnGasBound(n, w) (the constructor refuses settings above 12M with it) and every post
     at most the SDK's post limit (settings.post_gas)."""
     from ml.settings import ConsensusSettings, column_gas_bound, post_gas
@@ -314,6 +315,7 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
     w = data.draw(st.integers(1, words), label="column words")
     rule = data.draw(st.sampled_from(["mean", "median", "trimmed_mean"]), label="rule")
     sybils = data.draw(st.booleans(), label="one update for every seat")
+    relay = not consensus and data.draw(st.booleans(), label="every update relayed")
     s = BatchSettings(param_count=16 * words, max_participants=n, min_participants=1, aggregation=rule, trim=1,
                       column_words=w, post_words=w * max(1, 40 // w), tier_thresholds=(10**9,), tier_rewards=(1,),
                       duplicate_distance=1, replay_rounds=2, keeper_fee=1)
@@ -333,12 +335,16 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
                 t.commit(a, c)
             t.draw_seats(owner, wait=t.advance_time)
             posts = [t.reveal(a, c) for a, c in zip(fresh, cs)]
+        elif relay:
+            posts = []
+            r = t.relay(owner, [t.sign(a, 1, u) for a, u in zip(fresh, ups)])  # a full house: at once
         else:
             posts = [t.submit(a, 1, u) for a, u in zip(fresh, ups)]
         for p in posts:
             assert p.max_tx_gas <= post_gas(t.post_words, t.column_words)
-        chain.pending_timestamp += s.post_duration
-        r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
+        if not relay:
+            chain.pending_timestamp += s.post_duration
+            r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
         bound = column_gas_bound(n, w, rule != "mean", consensus)
         assert bound == int(t.contract.columnGasBound(n, w, int(rule != "mean")))
         assert r.completed and r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
