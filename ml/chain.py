@@ -571,6 +571,7 @@ class BatchTask:
         names = self.entrants(round_)
         listed = set(names)
         relayed = [s for s in relayed if s.signer not in listed]  # posted themselves meanwhile
+        relayed = relayed[: self.max_participants - len(names)]  # seats others took by posting
         if not relayed:
             return self.aggregate(sender, wait)
         calls = self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)

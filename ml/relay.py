@@ -129,7 +129,10 @@ class Web3Task:
             if left >= 0:
                 time.sleep(left + 1)
         names = [c.entrant(round_, i).call() for i in range(int(c.roundEntrants().call()))]
-        relayed = [s for s in relayed if s.signer not in set(names)]
+        relayed = [s for s in relayed if s.signer not in set(names)]  # posted themselves meanwhile
+        relayed = relayed[: self.max_participants - len(names)]  # seats others took by posting
+        if not relayed:
+            raise RuntimeError(f"round {round_}: nothing left to relay (every seat posted); aggregate instead")
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
                           self.aggregation != "mean")
         nonce = self.web3.eth.get_transaction_count(acct.address, "pending")

@@ -255,3 +255,16 @@ def test_a_relay_over_the_seats_reverts(round_with_signed, clients, reverts, own
     extra = t.sign(clients[4], 1, floats(ups[0] + 1))
     with reverts("RoundFull"):
         _calls(t, signed + [extra])[0].send(owner)
+
+
+def test_a_seat_taken_by_a_poster_meanwhile(round_with_signed, clients, owner, reverts):
+    """An outsider posts while the relayer holds four signed updates for four seats: the
+    relay as planned now overfills the round (RoundFull); the SDK re-reads the list and
+    relays what still fits, so the round still closes at once."""
+    t, signed, ups = round_with_signed
+    t.submit(clients[5], 1, floats(ups[0] + 3))
+    with reverts("RoundFull"):
+        _calls(t, signed, posted=[t.posted_words(1, str(clients[5].address))])[0].send(owner)
+    r = t.relay(owner, signed, wait=lambda s: pytest.fail("the seats are full: no waiting"))
+    assert r.completed and r.participants == 4
+    assert set(r.rewards) == {str(a.address) for a in (clients[5], *clients[:3])}
