@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .relay import relay_plan
+from .relay import relay_plan, still_to_relay
 from .signing import SignedUpdate, compact
 from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, BatchSettings,
                        ConsensusSettings, Status, column_gas_bound, post_gas)
@@ -564,14 +564,15 @@ class BatchTask:
         whatever was posted: at once when they fill every seat, else after the posting
         deadline (``wait(seconds)``), when a left-out owner has had its chance to post."""
         round_ = self.current_round
-        if int(self.contract.roundEntrants()) + len(relayed) < self.max_participants:
+        names = self.entrants(round_)
+        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < self.max_participants:
+            # Not a full house: the contract accepts it only after the deadline (posts may
+            # arrive until then, so the list is read again after).
             left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
             if left > 0:
                 (wait or time.sleep)(left + 1)
-        names = self.entrants(round_)
-        listed = set(names)
-        relayed = [s for s in relayed if s.signer not in listed]  # posted themselves meanwhile
-        relayed = relayed[: self.max_participants - len(names)]  # seats others took by posting
+            names = self.entrants(round_)
+        relayed = still_to_relay(relayed, names, self.max_participants)
         if not relayed:
             return self.aggregate(sender, wait)
         calls = self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)

@@ -59,6 +59,13 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Signe
     return calls
 
 
+def still_to_relay(relayed: Sequence[SignedUpdate], listed: Sequence[str], seats: int) -> list[SignedUpdate]:
+    """What a relay still carries, in order: not the owners already on the list (they posted
+    themselves), and no more than the seats left (others may have taken some by posting)."""
+    on_list = set(listed)
+    return [s for s in relayed if s.signer not in on_list][: max(0, seats - len(listed))]
+
+
 def contract_abi(build_manifest: Path | str, contract: str = "PaperTask") -> list[dict]:
     """A contract's ABI from ape's compiled manifest (``.build/__local__.json``)."""
     manifest = json.loads(Path(build_manifest).read_text())
@@ -106,6 +113,10 @@ class Web3Task:
             raise ValueError(f"weights have {w.size} values; the task expects {self.param_count}")
         return codec.encode(w, self.fmt)
 
+    def _entrants(self, round_: int) -> list[str]:
+        c = self.contract.functions
+        return [c.entrant(round_, i).call() for i in range(int(c.roundEntrants().call()))]
+
     def _posted_words(self, round_: int, participant: str) -> list[int]:
         logs = self.contract.events.Posted().get_logs(from_block=0, argument_filters={
             "round": round_, "participant": participant})
@@ -124,13 +135,15 @@ class Web3Task:
         acct = Account.from_key(relayer_key)
         c = self.contract.functions
         round_ = self.current_round
-        if int(c.roundEntrants().call()) + len(relayed) < self.max_participants:
+        names = self._entrants(round_)
+        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < self.max_participants:
+            # Not a full house: the contract accepts it only after the deadline (posts may
+            # arrive until then, so the list is read again after).
             left = int(c.postDeadline().call()) - int(self.web3.eth.get_block("latest")["timestamp"])
             if left >= 0:
                 time.sleep(left + 1)
-        names = [c.entrant(round_, i).call() for i in range(int(c.roundEntrants().call()))]
-        relayed = [s for s in relayed if s.signer not in set(names)]  # posted themselves meanwhile
-        relayed = relayed[: self.max_participants - len(names)]  # seats others took by posting
+            names = self._entrants(round_)
+        relayed = still_to_relay(relayed, names, self.max_participants)
         if not relayed:
             raise RuntimeError(f"round {round_}: nothing left to relay (every seat posted); aggregate instead")
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,

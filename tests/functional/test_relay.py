@@ -268,3 +268,20 @@ def test_a_seat_taken_by_a_poster_meanwhile(round_with_signed, clients, owner, r
     r = t.relay(owner, signed, wait=lambda s: pytest.fail("the seats are full: no waiting"))
     assert r.completed and r.participants == 4
     assert set(r.rewards) == {str(a.address) for a in (clients[5], *clients[:3])}
+
+
+def test_a_relay_counts_only_what_it_will_carry_before_deciding_to_wait(round_with_signed, clients, owner, chain):
+    """Three signed updates for four seats, one of whose owners has posted itself: the relay
+    carries two, which is no full house, so it waits for the deadline (it used to count the
+    posted owner twice and send too early: PostingOpen)."""
+    t, signed, ups = round_with_signed
+    t.submit(clients[3], 1, floats(ups[3]))
+    waited = []
+
+    def wait(seconds):
+        waited.append(seconds)
+        chain.pending_timestamp += seconds
+
+    r = t.relay(owner, signed[1:], wait=wait)
+    assert waited and r.completed and r.participants == 3
+    assert set(r.rewards) == {str(a.address) for a in clients[1:4]}
