@@ -551,7 +551,6 @@ abstract contract BatchEngine is RevenueShare {
             uint256 n = posted + signatures.length;
             if (signatures.length == 0) revert WrongLength(0, 1);
             if (n > maxParticipants) revert RoundFull(round, maxParticipants);
-            if (block.timestamp < postDeadline && n < maxParticipants) revert PostingOpen(round, postDeadline);
             if (words.length != n * w) revert WrongLength(words.length, n * w);
             if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
         }
@@ -564,6 +563,8 @@ abstract contract BatchEngine is RevenueShare {
         _columnFold = fold;
         roundEntrants = posted + signatures.length;
         relayedFrom[round] = posted + 1;
+        // The rule's own postingClosed() (deadline passed, or every seat now taken) decides,
+        // with the relayed updates counted: one statement of when columns may start.
         _aggregate(round, 0, words, nextLinks);
     }
 
