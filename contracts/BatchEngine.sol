@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {CodeStore} from "./lib/CodeStore.sol";
+import {ColumnKit} from "./ColumnKit.sol";
 import {ColumnMath} from "./lib/ColumnMath.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
@@ -72,14 +73,6 @@ abstract contract BatchEngine is RevenueShare {
         uint256 keeperFee;
     }
 
-    /// @notice A relayed update's owner and its EIP-2098 compact signature of
-    ///         `relayDigest(round, head)`: r and yParityAndS.
-    struct Signature {
-        address signer;
-        bytes32 r;
-        bytes32 vs;
-    }
-
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
     //////////////////////////////////////////////////////////////*/
@@ -112,13 +105,11 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_PER_UPDATE_WORD = 1_000;
     uint256 internal constant GAS_PER_COMPARATOR_WORD = 320;
     uint256 internal constant GAS_PER_MODEL_WORD = 8_000;
-    /// @notice EIP-712 type a participant signs to let anyone carry its update: the round and
-    ///         the head link, which binds every word (the domain binds chain and task).
-    bytes32 public constant UPDATE_TYPEHASH = keccak256("Update(uint256 round,bytes32 head)");
-    bytes32 internal constant _DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
-    /// @dev secp256k1n / 2: a larger s is the malleable twin of a valid signature.
-    uint256 internal constant _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    /// @dev Column gas a relay may add per relayed update (its proof, its seat; column 0) and
+    ///      per relayed word (head, lanes, distance), for the rules' `_ruleColumnGas`: every
+    ///      seat may be relayed.
+    uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
+    uint256 internal constant GAS_PER_RELAYED_WORD = 500;
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
@@ -189,7 +180,7 @@ abstract contract BatchEngine is RevenueShare {
     error Reentrancy();
     error TaskIsEnded();
     error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
-    error BadSignature(address signer, uint256 index);
+
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -216,6 +207,9 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal immutable _biasLanes;
     uint256 internal immutable _invalidLanes;
     uint256 internal immutable _lastWordPadding;
+    /// @dev This task's own ColumnKit (created by the constructor): stateless column math
+    ///      kept out of the task's code (EIP-170).
+    ColumnKit internal immutable _kit;
     uint256[] internal _tierThresholds;
     uint256[] internal _tierRewards;
 
@@ -291,7 +285,9 @@ abstract contract BatchEngine is RevenueShare {
         // (signer, r, vs) per seat.
         uint256 columnBytes = 4 + 32 * 8 + 32 * s.maxParticipants * (column + 4);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
-        uint256 gasBound = columnGasBound(s.maxParticipants, column, s.aggregation == 0 ? 0 : 1);
+        ColumnKit kit = new ColumnKit();
+        _kit = kit;
+        uint256 gasBound = _columnGasBound(kit, s.maxParticipants, column, s.aggregation == 0 ? 0 : 1);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
@@ -442,8 +438,12 @@ abstract contract BatchEngine is RevenueShare {
     ///         make a legal column exceed it (ml/settings mirrors it to size columns). It
     ///         holds in the worst case a participant can arrange: every seat a fresh account,
     ///         every pair of updates a confirmed near-duplicate.
-    function columnGasBound(uint256 n, uint256 w, uint256 sorts) public pure returns (uint256) {
-        uint256 comparators = sorts == 0 || n < 2 ? 0 : ColumnMath.schedule(n).length / 2;
+    function columnGasBound(uint256 n, uint256 w, uint256 sorts) public view returns (uint256) {
+        return _columnGasBound(_kit, n, w, sorts);
+    }
+
+    function _columnGasBound(ColumnKit kit, uint256 n, uint256 w, uint256 sorts) internal view returns (uint256) {
+        uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
         return GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
             + _ruleColumnGas(n, w);
@@ -519,87 +519,64 @@ abstract contract BatchEngine is RevenueShare {
                                  RELAY
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice The EIP-712 digest a participant signs to have its update for `round`, whose
-    ///         head link is `head`, carried by a relayer (eth_signTypedData_v4 of
-    ///         Update(round, head) in the domain {name "fedchain", version "1", this chain,
-    ///         this task}).
-    function relayDigest(uint256 round, bytes32 head) public view returns (bytes32) {
-        bytes32 domain = keccak256(
-            abi.encode(_DOMAIN_TYPEHASH, keccak256("fedchain"), keccak256("1"), block.chainid, address(this))
-        );
-        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encode(UPDATE_TYPEHASH, round, head))));
+    /// @dev Checks that `count` updates may be relayed into column 0 of `round` beside the
+    ///      posted ones (round open, no column yet, seats, lengths); returns the posted count
+    ///      and the column's width. A rule calls it before reading any relayed update.
+    function _relayShape(uint256 round, uint256 count, uint256 wordsLength, uint256 linksLength)
+        internal
+        view
+        returns (uint256 posted, uint256 w)
+    {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (columnCursor != 0) revert WrongColumn(0, columnCursor);
+        if (count == 0) revert WrongLength(0, 1);
+        posted = roundEntrants;
+        uint256 n = posted + count;
+        if (n > maxParticipants) revert RoundFull(round, maxParticipants);
+        (uint256 from, uint256 to) = _columnRange(0);
+        w = to - from;
+        if (wordsLength != n * w) revert WrongLength(wordsLength, n * w);
+        if (linksLength != n) revert WrongLength(linksLength, n);
     }
 
-    /// @dev Column 0 with `signatures.length` signed updates appended to the posted list: each
-    ///      is checked (lanes, head, signature, signer not on the list yet), put on the list
-    ///      after the posted ones, and the column is aggregated like any other. A relayer
-    ///      can only leave an update out, so it may not close posting early unless every
-    ///      seat is taken: otherwise it waits for the deadline, and whoever it left out can
-    ///      post until then.
+    /// @dev Column 0 with the relayed updates `owners` (each vouched for by the rule: its
+    ///      head link `heads[j]`, its score so far `scores[j]`) put on the list after the
+    ///      posted ones, then aggregated like any other column. A relayer can only leave an
+    ///      update out, so it may not close posting early unless the rule says posting is
+    ///      over (every seat taken, or every seated committer done): otherwise it waits for
+    ///      the deadline, and whoever it left out can post until then.
     function _relay(
         uint256 round,
         uint256[] calldata words,
         bytes32[] calldata nextLinks,
-        Signature[] calldata signatures
+        address[] memory owners,
+        bytes32[] memory heads,
+        uint256[] memory scores
     ) internal {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
-        if (columnCursor != 0) revert WrongColumn(0, columnCursor);
         uint256 posted = roundEntrants;
-        uint256 w = _columnWidth(0);
-        {
-            uint256 n = posted + signatures.length;
-            if (signatures.length == 0) revert WrongLength(0, 1);
-            if (n > maxParticipants) revert RoundFull(round, maxParticipants);
-            if (words.length != n * w) revert WrongLength(words.length, n * w);
-            if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
-        }
+        (uint256 from, uint256 to) = _columnRange(0);
+        uint256 w = to - from;
         bytes32 fold = _columnFold;
-        for (uint256 i = posted; i < posted + signatures.length; ++i) {
-            fold = keccak256(
-                abi.encode(fold, _enlistRelayed(round, i, words[i * w:(i + 1) * w], nextLinks[i], signatures[i - posted]))
-            );
+        for (uint256 j; j < owners.length; ++j) {
+            uint256 i = posted + j;
+            _checkWords(words[i * w:(i + 1) * w], from, to);
+            _enlistRelayed(round, i, owners[j], scores[j]);
+            fold = keccak256(abi.encode(fold, heads[j]));
         }
         _columnFold = fold;
-        roundEntrants = posted + signatures.length;
+        roundEntrants = posted + owners.length;
         relayedFrom[round] = posted + 1;
-        // The rule's own postingClosed() (deadline passed, or every seat now taken) decides,
-        // with the relayed updates counted: one statement of when columns may start.
+        // The rule's own postingClosed() decides, with the relayed updates counted: one
+        // statement of when columns may start.
         _aggregate(round, 0, words, nextLinks);
     }
 
-    /// @dev Checks one relayed update's column 0 (`mine`) and signature and puts its signer
-    ///      on the list at `i`; returns its head link.
-    function _enlistRelayed(
-        uint256 round,
-        uint256 i,
-        uint256[] calldata mine,
-        bytes32 next,
-        Signature calldata sig
-    ) internal returns (bytes32 head) {
-        (uint256 from, uint256 to) = _columnRange(0);
-        _checkWords(mine, from, to);
-        head = _link(mine, next);
-        address signer = sig.signer;
-        address got = _recover(relayDigest(round, head), sig.r, sig.vs);
-        if (got == address(0) || got != signer) revert BadSignature(signer, i);
-        if (uint8(_entry[round][signer]) != 0) revert AlreadyPosted(signer, round);
-        entrant[round][i] = signer;
-        _entry[round][signer] = POSTED | (postCount << 8) | (i << 40);
-        emit Relayed(round, signer, msg.sender, i);
-    }
-
-    function _columnWidth(uint256 column) internal view returns (uint256) {
-        (uint256 from, uint256 to) = _columnRange(column);
-        return to - from;
-    }
-
-    /// @dev The signer of `digest` (0 when none), refusing malleable (high-s) signatures.
-    function _recover(bytes32 digest, bytes32 r, bytes32 vs) internal pure returns (address signer) {
-        uint256 s_ = uint256(vs) & (type(uint256).max >> 1);
-        if (s_ > _HALF_ORDER) return address(0);
-        uint8 v = uint8(uint256(vs) >> 255) + 27;
-        signer = ecrecover(digest, v, r, bytes32(s_));
+    function _enlistRelayed(uint256 round, uint256 i, address who, uint256 score) internal {
+        if (uint8(_entry[round][who]) != 0) revert AlreadyPosted(who, round);
+        entrant[round][i] = who;
+        _entry[round][who] = POSTED | (postCount << 8) | (i << 40) | (score << 128);
+        emit Relayed(round, who, msg.sender, i);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -929,20 +906,9 @@ abstract contract BatchEngine is RevenueShare {
                 }
             }
         } else {
-            uint256[] memory pairs = ColumnMath.schedule(n);
-            uint256 rows;
+            uint256[] memory means = _kit.sortedMeans(words, n, w, t);
             assembly {
-                rows := mload(0x40)
-                mstore(0x40, add(rows, shl(5, n)))
-            }
-            for (uint256 j; j < w; ++j) {
-                _loadRows(words, n, w, j, rows);
-                ColumnMath.sortLanes(rows, pairs);
-                (uint256 even, uint256 odd) = ColumnMath.sumRows(rows, t, n - t);
-                uint256 word = ColumnMath.packMeans(even, odd, n - 2 * t, SIGN_BIAS);
-                assembly {
-                    mstore(add(data, shl(5, j)), word)
-                }
+                mcopy(data, add(means, 0x20), shl(5, w))
             }
         }
         return CodeStore.deploy(code, w);
@@ -980,19 +946,6 @@ abstract contract BatchEngine is RevenueShare {
         return ColumnMath.packMeans(even, odd, n, SIGN_BIAS);
     }
 
-    /// @dev Word j of each of the n updates, lanes biased by 2^15 (XOR 0x8000), at rows[i].
-    function _loadRows(uint256[] calldata words, uint256 n, uint256 w, uint256 j, uint256 rows) internal pure {
-        assembly {
-            let sign := SIGN_LANES
-            let stride := shl(5, w)
-            let p := add(words.offset, shl(5, j))
-            for { let q := rows } lt(q, add(rows, shl(5, n))) { q := add(q, 0x20) } {
-                mstore(q, xor(calldataload(p), sign))
-                p := add(p, stride)
-            }
-        }
-    }
-
     /// @dev Near duplicates on this column's sampled words: a pair is refuted when it is
     ///      farther apart than duplicateDistance per parameter, confirmed when it is within
     ///      it and less than a quarter as far apart as the farther-moved of the two moved
@@ -1005,7 +958,7 @@ abstract contract BatchEngine is RevenueShare {
         uint256 samples = w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES;
         (uint256[] memory s, uint256[] memory moved) = _samples(roundSeed[round], column, words, n, w, samples);
         (uint256[] memory refuted, uint256[] memory confirmed) =
-            _pairBitmaps(s, moved, n, samples, duplicateDistance * 16 * samples);
+            _kit.pairBitmaps(s, moved, n, samples, duplicateDistance * 16 * samples, _biasLanes);
         for (uint256 k; k < refuted.length; ++k) {
             if (refuted[k] != 0) _refuted[round][k] |= refuted[k];
             if (confirmed[k] != 0) _confirmed[round][k] |= confirmed[k];
@@ -1040,41 +993,6 @@ abstract contract BatchEngine is RevenueShare {
         }
     }
 
-    /// @dev The refuted and confirmed bits (pair a < b at a*n+b) of one column's samples.
-    function _pairBitmaps(uint256[] memory s, uint256[] memory moved, uint256 n, uint256 samples, uint256 limit)
-        internal
-        view
-        returns (uint256[] memory refuted, uint256[] memory confirmed)
-    {
-        refuted = new uint256[]((n * n + 255) >> 8);
-        confirmed = new uint256[](refuted.length);
-        unchecked {
-            for (uint256 a; a < n; ++a) {
-                for (uint256 b = a + 1; b < n; ++b) {
-                    uint256 d = _sampleDistance(s, a * samples, b * samples, samples);
-                    uint256 p = a * n + b;
-                    if (d > limit) {
-                        refuted[p >> 8] |= 1 << (p & 255);
-                    } else if (4 * d < _max(moved[a], moved[b])) {
-                        // No event per pair: Sybils posting one update would pay n^2 events
-                        // into every column. The outcome is each entrant's `duplicate` flag.
-                        confirmed[p >> 8] |= 1 << (p & 255);
-                    }
-                }
-            }
-        }
-    }
-
-    function _sampleDistance(uint256[] memory s, uint256 a, uint256 b, uint256 samples)
-        internal
-        view
-        returns (uint256 d)
-    {
-        for (uint256 k; k < samples; ++k) {
-            d += _wordDistance(s[a + k], s[b + k]);
-        }
-    }
-
     /// @dev Bit i set iff list entry i is half of a pair confirmed near on some column and
     ///      never refuted (one pass over the bitmaps, in memory).
     function _duplicateFlags(uint256 round, uint256 n) internal view returns (uint256[] memory flags) {
@@ -1084,17 +1002,7 @@ abstract contract BatchEngine is RevenueShare {
         for (uint256 k; k < live.length; ++k) {
             live[k] = _confirmed[round][k] & ~_refuted[round][k];
         }
-        unchecked {
-            for (uint256 a; a < n; ++a) {
-                for (uint256 b = a + 1; b < n; ++b) {
-                    uint256 p = a * n + b;
-                    if ((live[p >> 8] >> (p & 255)) & 1 != 0) {
-                        flags[a >> 8] |= 1 << (a & 255);
-                        flags[b >> 8] |= 1 << (b & 255);
-                    }
-                }
-            }
-        }
+        return _kit.duplicateFlags(live, n);
     }
 
     function _finishRound(uint256 round, uint256 version, uint256 n) internal {
@@ -1141,33 +1049,23 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @dev sum |a - b| over the 16 int16 lanes of two wire words.
     function _wordDistance(uint256 a, uint256 b) internal view returns (uint256) {
-        uint256 biasLanes = _biasLanes;
-        return ColumnMath.laneSum(
-            ColumnMath.absLanes(ColumnMath.evenLanes(a, biasLanes), ColumnMath.evenLanes(b, biasLanes))
-                + ColumnMath.absLanes(ColumnMath.oddLanes(a, biasLanes), ColumnMath.oddLanes(b, biasLanes))
-        );
+        return ColumnMath.wordDistance(a, b, _biasLanes);
     }
 
     /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
     function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
         internal
         view
-        returns (uint256 total)
+        returns (uint256)
     {
-        uint256 g;
+        // A post past the model's end is refused by _checkPost, with its own error.
+        if (from + words.length > modelWords) return 0;
+        uint256[] memory g = modelSlice(version, from, from + words.length);
+        uint256 p;
         assembly {
-            g := mload(0x40)
-            mstore(0x40, add(g, shl(5, words.length)))
+            p := add(g, 0x20)
         }
-        for (uint256 i; i < words.length;) {
-            uint256 c = (from + i) / columnWords;
-            uint256 start = from + i - c * columnWords;
-            uint256 count = columnWords - start;
-            if (count > words.length - i) count = words.length - i;
-            CodeStore.load(_modelColumn[version][c], start, count, g + 32 * i);
-            i += count;
-        }
-        return _sliceDistance(words, g);
+        return _sliceDistance(words, p);
     }
 
     /// @dev sum |v - g| between calldata `words` and as many words at memory `g`. Lanes are

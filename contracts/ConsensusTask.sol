@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {BatchEngine} from "./BatchEngine.sol";
 import {CodeStore} from "./lib/CodeStore.sol";
-import {MedianLib} from "./lib/MedianLib.sol";
 
 /// @title ConsensusTask
 /// @notice The CONSENSUS reward rule on the batch engine. Each round: anyone commits to an
@@ -38,6 +37,10 @@ contract ConsensusTask is BatchEngine {
     ///      seat and word (the distance to the new model), for `columnGasBound`.
     uint256 internal constant GAS_PER_SEAT_CONSENSUS = 40_000;
     uint256 internal constant GAS_PER_SEAT_WORD_CONSENSUS = 600;
+    /// @dev Per column: a relay column also ends the round (one column) with the rule's
+    ///      first-write slots (moves, finished reveals) and the next round's commit phase;
+    ///      measured ~480k fixed against the engine's 300k base.
+    uint256 internal constant GAS_PER_COLUMN_CONSENSUS = 200_000;
 
     uint8 internal constant COMMITTED = 1;
     uint8 internal constant SEATED = 2;
@@ -61,6 +64,15 @@ contract ConsensusTask is BatchEngine {
     error NotSeated(address participant, uint256 round);
     error BadReveal(address participant, uint256 round);
     error NotReleasable(address participant, uint256 round);
+    error RelayNeedsOneColumn(uint256 columns);
+
+    /// @notice What opens a seated committer's commitment for a relayer: whose it is, and
+    ///         the reveal's salt and declared move (the words come in the column).
+    struct Opening {
+        address owner;
+        bytes32 salt;
+        uint256 move;
+    }
 
     uint256 public immutable commitDuration;
     uint256 public immutable stake;
@@ -149,7 +161,7 @@ contract ConsensusTask is BatchEngine {
             _seat[round][picked] = (entry & ~uint256(0xff)) | SEATED;
             means[i] = (entry >> 8) / paramCount;
         }
-        uint256 reference_ = MedianLib.lowerMedian(means);
+        uint256 reference_ = _kit.lowerMedian(means);
         drawSeed[round] = seed == 0 ? bytes32(uint256(1)) : seed;
         _roundSeats[round] = k;
         moveReference[round] = reference_;
@@ -166,6 +178,57 @@ contract ConsensusTask is BatchEngine {
         if (post == 0 && commitmentHash(round, msg.sender, salt, move, _chainLinks(words, nextLink))
             != commitmentOf[round][msg.sender]) revert BadReveal(msg.sender, round);
         _post(round, post, words, nextLink, _distanceToModel(words, post * postWords, completedRounds));
+    }
+
+    /// @notice The relay replaces the reveal: column 0 with seated committers' updates carried
+    ///         for them (anyone may relay), after the revealed ones. No signature is needed:
+    ///         the commitment, sent from the owner's own account, binds the update, the salt
+    ///         and the move, so an opening is proof enough and a relayer can change nothing.
+    ///         Each is opened and admitted exactly as its reveal would be (declared move,
+    ///         bounds) before anything is aggregated, so the task must hold the whole model
+    ///         in one column (otherwise the move is known only after later columns: reveal
+    ///         instead). A refused opening reverts the relay (relayers check openings first;
+    ///         the owner can still reveal itself). A relayer cannot close the reveal phase
+    ///         early unless every seated committer is done.
+    /// @param round the current round (seats drawn).
+    /// @param words (revealed + relayed) x modelWords words, in list order.
+    /// @param nextLinks each update's link after column 0 (all zero: one column).
+    /// @param openings each relayed update's owner, commitment salt and declared move, in order.
+    function relay(uint256 round, uint256[] calldata words, bytes32[] calldata nextLinks, Opening[] calldata openings)
+        external
+    {
+        if (columnCount != 1) revert RelayNeedsOneColumn(columnCount);
+        (uint256 posted, uint256 w) = _relayShape(round, openings.length, words.length, nextLinks.length);
+        if (drawSeed[round] == 0) revert SeatsNotDrawn(round);
+        uint256 g;
+        assembly {
+            g := mload(0x40)
+            mstore(0x40, add(g, shl(5, w)))
+        }
+        CodeStore.load(_modelColumn[completedRounds][0], 0, w, g);
+        address[] memory owners = new address[](openings.length);
+        bytes32[] memory heads = new bytes32[](openings.length);
+        uint256[] memory moves = new uint256[](openings.length);
+        for (uint256 j; j < openings.length; ++j) {
+            uint256 i = posted + j;
+            owners[j] = openings[j].owner;
+            (heads[j], moves[j]) = _openRelayed(round, words[i * w:(i + 1) * w], nextLinks[i], openings[j], g);
+        }
+        _relay(round, words, nextLinks, owners, heads, moves);
+    }
+
+    /// @dev A relayed update's reveal: seated, its commitment opened, its move measured
+    ///      against the starting model `g` and admitted; returns its head link and move.
+    function _openRelayed(uint256 round, uint256[] calldata mine, bytes32 next, Opening calldata o, uint256 g)
+        internal
+        returns (bytes32 head, uint256 measured)
+    {
+        address who = o.owner;
+        if (uint8(_seat[round][who]) != SEATED) revert NotSeated(who, round);
+        head = _link(mine, next);
+        if (commitmentHash(round, who, o.salt, o.move, head) != commitmentOf[round][who]) revert BadReveal(who, round);
+        measured = _sliceDistance(mine, g);
+        if (!_admitFor(round, who, measured)) revert BadReveal(who, round);
     }
 
     /// @notice Returns the stake of a commit that was not seated: the seats were drawn
@@ -221,7 +284,10 @@ contract ConsensusTask is BatchEngine {
     //////////////////////////////////////////////////////////////*/
 
     function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
-        return n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS);
+        // A one-column task may relay every seat (multi-column tasks cannot relay, and keep
+        // the same bound: one formula, conservative for them).
+        return GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + GAS_PER_RELAYED_SEAT
+            + w * (GAS_PER_SEAT_WORD_CONSENSUS + GAS_PER_RELAYED_WORD));
     }
 
     function _postingDelay() internal view override returns (uint256) {
@@ -240,9 +306,13 @@ contract ConsensusTask is BatchEngine {
     /// @dev The last reveal post: the measured move must be the declared one, within
     ///      [minMove, maxMove] and the ratio bound (per-parameter means).
     function _admit(uint256 round, uint256 measured) internal override returns (bool) {
-        uint256 entry = _seat[round][msg.sender];
+        return _admitFor(round, msg.sender, measured);
+    }
+
+    function _admitFor(uint256 round, address who, uint256 measured) internal returns (bool) {
+        uint256 entry = _seat[round][who];
         uint256 declared = entry >> 8;
-        _seat[round][msg.sender] = (entry & ~uint256(0xff)) | FINISHED;
+        _seat[round][who] = (entry & ~uint256(0xff)) | FINISHED;
         _roundFinished[round] += 1;
         uint256 mean = measured / paramCount;
         bool inBounds = measured == declared && mean >= minMove && mean <= maxMove;
@@ -256,11 +326,11 @@ contract ConsensusTask is BatchEngine {
         // the ratio bound, which the other seats' declarations set: the stake comes back.
         totalStakes -= stake;
         if (inBounds) {
-            _credit(msg.sender, stake, 0);
+            _credit(who, stake, 0);
         } else {
             rewardPool += stake;
         }
-        emit Rejected(round, msg.sender, measured, inBounds);
+        emit Rejected(round, who, measured, inBounds);
         return false;
     }
 

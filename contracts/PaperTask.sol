@@ -14,10 +14,23 @@ import {CodeStore} from "./lib/CodeStore.sol";
 ///      (a post pays the EIP-7623 calldata floor and this computation stays under it); a
 ///      relayed update's in each column transaction, under that transaction's floor.
 contract PaperTask is BatchEngine {
-    /// @dev Column gas a relay adds per relayed update (signature, seat; column 0) and per
-    ///      relayed word (lanes, distance), for `columnGasBound`: every seat may be relayed.
-    uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
-    uint256 internal constant GAS_PER_RELAYED_WORD = 500;
+    /// @notice EIP-712 type a participant signs to let anyone carry its update: the round and
+    ///         the head link, which binds every word (the domain binds chain and task).
+    bytes32 public constant UPDATE_TYPEHASH = keccak256("Update(uint256 round,bytes32 head)");
+    bytes32 internal constant _DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    /// @dev secp256k1n / 2: a larger s is the malleable twin of a valid signature.
+    uint256 internal constant _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
+    /// @notice A relayed update's owner and its EIP-2098 compact signature of
+    ///         `relayDigest(round, head)`: r and yParityAndS.
+    struct Signature {
+        address signer;
+        bytes32 r;
+        bytes32 vs;
+    }
+
+    error BadSignature(address signer, uint256 index);
 
     constructor(BatchSettings memory s) payable BatchEngine(s) {}
 
@@ -48,7 +61,40 @@ contract PaperTask is BatchEngine {
         bytes32[] calldata nextLinks,
         Signature[] calldata signatures
     ) external {
-        _relay(round, words, nextLinks, signatures);
+        (uint256 posted, uint256 w) = _relayShape(round, signatures.length, words.length, nextLinks.length);
+        address[] memory owners = new address[](signatures.length);
+        bytes32[] memory heads = new bytes32[](signatures.length);
+        for (uint256 j; j < signatures.length; ++j) {
+            uint256 i = posted + j;
+            // The head binds every word of the update (column 0 here, the rest through
+            // nextLinks), so one recovery per update covers all its columns.
+            heads[j] = _link(words[i * w:(i + 1) * w], nextLinks[i]);
+            owners[j] = _signer(round, heads[j], signatures[j], i);
+        }
+        _relay(round, words, nextLinks, owners, heads, new uint256[](signatures.length));
+    }
+
+    /// @notice The EIP-712 digest a participant signs to have its update for `round`, whose
+    ///         head link is `head`, carried by a relayer (eth_signTypedData_v4 of
+    ///         Update(round, head) in the domain {name "fedchain", version "1", this chain,
+    ///         this task}).
+    function relayDigest(uint256 round, bytes32 head) public view returns (bytes32) {
+        bytes32 domain = keccak256(
+            abi.encode(_DOMAIN_TYPEHASH, keccak256("fedchain"), keccak256("1"), block.chainid, address(this))
+        );
+        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encode(UPDATE_TYPEHASH, round, head))));
+    }
+
+    /// @dev The claimed signer of list entry `i`, if it signed `head` for `round` (EIP-2098
+    ///      compact; a malleable high-s twin is refused).
+    function _signer(uint256 round, bytes32 head, Signature calldata sig, uint256 i) internal view returns (address) {
+        uint256 s_ = uint256(sig.vs) & (type(uint256).max >> 1);
+        address got;
+        if (s_ <= _HALF_ORDER) {
+            got = ecrecover(relayDigest(round, head), uint8(uint256(sig.vs) >> 255) + 27, sig.r, bytes32(s_));
+        }
+        if (got == address(0) || got != sig.signer) revert BadSignature(sig.signer, i);
+        return got;
     }
 
     function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {

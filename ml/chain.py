@@ -22,7 +22,7 @@ import numpy as np
 
 from . import codec, protocol
 from .relay import relay_plan, still_to_relay
-from .signing import SignedUpdate, compact
+from .signing import OpenedUpdate, Relayable, SignedUpdate, compact
 from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, BatchSettings,
                        ConsensusSettings, Status, column_gas_bound, post_gas)
 
@@ -552,20 +552,47 @@ class BatchTask:
         r, vs = compact(int(sig.v), int.from_bytes(bytes(sig.r), "big"), int.from_bytes(bytes(sig.s), "big"))
         return SignedUpdate(str(account.address), round_, list(u.words), r, vs, u.saturated)
 
-    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[SignedUpdate]) -> list[Call]:
+    def opening(self, account: Any, c: Commitment) -> OpenedUpdate:
+        """What a seated CONSENSUS committer hands to a relayer instead of revealing: its
+        update and the opening of the commitment ``account`` sent (no signature needed)."""
+        if not self.consensus:
+            raise ValueError("openings are for a ConsensusTask; a PaperTask relays signed updates (sign)")
+        return OpenedUpdate(str(getattr(account, "address", account)), c.round, list(c.words), c.salt, c.move,
+                            c.saturated)
+
+    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
         """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
         (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
         return [Call(getattr(self.contract, p.method), p.args, gas=p.gas)
                 for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus)]
 
-    def relay(self, sender: Any, relayed: Sequence[SignedUpdate],
+    def relay(self, sender: Any, relayed: Sequence[Relayable],
               wait: Callable[[int], None] | None = None) -> BatchRound:
-        """Carries ``relayed`` (signed updates of the current round) to the chain beside
-        whatever was posted: at once when they fill every seat, else after the posting
-        deadline (``wait(seconds)``), when a left-out owner has had its chance to post."""
+        """Carries ``relayed`` (signed updates, or CONSENSUS openings, of the current round)
+        to the chain beside whatever was posted: at once when they fill every seat (CONSENSUS:
+        every drawn seat), else after the posting deadline (``wait(seconds)``), when a
+        left-out owner has had its chance to post or reveal."""
         round_ = self.current_round
+        seats = self.max_participants
+        draw: list[Call] = []
+        if self.consensus:
+            # The draw seats min(committers, maxParticipants). With no more committers than
+            # seats everyone is seated whatever the seed, so the draw goes out with the relay
+            # (commit + draw-and-relay: two blocks); otherwise the seats decide who may be
+            # relayed, and the draw comes first.
+            committers = int(self.contract.roundCommitters(round_))
+            seats = min(seats, committers)
+            if not int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
+                left = int(self.contract.commitDeadline()) - int(self.provider.get_block("pending").timestamp)
+                if left > 0:
+                    (wait or time.sleep)(left)
+                if committers <= self.max_participants:
+                    draw = [self.draw_call(round_)]
+                else:
+                    self._send(self.draw_call(round_), sender)
+                    relayed = [s for s in relayed if self.seated(round_, s.owner)]
         names = self.entrants(round_)
-        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < self.max_participants:
+        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < seats:
             # Not a full house: the contract accepts it only after the deadline (posts may
             # arrive until then, so the list is read again after).
             left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
@@ -575,9 +602,10 @@ class BatchTask:
         relayed = still_to_relay(relayed, names, self.max_participants)
         if not relayed:
             return self.aggregate(sender, wait)
-        calls = self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)
-        return self._columns_sent(round_, len(names) + len(relayed),
-                                  broadcast(self.provider, [(call, sender) for call in calls]))
+        calls = draw + self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)
+        receipts = broadcast(self.provider, [(call, sender) for call in calls])
+        return self._columns_sent(round_, len(names) + len(relayed), receipts[len(draw):], extra_gas=sum(
+            int(r.gas_used) for r in receipts[:len(draw)]))
 
     def column_call(self, round_: int, column: int, updates: Sequence[list[int]]) -> Call:
         """The aggregate transaction of ``column`` over the list's updates (in list order)."""
@@ -607,13 +635,15 @@ class BatchTask:
         calls = [self.column_call(round_, c, updates) for c in range(int(self.contract.columnCursor()), len(self.columns))]
         return self._columns_sent(round_, len(names), broadcast(self.provider, [(call, sender) for call in calls]))
 
-    def _columns_sent(self, round_: int, participants: int, receipts: Sequence[Any]) -> BatchRound:
+    def _columns_sent(self, round_: int, participants: int, receipts: Sequence[Any], extra_gas: int = 0) -> BatchRound:
+        """What the column transactions ``receipts`` did; ``extra_gas`` (a draw sent with
+        them) counts in the round's gas, not in its column figures."""
         rewarded = _event_args(receipts[-1], "Rewarded")
         gas = [int(r.gas_used) for r in receipts]
         return BatchRound(
             round_, participants, True, {str(e.participant): int(e.reward) for e in rewarded},
             [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
-            sum(gas), len(gas), max(gas), max(len(r.transaction.data) for r in receipts), self.round_open,
+            sum(gas) + extra_gas, len(gas), max(gas), max(len(r.transaction.data) for r in receipts), self.round_open,
             int(receipts[-1].block_number), {str(e.participant): int(e.score) for e in rewarded},
             {str(e.participant): int(e.tier) for e in rewarded})
 

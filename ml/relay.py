@@ -21,7 +21,7 @@ import numpy as np
 
 from . import codec, protocol
 from .settings import AGGREGATIONS, column_gas_bound
-from .signing import SignedUpdate
+from .signing import Relayable, SignedUpdate
 
 
 @dataclass(frozen=True)
@@ -33,37 +33,41 @@ class PlannedCall:
     gas: int
 
 
-def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[SignedUpdate], column_words: int,
+def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable], column_words: int,
                sorts: bool, consensus: bool = False) -> list[PlannedCall]:
     """Every column of ``round_`` with ``relayed`` after the ``posted`` updates (the list so
-    far, in order)."""
+    far, in order): signed updates for a PaperTask, opened commitments for a ConsensusTask
+    (whose relay needs the whole model in one column)."""
     if not relayed:
         raise ValueError("nothing to relay")
     for s in relayed:
         if s.round != round_:
-            raise ValueError(f"{s.signer}'s update is signed for round {s.round}, not round {round_}")
+            raise ValueError(f"{s.owner}'s update is for round {s.round}, not round {round_}")
     updates = [list(u) for u in posted] + [s.words for s in relayed]
     model_words = len(updates[0])
     if any(len(u) != model_words for u in updates):
         raise ValueError("updates of different lengths")
+    if consensus and model_words > column_words:
+        raise ValueError(f"a CONSENSUS relay needs the whole model ({model_words} words) in one column "
+                         f"({column_words}): its moves are admitted before anything is aggregated; reveal instead")
     links = [protocol.update_links(u, column_words) for u in updates]
     calls = []
     for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
         words = [w for u in updates for w in u[f:t]]
         nexts = [lk[c + 1] for lk in links]
-        gas = column_gas_bound(len(updates), t - f, sorts, consensus)  # PAPER's bound includes the relay
+        gas = column_gas_bound(len(updates), t - f, sorts, consensus)  # the bound includes the relay
         if c == 0:
-            calls.append(PlannedCall("relay", (round_, words, nexts, [s.signature() for s in relayed]), gas))
+            calls.append(PlannedCall("relay", (round_, words, nexts, [s.proof() for s in relayed]), gas))
         else:
             calls.append(PlannedCall("aggregate", (round_, c, words, nexts), gas))
     return calls
 
 
-def still_to_relay(relayed: Sequence[SignedUpdate], listed: Sequence[str], seats: int) -> list[SignedUpdate]:
+def still_to_relay(relayed: Sequence[Relayable], listed: Sequence[str], seats: int) -> list[Relayable]:
     """What a relay still carries, in order: not the owners already on the list (they posted
-    themselves), and no more than the seats left (others may have taken some by posting)."""
+    or revealed themselves), and no more than the seats left (others may have taken some)."""
     on_list = set(listed)
-    return [s for s in relayed if s.signer not in on_list][: max(0, seats - len(listed))]
+    return [s for s in relayed if s.owner not in on_list][: max(0, seats - len(listed))]
 
 
 def contract_abi(build_manifest: Path | str, contract: str = "PaperTask") -> list[dict]:

@@ -71,14 +71,14 @@ def post_gas(words: int, column_words: int) -> int:
 MAX_COLUMN_GAS = 12_000_000
 GAS_COLUMN_BASE, GAS_PER_SEAT, GAS_PER_PAIR = 300_000, 100_000, 1_000
 GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8_000
-#: ConsensusTask.GAS_PER_SEAT_CONSENSUS / GAS_PER_SEAT_WORD_CONSENSUS.
-GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS = 40_000, 600
+#: ConsensusTask.GAS_PER_SEAT_CONSENSUS / GAS_PER_SEAT_WORD_CONSENSUS / GAS_PER_COLUMN_CONSENSUS.
+GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS, GAS_PER_COLUMN_CONSENSUS = 40_000, 600, 200_000
 
 
-#: PaperTask.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relay may add to a column
-#: (measured: ~55k to enlist each relayed update with its signature in column 0, ~250 per
-#: relayed word for lanes and distance in every column); in PAPER's column bound, since
-#: every seat may be relayed.
+#: BatchEngine.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relay may add to a column
+#: (measured: ~55k to enlist each relayed update with its signature or opening in column 0,
+#: ~300 per relayed word for head, lanes and distance); in both rules' column bounds, since
+#: every seat may be relayed (CONSENSUS: one-column tasks only, the bound is the same).
 GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
 
 
@@ -105,11 +105,12 @@ def comparators(n: int) -> int:
 
 
 def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False) -> int:
-    """BatchEngine.columnGasBound with the rule's _ruleColumnGas (ConsensusTask's per-seat
-    work, or PaperTask's relay): an upper bound of a column transaction's gas."""
+    """BatchEngine.columnGasBound with the rule's _ruleColumnGas (the relay, and
+    ConsensusTask's per-seat work): an upper bound of a column transaction's gas."""
     c = comparators(n) if sorts and n >= 2 else 0
-    rule = (n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS) if consensus
-            else n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD))
+    rule = n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
+    if consensus:
+        rule += GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS)
     return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 

@@ -34,9 +34,17 @@ class SignedUpdate:
     vs: bytes
     saturated: int = 0
 
+    @property
+    def owner(self) -> str:
+        return self.signer
+
     def signature(self) -> tuple[str, bytes, bytes]:
         """The contract's ``Signature`` struct (signer, r, vs)."""
         return (self.signer, self.r, self.vs)
+
+    def proof(self) -> tuple[str, bytes, bytes]:
+        """What ``PaperTask.relay`` takes for this update: its signature."""
+        return self.signature()
 
     def as_json(self) -> dict[str, Any]:
         return {"signer": self.signer, "round": self.round, "words": [hex(w) for w in self.words],
@@ -46,6 +54,38 @@ class SignedUpdate:
     def from_json(cls, d: dict[str, Any]) -> "SignedUpdate":
         return cls(str(d["signer"]), int(d["round"]), [int(w, 16) for w in d["words"]], bytes.fromhex(d["r"]),
                    bytes.fromhex(d["vs"]), int(d.get("saturated", 0)))
+
+
+@dataclass(frozen=True)
+class OpenedUpdate:
+    """A seated CONSENSUS committer's update as it travels to a relayer: its owner, round,
+    packed words and the opening of its commitment (salt, declared move). No signature: the
+    commitment, sent from the owner's own account, binds words, salt and move already, so
+    ``ConsensusTask.relay`` accepts the opening from anyone and a relayer can change nothing."""
+
+    owner: str
+    round: int
+    words: list[int]
+    salt: bytes
+    move: int
+    saturated: int = 0
+
+    def proof(self) -> tuple[str, bytes, int]:
+        """The contract's ``Opening`` struct (owner, salt, move)."""
+        return (self.owner, self.salt, self.move)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"owner": self.owner, "round": self.round, "words": [hex(w) for w in self.words],
+                "salt": self.salt.hex(), "move": self.move, "saturated": self.saturated}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "OpenedUpdate":
+        return cls(str(d["owner"]), int(d["round"]), [int(w, 16) for w in d["words"]], bytes.fromhex(d["salt"]),
+                   int(d["move"]), int(d.get("saturated", 0)))
+
+
+#: Anything a relayer carries: a signed update (PAPER) or an opened commitment (CONSENSUS).
+Relayable = SignedUpdate | OpenedUpdate
 
 
 def compact(v: int, r: int, s: int) -> tuple[bytes, bytes]:

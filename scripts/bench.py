@@ -13,7 +13,8 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
-from ml.settings import ConsensusSettings
+from ml.codec import word_count
+from ml.settings import ConsensusSettings, default_column_words
 from studies import bench
 
 AGGREGATIONS = ("mean", "median", "trimmed_mean")
@@ -39,7 +40,8 @@ def _specs(text: str) -> list[tuple[int, int]]:
                    "many clients (0: none).")
 @click.option("--relay/--no-relay", default=True, show_default=True,
               help="Also each PAPER round on the relay path: clients sign, the keeper carries every update in the "
-                   "column transactions (nothing posted).")
+                   "column transactions (nothing posted); and each CONSENSUS round whose model fits one column "
+                   "(clients commit, then hand their openings to the keeper, which draws and relays in one block).")
 @click.option("--block-time", default=2, show_default=True,
               help="Seconds per block of the measured round (anvil interval mining).")
 @click.option("--naive-sizes", default="1024,8192", show_default=True,
@@ -72,10 +74,14 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                         project.PaperTask, provider, accts[0], clients_all[:k], n, agg, rng, block_time=block_time,
                         relay=path == "relay").as_dict())
             if k <= consensus_up_to:
-                click.echo(f"consensus, mean, {n:,} params x {k} clients ...", err=True)
-                out["batch"].append(bench.measure_batch(
-                    project.ConsensusTask, provider, accts[0], clients_all[:k], n, "mean", rng, block_time=block_time,
-                    consensus=ConsensusSettings(stake=10**15, max_move=2**16)).as_dict())
+                # A CONSENSUS relay admits every move before aggregating: one-column models only.
+                one_column = default_column_words(n, k, "mean", consensus=True) >= word_count(n)
+                for path in ("post", "relay") if relay and one_column else ("post",):
+                    click.echo(f"consensus, mean, {path}, {n:,} params x {k} clients ...", err=True)
+                    out["batch"].append(bench.measure_batch(
+                        project.ConsensusTask, provider, accts[0], clients_all[:k], n, "mean", rng,
+                        block_time=block_time, consensus=ConsensusSettings(stake=10**15, max_move=2**16),
+                        relay=path == "relay").as_dict())
         click.echo(f"\nSteady state (round 2), {block_time}-s blocks, block gas limit {out['block_gas_limit']:,}: "
                    "all-in = posts (CONSENSUS: commits, draw, reveals) + every column / (params x clients); "
                    f"floor {bench.FLOOR_GAS_PER_PARAM} (each update's bytes twice at the EIP-7623 floor)")

@@ -45,6 +45,14 @@ library ColumnMath {
         }
     }
 
+    /// @notice sum |a - b| over the 16 lanes of two wire words (lanes biased by `biasLanes`).
+    function wordDistance(uint256 a, uint256 b, uint256 biasLanes) internal pure returns (uint256) {
+        return laneSum(
+            absLanes(evenLanes(a, biasLanes), evenLanes(b, biasLanes))
+                + absLanes(oddLanes(a, biasLanes), oddLanes(b, biasLanes))
+        );
+    }
+
     /// @notice Sum of the 8 slots of a word whose slot sums stay < 2^32 in total.
     function laneSum(uint256 x) internal pure returns (uint256 s) {
         assembly {

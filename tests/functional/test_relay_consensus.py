@@ -1,0 +1,244 @@
+"""The relay path under CONSENSUS (ConsensusTask.relay): the commitment stays on chain first,
+the relay replaces the reveal. A relayer carries each seated committer's update with the
+opening of its commitment (salt, declared move); no signature, because the commitment was
+sent from the owner's own account. Every forgery reverts, a false move is refused before
+anything is aggregated, and a left-out committer reveals itself."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ml import protocol
+from ml.chain import BatchTask
+from ml.settings import BatchSettings, ConsensusSettings, column_gas_bound
+from conftest import isolated
+
+N = 40  # 3 words, one column: the relay admits every move before aggregating
+STAKE = 10**15
+ONE_COLUMN = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
+                           max_participants=4, access_price=10**15, tier_thresholds=(500, 900, 1300),
+                           tier_rewards=(300, 200, 100), column_words=3, post_words=3, duplicate_distance=1,
+                           replay_rounds=3, keeper_fee=5)
+CONS = ConsensusSettings(commit_duration=600, stake=STAKE, min_move=2, max_move=400, max_move_ratio=3000)
+LO, HI = -2048, 2047
+
+
+def floats(ints):
+    return np.asarray(ints, dtype=np.float64) / ONE_COLUMN.fmt.scale
+
+
+def near(offset, seed):
+    rng = np.random.default_rng(seed)
+    return np.clip(offset + rng.integers(-4, 5, N), LO, HI)
+
+
+@pytest.fixture(scope="module")
+def ctask(project, owner):
+    return BatchTask.launch(project.ConsensusTask, owner, ONE_COLUMN, np.zeros(N),
+                            funding=ONE_COLUMN.round_reserve * 10, consensus=CONS)
+
+
+def money_ok(t):
+    c = t.contract
+    assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed()) + int(c.totalStakes()) \
+        + int(c.revenueReceived()) - int(c.revenueWithdrawn())
+
+
+def committed(t, owner, posters, draw=True):
+    """Everyone in ``posters`` commits; then the seats are drawn (committers <= seats: all)."""
+    cs = {}
+    for a, ints in posters:
+        cs[a] = t.prepare(t.current_round, floats(ints))
+        t.commit(a, cs[a])
+    if draw:
+        t.draw_seats(owner, wait=t.advance_time)
+    return cs
+
+
+def openings(t, cs, who):
+    return [t.opening(a, cs[a]) for a in who]
+
+
+@settings(deadline=None, max_examples=5, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, owner, accounts, chain, data):
+    """Any split of the seated committers between revealing and being relayed: the model is
+    the reference aggregate, each score and reward the CONSENSUS rule's, every stake back,
+    the money conserved, and the relay column under the constructor's gas bound."""
+    t = ctask
+    k = data.draw(st.integers(1, ONE_COLUMN.max_participants), label="committers")
+    revealed = data.draw(st.integers(0, k - 1), label="revealed")
+    ups = [near(data.draw(st.integers(5, 30), label=f"offset{i}"), i) for i in range(k)]
+    relayer = accounts[12]
+    with isolated(chain):
+        posters = list(zip(clients[:k], ups))
+        cs = committed(t, owner, posters)
+        for a, _ in posters[:revealed]:
+            assert t.reveal(a, cs[a]) is not None
+        r = t.relay(relayer, openings(t, cs, clients[revealed:k]), wait=t.advance_time)
+        assert r.completed and r.participants == k
+        new = protocol.aggregate(ups, "mean")
+        assert np.array_equal(t.global_ints(), new)
+        mean = sum(cs[a].move for a, _ in posters) // k // N
+        for a, u in posters:
+            score = protocol.claim_score(protocol.distance(u, new), cs[a].move // N, mean)
+            assert r.scores[str(a.address)] == score
+            reward = protocol.reward_for(score, ONE_COLUMN.tier_thresholds, ONE_COLUMN.tier_rewards)
+            assert t.withdrawable(a) == reward + STAKE
+        assert t.withdrawable(relayer) == ONE_COLUMN.keeper_fee
+        assert r.max_tx_gas <= column_gas_bound(k, 3, False, consensus=True)
+        assert int(t.contract.totalStakes()) == 0
+        money_ok(t)
+
+
+def test_every_seat_relayed_closes_the_round_before_the_deadline(ctask, clients, owner, chain):
+    """Commit, then draw and relay: with every seated committer relayed, posting closes at
+    once (no reveal phase to wait out) and the round ends in the relay transaction."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:4])]
+        cs = committed(t, owner, posters)
+        before = int(t.provider.get_block("pending").timestamp)
+        r = t.relay(owner, openings(t, cs, clients[:4]), wait=lambda s: pytest.fail(f"waited {s} s"))
+        assert r.completed and r.transactions == 1
+        assert before < int(t.contract.postDeadline())
+        assert t.current_round == 2
+
+
+# --- what a relayer might try ------------------------------------------------------------
+
+
+@pytest.fixture
+def seated(ctask, clients, owner, chain):
+    """Four committers, all seated, inside a snapshot."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + 3 * i, i)) for i, a in enumerate(clients[:4])]
+        cs = committed(t, owner, posters)
+        yield t, cs, openings(t, cs, clients[:4])
+
+
+def _relay_call(t, opened, posted=()):
+    (call,) = t.relay_calls(t.current_round, list(posted), opened)
+    return call
+
+
+def test_changed_words_revert(seated, owner, reverts):
+    t, _, opened = seated
+    words = list(opened[1].words)
+    words[0] ^= 1
+    changed = [opened[0], dataclasses.replace(opened[1], words=words), *opened[2:]]
+    with reverts("BadReveal"):
+        _relay_call(t, changed).send(owner)
+
+
+def test_swapped_owners_revert(seated, owner, reverts):
+    t, _, opened = seated
+    swapped = [dataclasses.replace(opened[0], owner=opened[1].owner),
+               dataclasses.replace(opened[1], owner=opened[0].owner), *opened[2:]]
+    with reverts("BadReveal"):
+        _relay_call(t, swapped).send(owner)
+
+
+def test_changed_salt_or_move_reverts(seated, owner, reverts):
+    t, _, opened = seated
+    for forged in (dataclasses.replace(opened[2], salt=bytes(32)), dataclasses.replace(opened[2], move=opened[2].move + 1)):
+        with reverts("BadReveal"):
+            _relay_call(t, [*opened[:2], forged, opened[3]]).send(owner)
+
+
+def test_one_owner_twice_reverts(seated, owner, reverts):
+    t, _, opened = seated
+    with reverts("NotSeated"):
+        _relay_call(t, [opened[0], opened[1], opened[0]]).send(owner)
+
+
+def test_a_committer_who_revealed_cannot_be_relayed_again(seated, clients, owner, reverts):
+    t, cs, opened = seated
+    assert t.reveal(clients[0], cs[clients[0]]) is not None
+    with reverts("NotSeated"):
+        _relay_call(t, opened[:2], posted=[cs[clients[0]].words]).send(owner)
+
+
+def test_leaving_someone_out_cannot_close_the_reveal_early(seated, clients, owner, chain, reverts):
+    """Three of four seats relayed before the deadline: refused; the left-out committer
+    reveals itself, and the relay then carries the rest beside it."""
+    t, cs, opened = seated
+    with reverts("PostingOpen"):
+        _relay_call(t, opened[:3]).send(owner)
+    assert t.reveal(clients[3], cs[clients[3]]) is not None
+    r = t.relay(owner, opened, wait=lambda s: pytest.fail(f"waited {s} s"))  # drops the revealed owner
+    assert r.completed and r.participants == 4
+    assert set(r.rewards) == {str(a.address) for a in clients[:4]}
+
+
+def test_a_false_move_is_refused_before_aggregation(ctask, clients, owner, chain, reverts):
+    """A committer that declared a move its update does not have: the relay carrying it
+    reverts (nothing aggregated); revealing itself, it is rejected and loses the stake."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:3])]
+        cs = {}
+        for a, u in posters:
+            cs[a] = t.prepare(t.current_round, floats(u))
+        cs[clients[2]] = dataclasses.replace(cs[clients[2]], move=cs[clients[2]].move + N)  # a lie
+        for a, _ in posters:
+            t.commit(a, cs[a])
+        t.draw_seats(owner, wait=t.advance_time)
+        with reverts("BadReveal"):
+            _relay_call(t, openings(t, cs, clients[:3])).send(owner)
+        pool = t.reward_pool
+        assert t.reveal(clients[2], cs[clients[2]]) is None
+        assert t.reward_pool == pool + STAKE
+        # Every seat is now done (the contract closes posting), but the SDK does not count
+        # refused reveals and waits for the deadline: slower, never wrong.
+        r = t.relay(owner, openings(t, cs, clients[:2]), wait=t.advance_time)
+        assert r.completed and r.participants == 2
+        money_ok(t)
+
+
+def test_unseated_and_uncommitted_owners_revert(ctask, clients, owner, accounts, chain, reverts):
+    """Five committers for four seats: the one left unseated cannot be relayed, nor can an
+    account that never committed (its opening of another's commitment included)."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:5])]
+        cs = committed(t, owner, posters)
+        unseated = [a for a in clients[:5] if not t.seated(1, a)]
+        assert len(unseated) == 1
+        seated_ = [a for a in clients[:5] if t.seated(1, a)]
+        with reverts("NotSeated"):
+            _relay_call(t, openings(t, cs, [*seated_[:3], unseated[0]])).send(owner)
+        stranger = dataclasses.replace(t.opening(seated_[3], cs[seated_[3]]), owner=str(accounts[13].address))
+        with reverts("NotSeated"):
+            _relay_call(t, [*openings(t, cs, seated_[:3]), stranger]).send(owner)
+
+
+def test_a_relay_before_the_draw_reverts(ctask, clients, owner, chain, reverts):
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:2])]
+        cs = committed(t, owner, posters, draw=False)
+        with reverts("SeatsNotDrawn"):
+            _relay_call(t, openings(t, cs, clients[:2])).send(owner)
+
+
+def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, reverts):
+    """The move of a multi-column update is known only after its last column: such tasks
+    reveal. The SDK refuses to plan it; the contract refuses it too."""
+    multi = dataclasses.replace(ONE_COLUMN, column_words=1, post_words=1)
+    with isolated(chain):
+        t = BatchTask.launch(project.ConsensusTask, owner, multi, np.zeros(N), funding=multi.round_reserve * 2,
+                             consensus=CONS)
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:2])]
+        cs = committed(t, owner, posters)
+        opened = openings(t, cs, clients[:2])
+        with pytest.raises(ValueError, match="one column"):
+            t.relay_calls(1, [], opened)
+        words = [w for o in opened for w in o.words[:1]]
+        with reverts("RelayNeedsOneColumn"):
+            t.contract.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
