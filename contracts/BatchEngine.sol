@@ -1098,8 +1098,4 @@ abstract contract BatchEngine is RevenueShare {
             }
         }
     }
-
-    function _max(uint256 a, uint256 b) internal pure returns (uint256) {
-        return a > b ? a : b;
-    }
 }

@@ -70,7 +70,7 @@ contract ColumnKit {
         unchecked {
             for (uint256 a; a < n; ++a) {
                 for (uint256 b = a + 1; b < n; ++b) {
-                    uint256 d;
+                    uint256 d = 0;
                     for (uint256 k; k < samples; ++k) {
                         d += ColumnMath.wordDistance(s[a * samples + k], s[b * samples + k], biasLanes);
                     }

@@ -89,7 +89,7 @@ contract PaperTask is BatchEngine {
     ///      compact; a malleable high-s twin is refused).
     function _signer(uint256 round, bytes32 head, Signature calldata sig, uint256 i) internal view returns (address) {
         uint256 s_ = uint256(sig.vs) & (type(uint256).max >> 1);
-        address got;
+        address got = address(0);
         if (s_ <= _HALF_ORDER) {
             got = ecrecover(relayDigest(round, head), uint8(uint256(sig.vs) >> 255) + 27, sig.r, bytes32(s_));
         }

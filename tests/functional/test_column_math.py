@@ -49,3 +49,18 @@ def test_pack_means_is_the_reference_rounding(harness, data):
     odd = sum(int(sums[2 * k + 1]) << (32 * k) for k in range(8))
     (expected,) = codec.pack(protocol.aggregate(list(values), "mean"))
     assert int(harness.packMeans(even, odd, m, bias)) == expected
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 7, 255, 256, 300, 511])
+def test_pack_means_at_the_extremes(harness, m):
+    """The multiply-shift division at its largest dividends (every value at the top or the
+    bottom of int16, or mixed so each lane's mean sits just below a rounding step)."""
+    bias = 1 << 15
+    rng = np.random.default_rng(m)
+    for values in (np.full((m, 16), (1 << 15) - 1), np.full((m, 16), -(1 << 15)),
+                   rng.choice([-(1 << 15), (1 << 15) - 1], size=(m, 16))):
+        sums = (values + bias).sum(axis=0)
+        even = sum(int(sums[2 * k]) << (32 * k) for k in range(8))
+        odd = sum(int(sums[2 * k + 1]) << (32 * k) for k in range(8))
+        (expected,) = codec.pack(protocol.aggregate(list(values), "mean"))
+        assert int(harness.packMeans(even, odd, m, bias)) == expected
