@@ -500,7 +500,7 @@ abstract contract BatchEngine is RevenueShare {
 
         _checkColumnLinks(round, column, words, nextLinks, n, w);
         uint256 version = completedRounds + 1;
-        address store = _writeColumn(words, n, w);
+        address store = _writeColumn(round, column, words, n, w);
         _modelColumn[version][column] = store;
         if (duplicateDistance != 0 && n > 1) _checkDuplicates(round, column, words, n, w);
         _afterColumn(round, column, words, store, n, w);
@@ -894,8 +894,13 @@ abstract contract BatchEngine is RevenueShare {
         acceptedIn[head] = round;
     }
 
-    /// @dev The new model's column by the aggregation rule, written as a data contract.
-    function _writeColumn(uint256[] calldata words, uint256 n, uint256 w) internal returns (address) {
+    /// @dev The new model's column by the aggregation rule, written as a data contract (a
+    ///      rule may override it to measure its updates in the same pass).
+    function _writeColumn(uint256, uint256, uint256[] calldata words, uint256 n, uint256 w)
+        internal
+        virtual
+        returns (address)
+    {
         uint256 t = _trimmedCount(n);
         (uint256 code, uint256 data) = CodeStore.alloc(w);
         if (t == 0) {

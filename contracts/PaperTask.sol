@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {BatchEngine} from "./BatchEngine.sol";
 import {CodeStore} from "./lib/CodeStore.sol";
+import {ColumnMath} from "./lib/ColumnMath.sol";
 
 /// @title PaperTask
 /// @notice The paper's reward rule on the batch engine: anyone takes part while seats last
@@ -106,30 +107,154 @@ contract PaperTask is BatchEngine {
         return (entry >> 128) / paramCount;
     }
 
+    /// @dev MEAN with relayed updates: one pass over the column computes the new model and
+    ///      each relayed update's distance to the starting model (the words are loaded, split
+    ///      and looped over once, and the old word once per model word instead of once per
+    ///      update). Sorted rules measure in `_afterColumn`.
+    function _writeColumn(uint256 round, uint256 column, uint256[] calldata words, uint256 n, uint256 w)
+        internal
+        override
+        returns (address store)
+    {
+        uint256 first = relayedFrom[round];
+        if (first == 0 || _trimmedCount(n) != 0) return super._writeColumn(round, column, words, n, w);
+        first -= 1;
+        (uint256 old, uint256 accs) = _scratch(column, w, n - first);
+        store = CodeStore.deploy(_fusedColumn(words, n, w, first, old, accs), w);
+        _addDistances(round, first, n, accs);
+    }
+
+    /// @dev The MEAN column's data contract code (see `_writeColumn`), with the relayed
+    ///      updates' slot distances added up at `accs`.
+    function _fusedColumn(uint256[] calldata words, uint256 n, uint256 w, uint256 first, uint256 old, uint256 accs)
+        internal
+        pure
+        returns (uint256 code)
+    {
+        uint256 data;
+        (code, data) = CodeStore.alloc(w);
+        uint256 p;
+        assembly {
+            p := words.offset
+        }
+        // p walks the first update's words; each step sums word j of every update.
+        for (uint256 end = p + 32 * w; p < end; p += 32) {
+            (uint256 even, uint256 odd) = _meanAndDistances(p, first, n, w, old, accs);
+            uint256 word = ColumnMath.packMeans(even, odd, n, SIGN_BIAS);
+            assembly {
+                mstore(data, word)
+                data := add(data, 0x20)
+                old := add(old, 0x20)
+            }
+        }
+    }
+
+    /// @dev The starting model's column (w words) and `k` zeroed accumulators, in memory.
+    function _scratch(uint256 column, uint256 w, uint256 k) internal view returns (uint256 old, uint256 accs) {
+        assembly {
+            old := mload(0x40)
+            accs := add(old, shl(5, w))
+            mstore(0x40, add(accs, shl(5, k)))
+        }
+        CodeStore.load(_modelColumn[completedRounds][column], 0, w, old);
+        for (uint256 i; i < k; ++i) {
+            assembly {
+                mstore(add(accs, shl(5, i)), 0) // memory past the free pointer may hold scratch
+            }
+        }
+    }
+
+    /// @dev Adds each relayed update's accumulated slots (list entries [first, n)) to its score.
+    function _addDistances(uint256 round, uint256 first, uint256 n, uint256 accs) internal {
+        for (uint256 i = first; i < n; ++i) {
+            uint256 acc;
+            assembly {
+                acc := mload(add(accs, shl(5, sub(i, first))))
+            }
+            uint256 total;
+            for (; acc != 0; acc >>= 32) {
+                total += acc & 0xffffffff;
+            }
+            _entry[round][entrant[round][i]] += total << 128;
+        }
+    }
+
+    /// @dev One word of the column at calldata `p` (update 0's copy): the slot sums of all n
+    ///      updates (as `_meanWord`) and, for updates [first, n), |v - g| per 32-bit slot
+    ///      against the starting model's word at memory `g`, added to their accumulators at
+    ///      `accs`. The 9-op SWAR of `_sliceDistance`, with 2^16 - g per slot computed once
+    ///      per word instead of once per update (parameters reused as locals: stack depth).
+    function _meanAndDistances(uint256 p, uint256 first, uint256 n, uint256 w, uint256 g, uint256 accs)
+        internal
+        pure
+        returns (uint256 even, uint256 odd)
+    {
+        assembly {
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let sign := SIGN_LANES
+            w := shl(5, w) // the stride between updates
+            first := add(p, mul(first, w)) // the first relayed update's word
+            n := add(p, mul(n, w)) // the end
+            for {} lt(p, first) { p := add(p, w) } {
+                let x := xor(calldataload(p), sign)
+                even := add(even, and(x, low16))
+                odd := add(odd, and(shr(16, x), low16))
+            }
+            // A literal in the loop would be copied from code on every use (few optimizer
+            // runs): 1 per 32-bit slot goes in `first`, free now.
+            first := 0x0000000100000001000000010000000100000001000000010000000100000001
+            // x + (2^16 - g) per slot has bit 16 set iff x >= g and never borrows.
+            let zo := xor(mload(g), sign)
+            g := sub(shl(16, first), and(zo, low16))
+            zo := sub(shl(16, first), and(shr(16, zo), low16))
+            for {} lt(p, n) { p := add(p, w) } {
+                let x := xor(calldataload(p), sign)
+                let xe := and(x, low16)
+                x := and(shr(16, x), low16)
+                even := add(even, xe)
+                odd := add(odd, x)
+                xe := add(xe, g)
+                x := add(x, zo)
+                let l := and(not(shr(16, xe)), first)
+                xe := add(xor(and(xe, low16), mul(l, 0xffff)), l)
+                l := and(not(shr(16, x)), first)
+                x := add(xor(and(x, low16), mul(l, 0xffff)), l)
+                mstore(accs, add(mload(accs), add(xe, x)))
+                accs := add(accs, 0x20)
+            }
+        }
+    }
+
     /// @dev Relayed updates were never posted: their lanes are checked (column 0 did so while
-    ///      relaying) and their distance to the starting model is added up column by column.
+    ///      relaying) and, under a sorted rule, their distance to the starting model is added
+    ///      up column by column (MEAN measured it while writing the column).
     function _afterColumn(uint256 round, uint256 column, uint256[] calldata words, address, uint256 n, uint256 w)
         internal
         override
     {
         uint256 first = relayedFrom[round];
         if (first == 0) return;
+        bool sorted = _trimmedCount(n) != 0;
         uint256 g; // the starting model's column, loaded once for every relayed update
-        assembly {
-            g := mload(0x40)
-            mstore(0x40, add(g, shl(5, w)))
+        if (sorted) {
+            assembly {
+                g := mload(0x40)
+                mstore(0x40, add(g, shl(5, w)))
+            }
+            CodeStore.load(_modelColumn[completedRounds][column], 0, w, g);
         }
-        CodeStore.load(_modelColumn[completedRounds][column], 0, w, g);
         for (uint256 i = first - 1; i < n; ++i) {
-            _scoreRelayed(round, column, i, words[i * w:(i + 1) * w], g);
+            _checkRelayed(round, column, i, words[i * w:(i + 1) * w], sorted ? g : 0);
         }
     }
 
-    function _scoreRelayed(uint256 round, uint256 column, uint256 i, uint256[] calldata mine, uint256 g) internal {
+    /// @dev List entry i's words of `column`: lanes (after column 0), and its distance to the
+    ///      starting column at `g` (unless 0: measured already).
+    function _checkRelayed(uint256 round, uint256 column, uint256 i, uint256[] calldata mine, uint256 g) internal {
         if (column != 0) {
             (uint256 from, uint256 to) = _columnRange(column);
             _checkWords(mine, from, to);
         }
-        _entry[round][entrant[round][i]] += _sliceDistance(mine, g) << 128;
+        if (g != 0) _entry[round][entrant[round][i]] += _sliceDistance(mine, g) << 128;
     }
 }

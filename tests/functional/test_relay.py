@@ -79,6 +79,31 @@ def test_relayed_updates_are_aggregated_and_paid_like_posted_ones(relay_task, cl
         assert t.current_round == 2
 
 
+@pytest.fixture(scope="module")
+def wide_task(project, owner):
+    """Two-word columns (columns [0, 2) and [2, 3)): MEAN measures relayed distances in the
+    same pass as the column, word by word, with one accumulator per relayed update."""
+    return BatchTask.launch(project.PaperTask, owner, dataclasses.replace(BASE, column_words=2, post_words=2),
+                            np.zeros(N), funding=BASE.round_reserve * 10)
+
+
+@settings(deadline=None, max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_relayed_distances_over_wide_columns(wide_task, clients, accounts, chain, data):
+    t = wide_task
+    k = data.draw(st.integers(1, BASE.max_participants), label="updates")
+    posted = data.draw(st.integers(0, k - 1), label="posted")
+    ups = [data.draw(vectors(), label=f"u{i}") for i in range(k)]
+    with isolated(chain):
+        for a, u in zip(clients[:posted], ups[:posted]):
+            t.submit(a, 1, floats(u))
+        r = t.relay(accounts[12], _signed(t, clients[posted:k], ups[posted:]),
+                    wait=lambda s: setattr(chain, "pending_timestamp", chain.pending_timestamp + s))
+        assert np.array_equal(t.global_ints(), protocol.aggregate(ups, "mean", 0))
+        for a, u in zip(clients[:k], ups):
+            assert r.scores[str(a.address)] == protocol.distance(u, np.zeros(N, dtype=np.int64))
+
+
 def test_a_full_house_closes_the_round_in_one_transaction_batch(relay_task, clients, owner, chain):
     """Every seat relayed before the deadline: no waiting, and the relayer's columns are the
     round's only transactions."""
