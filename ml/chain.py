@@ -560,6 +560,27 @@ class BatchTask:
         return OpenedUpdate(str(getattr(account, "address", account)), c.round, list(c.words), c.salt, c.move,
                             c.saturated)
 
+    def admissible(self, round_: int, opened: Sequence[OpenedUpdate]) -> list[OpenedUpdate]:
+        """The openings ``ConsensusTask.relay`` will admit, by the reveal's own rules (ml.protocol):
+        the measured move is the declared one, within [minMove, maxMove] and the ratio bound
+        against the draw's reference (read once drawn; before the draw, with every committer
+        seated, the lower median of all declared moves). A relay carrying a refused opening
+        reverts whole, so a relayer leaves those out; their owners can still reveal."""
+        g = self.global_ints()
+        if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
+            reference = int(self.contract.moveReference(round_))
+        else:
+            declared = [int(e.move) for e in self.contract.Committed.range(
+                0, self.block_number + 1, search_topics={"round": round_})]
+            reference = protocol.move_reference([m // self.param_count for m in declared])
+        bounds = (int(self.contract.minMove()), int(self.contract.maxMove()), int(self.contract.maxMoveRatio()))
+        out = []
+        for o in opened:
+            measured = int(np.abs(codec.unpack(o.words, self.param_count) - np.asarray(g, dtype=np.int64)).sum())
+            if measured == o.move and protocol.move_accepted(measured // self.param_count, *bounds, reference):
+                out.append(o)
+        return out
+
     def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
         """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
         (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
@@ -591,6 +612,9 @@ class BatchTask:
                 else:
                     self._send(self.draw_call(round_), sender)
                     relayed = [s for s in relayed if self.seated(round_, s.owner)]
+            relayed = self.admissible(round_, [s for s in relayed if isinstance(s, OpenedUpdate)])
+            # Refused reveals are done too (not on the list): they count towards closing.
+            seats -= len(list(self.contract.Rejected.range(0, self.block_number + 1, search_topics={"round": round_})))
         names = self.entrants(round_)
         if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < seats:
             # Not a full house: the contract accepts it only after the deadline (posts may

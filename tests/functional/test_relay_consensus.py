@@ -72,7 +72,8 @@ def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, o
     t = ctask
     k = data.draw(st.integers(1, ONE_COLUMN.max_participants), label="committers")
     revealed = data.draw(st.integers(0, k - 1), label="revealed")
-    ups = [near(data.draw(st.integers(5, 30), label=f"offset{i}"), i) for i in range(k)]
+    # Moves within 2x of each other: every one passes the ratio bound (3x the lower median).
+    ups = [near(data.draw(st.integers(10, 20), label=f"offset{i}"), i) for i in range(k)]
     relayer = accounts[12]
     with isolated(chain):
         posters = list(zip(clients[:k], ups))
@@ -194,9 +195,8 @@ def test_a_false_move_is_refused_before_aggregation(ctask, clients, owner, chain
         pool = t.reward_pool
         assert t.reveal(clients[2], cs[clients[2]]) is None
         assert t.reward_pool == pool + STAKE
-        # Every seat is now done (the contract closes posting), but the SDK does not count
-        # refused reveals and waits for the deadline: slower, never wrong.
-        r = t.relay(owner, openings(t, cs, clients[:2]), wait=t.advance_time)
+        # Every seat is now done (the refused reveal counts): no waiting for the deadline.
+        r = t.relay(owner, openings(t, cs, clients[:2]), wait=lambda s: pytest.fail(f"waited {s} s"))
         assert r.completed and r.participants == 2
         money_ok(t)
 
@@ -242,3 +242,45 @@ def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, revert
         words = [w for o in opened for w in o.words[:1]]
         with reverts("RelayNeedsOneColumn"):
             t.contract.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
+
+
+def test_the_keeper_draws_and_relays_together(ctask, clients, owner, chain):
+    """No more committers than seats: the SDK sends the draw with the relay (one block under
+    interval mining), since every committer is seated whatever the seed."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:3])]
+        cs = committed(t, owner, posters, draw=False)
+        r = t.relay(owner, openings(t, cs, clients[:3]), wait=t.advance_time)
+        assert r.completed and r.participants == 3 and r.transactions == 1
+        assert int.from_bytes(bytes(t.contract.drawSeed(1)), "big") != 0
+
+
+def test_more_committers_than_seats_draw_first_and_relay_the_seated(ctask, clients, owner, chain):
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:5])]
+        cs = committed(t, owner, posters, draw=False)
+        r = t.relay(owner, openings(t, cs, clients[:5]), wait=t.advance_time)
+        assert r.completed and r.participants == 4
+        status = {str(a.address): int(t.contract.seatOf(1, a)[0]) for a in clients[:5]}
+        assert sorted(status.values()) == [1, 4, 4, 4, 4]  # one committed, never seated
+        assert set(r.rewards) == {a for a, s in status.items() if s == 4}
+
+
+def test_the_sdk_leaves_out_an_opening_the_contract_would_refuse(ctask, clients, owner, chain):
+    """An outlier beyond the ratio bound (and a liar): the relayer's SDK checks every opening
+    by the reveal's rules first and relays the rest after the deadline; the outlier reveals
+    itself and is refused with its stake back (only the ratio refused it)."""
+    t = ctask
+    with isolated(chain):
+        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:3])] + [(clients[3], near(60, 3))]
+        cs = committed(t, owner, posters)
+        assert [o.owner for o in t.admissible(1, openings(t, cs, clients[:4]))] == [str(a.address) for a in clients[:3]]
+        lie = dataclasses.replace(t.opening(clients[2], cs[clients[2]]), move=cs[clients[2]].move + 1)
+        assert t.admissible(1, [lie]) == []
+        assert t.reveal(clients[3], cs[clients[3]]) is None  # refused by the ratio bound: stake back
+        r = t.relay(owner, openings(t, cs, clients[:4]), wait=lambda s: pytest.fail(f"waited {s} s"))
+        assert r.completed and set(r.rewards) == {str(a.address) for a in clients[:3]}
+        assert t.withdrawable(clients[3]) == STAKE
+        money_ok(t)
