@@ -87,6 +87,11 @@ class Web3Task:
         self.address = Web3.to_checksum_address(address)
         self.contract = self.web3.eth.contract(address=self.address, abi=abi)
         c = self.contract.functions
+        try:  # only a PaperTask verifies signatures; a ConsensusTask relays openings (BatchTask.relay)
+            c.relayDigest(0, b"\0" * 32).call()
+        except Exception as err:
+            raise ValueError(f"{self.address} is not a PaperTask: this relay carries signed updates (PAPER); "
+                             "a ConsensusTask's relay carries commitment openings (ml.chain.BatchTask.relay)") from err
         self.param_count = int(c.paramCount().call())
         self.fmt = codec.FixedPoint(int(c.fracBits().call()), int(c.valueBits().call()))
         self.model_words = int(c.modelWords().call())

@@ -284,3 +284,15 @@ def test_the_sdk_leaves_out_an_opening_the_contract_would_refuse(ctask, clients,
         assert r.completed and set(r.rewards) == {str(a.address) for a in clients[:3]}
         assert t.withdrawable(clients[3]) == STAKE
         money_ok(t)
+
+
+def test_the_web3_relayer_refuses_a_consensus_task(ctask, chain):
+    """Web3Task (the Flower ServerApp's relayer) carries signed updates: pointed at a
+    ConsensusTask it says so instead of sending transactions that cannot succeed."""
+    from pathlib import Path
+
+    from ml.relay import Web3Task, contract_abi
+
+    abi = contract_abi(Path(__file__).resolve().parents[2] / ".build" / "__local__.json")
+    with pytest.raises(ValueError, match="not a PaperTask"):
+        Web3Task(chain.provider.http_uri, ctask.address, abi)
