@@ -181,7 +181,6 @@ abstract contract BatchEngine is RevenueShare {
     error TaskIsEnded();
     error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
 
-
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
