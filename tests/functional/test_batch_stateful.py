@@ -117,5 +117,5 @@ def test_batch_state_machine(project, accounts, chain):
             self.posted = []
 
     run_state_machine_as_test(Engine, settings=settings(
-        max_examples=8, stateful_step_count=25, deadline=None,
+        max_examples=6, stateful_step_count=25, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

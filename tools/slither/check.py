@@ -1,8 +1,14 @@
 """Runs Slither on the production contracts and fails on any result the triage does not
-accept (tools/slither/triage.toml). Usage: check.py SLITHER_BIN SOLC [TRIAGE]."""
+accept (tools/slither/triage.toml). Usage: check.py SLITHER_BIN SOLC [TRIAGE].
+
+Slither's raw results are cached in .slither-cache/, keyed by every contract source, the
+excluded detectors, the compiler arguments and Slither's own version: the gate's test runs
+the check twice more (full and reduced triage) on the analysis `make slither` just made,
+instead of re-running Slither (~20 s each). Any change to the key re-runs it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 #: The production contracts: the batch engine with its two reward rules.
 TARGETS = ("contracts/PaperTask.sol", "contracts/ConsensusTask.sol")
+SOLC_ARGS = "--evm-version prague --optimize --optimize-runs 20"
+CACHE = ROOT / ".slither-cache"
 
 
 def function_of(result: dict) -> str:
@@ -27,6 +35,39 @@ def function_of(result: dict) -> str:
     return ""
 
 
+def _cache_key(slither: str, solc: str, excluded: set[str]) -> str:
+    version = subprocess.run([slither, "--version"], capture_output=True, text=True).stdout.strip()
+    h = hashlib.sha256(f"{version}|{solc}|{SOLC_ARGS}|{','.join(sorted(excluded))}|{TARGETS}".encode())
+    for path in sorted((ROOT / "contracts").rglob("*.sol")):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _analyse(slither: str, solc: str, excluded: set[str]) -> list[dict] | None:
+    """Slither's detector results on TARGETS (cached), or None when it failed (printed)."""
+    cached = CACHE / f"{_cache_key(slither, solc, excluded)}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    results = []
+    for target in TARGETS:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "slither.json"
+            cmd = [slither, target, "--solc", solc, "--solc-args", SOLC_ARGS,
+                   "--exclude", ",".join(sorted(excluded)), "--json", str(out)]
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if not out.exists():
+                print(proc.stdout + proc.stderr)
+                return None
+            report = json.loads(out.read_text())
+        if not report.get("success", False):
+            print(report.get("error"))
+            return None
+        results += report.get("results", {}).get("detectors", [])
+    CACHE.mkdir(exist_ok=True)
+    cached.write_text(json.dumps(results))
+    return results
+
+
 def main(slither: str, solc: str, triage_path: str = "tools/slither/triage.toml") -> int:
     triage = tomllib.loads((ROOT / triage_path).read_text() if not Path(triage_path).is_absolute()
                            else Path(triage_path).read_text())
@@ -36,21 +77,9 @@ def main(slither: str, solc: str, triage_path: str = "tools/slither/triage.toml"
         if not a.get("reason"):
             print(f"triage entry without a reason: {a}")
             return 2
-    results = []
-    for target in TARGETS:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "slither.json"
-            cmd = [slither, target, "--solc", solc, "--solc-args", "--evm-version prague --optimize --optimize-runs 20",
-                   "--exclude", ",".join(sorted(excluded)), "--json", str(out)]
-            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            if not out.exists():
-                print(proc.stdout + proc.stderr)
-                return 2
-            report = json.loads(out.read_text())
-        if not report.get("success", False):
-            print(report.get("error"))
-            return 2
-        results += report.get("results", {}).get("detectors", [])
+    results = _analyse(slither, solc, excluded)
+    if results is None:
+        return 2
     new = []
     used = set()
     for r in results:
