@@ -438,10 +438,14 @@ class BatchTask:
         unless given) and links it; keep the result until the reveal."""
         u = weights if isinstance(weights, Update) else self.encode(weights)
         g = self.global_ints() if global_ints is None else global_ints
-        move = int(np.abs(codec.unpack(u.words, self.param_count) - np.asarray(g, dtype=np.int64)).sum())
+        move = self._move(u.words, g)
         head = protocol.update_links(u.words, self.column_words)[0]
         return Commitment(round_, salt if salt is not None else os.urandom(32), u.words, move, head,
                                u.saturated)
+
+    def _move(self, words: list[int], global_ints: np.ndarray) -> int:
+        """An update's move, sum |v - g| over all parameters: what a reveal or relay measures."""
+        return int(np.abs(codec.unpack(words, self.param_count) - np.asarray(global_ints, dtype=np.int64)).sum())
 
     def commit_call(self, c: Commitment, participant: Any) -> Call:
         h = protocol.commitment_hash(self.address, c.round, str(participant), c.salt, c.move, c.head)
@@ -576,7 +580,7 @@ class BatchTask:
         bounds = (int(self.contract.minMove()), int(self.contract.maxMove()), int(self.contract.maxMoveRatio()))
         out = []
         for o in opened:
-            measured = int(np.abs(codec.unpack(o.words, self.param_count) - np.asarray(g, dtype=np.int64)).sum())
+            measured = self._move(o.words, g)
             if measured == o.move and protocol.move_accepted(measured // self.param_count, *bounds, reference):
                 out.append(o)
         return out
