@@ -1,8 +1,10 @@
 """ColumnMath on the EVM == plain Python: the SWAR sorting network orders 16 lanes at once
 for every row count a column can have, the comparator count is the one ml.settings sizes
-columns with, and packMeans is the MEAN rounding of ml.protocol.aggregate."""
+columns with, packMeans is the MEAN rounding of ml.protocol.aggregate, and ColumnKit's
+near-duplicate pair test is ml.protocol.pair_tests."""
 
 import numpy as np
+import ape
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -18,7 +20,7 @@ def harness(project, owner):
 
 
 def word(lanes):
-    return sum(v << (16 * k) for k, v in enumerate(lanes))
+    return sum(int(v) << (16 * k) for k, v in enumerate(lanes))
 
 
 @settings(max_examples=40, deadline=None)
@@ -64,3 +66,42 @@ def test_pack_means_at_the_extremes(harness, m):
         odd = sum(int(sums[2 * k + 1]) << (32 * k) for k in range(8))
         (expected,) = codec.pack(protocol.aggregate(list(values), "mean"))
         assert int(harness.packMeans(even, odd, m, bias)) == expected
+
+
+@pytest.fixture(scope="module")
+def kit(project, owner):
+    return project.ColumnKit.deploy(sender=owner)
+
+
+def _bits(bitmap, n):
+    return {(a, b) for a in range(n) for b in range(a + 1, n)
+            if (int(bitmap[(a * n + b) >> 8]) >> ((a * n + b) & 255)) & 1}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_pair_bitmaps_are_the_reference_pair_tests(kit, data):
+    """Every seat count across bitmap-word boundaries (n^2 > 256 from 17 seats), with
+    near copies among the rows so that all three outcomes occur."""
+    n = data.draw(st.integers(2, 48), label="seats")
+    k = data.draw(st.integers(1, 2), label="samples")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    base = rng.integers(0, 1 << 16, (4, k, 16))
+    rows = base[rng.integers(0, 4, n)] + rng.integers(-3, 4, (n, k, 16)) * rng.integers(0, 2, (n, 1, 1))
+    rows = np.clip(rows, 0, 0xFFFF)
+    samples = [[word(int(v) for v in r[j]) for j in range(k)] for r in rows]
+    moved = [int(v) for v in rng.integers(0, 400, n)]
+    limit = data.draw(st.integers(0, 60), label="limit")
+    refuted, confirmed = kit.pairBitmaps([w for s in samples for w in s], moved, n, k, limit, 0x8000 * ONES32)
+    expected = protocol.pair_tests(samples, moved, limit)
+    assert (_bits(refuted, n), _bits(confirmed, n)) == expected
+
+
+def test_pair_bitmaps_refuse_a_shape_that_does_not_match(kit):
+    with ape.reverts(kit.BadShape):
+        kit.pairBitmaps([1, 2, 3], [0, 0], 2, 2, 10, 0x8000 * ONES32)
+    with ape.reverts(kit.BadShape):
+        kit.pairBitmaps([1, 2], [0], 2, 1, 10, 0x8000 * ONES32)
+
+
+ONES32 = sum(1 << (32 * k) for k in range(8))
