@@ -296,3 +296,57 @@ def test_the_web3_relayer_refuses_a_consensus_task(ctask, chain):
     abi = contract_abi(Path(__file__).resolve().parents[2] / ".build" / "__local__.json")
     with pytest.raises(ValueError, match="not a PaperTask"):
         Web3Task(chain.provider.http_uri, ctask.address, abi)
+
+
+# --- what a participant holding seats might try -------------------------------------------
+
+
+def test_sybil_copies_relayed_into_the_seats_earn_nothing_but_keep_their_stake(ctask, clients, owner, chain):
+    """One update committed from three accounts and handed to a relayer beside an honest
+    committer: the relay carries them like any opening, the column flags the copies as near
+    duplicates and pays them nothing; their stakes come back (copying is not lying), the
+    honest one is paid, the money adds up."""
+    t = ctask
+    with isolated(chain):
+        copy = near(12, 9)
+        posters = [(clients[0], near(14, 1))] + [(a, copy) for a in clients[1:4]]
+        cs = committed(t, owner, posters, draw=False)
+        r = t.relay(owner, openings(t, cs, clients[:4]), wait=t.advance_time)
+        assert r.completed and r.participants == 4 and r.transactions == 1
+        assert sorted(r.duplicates) == sorted(str(a.address) for a in clients[1:4])
+        assert [r.rewards[str(a.address)] for a in clients[1:4]] == [0, 0, 0]
+        assert r.rewards[str(clients[0].address)] > 0
+        assert [t.withdrawable(a) for a in clients[1:4]] == [STAKE] * 3
+        money_ok(t)
+
+
+def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_bound(project, owner, accounts, chain):
+    """The griefing attack on the relay itself: 24 fresh Sybil accounts commit one update to
+    a one-column task sized to the edge (the widest column 24 seats allow, 92 words) and
+    have it relayed with the draw: every pair a confirmed near-duplicate, every credit and
+    every seat record a fresh write. The relay lands within the contract's own bound (under
+    12M), the round completes and nobody is paid."""
+    from ml.settings import default_column_words
+
+    seats = 24
+    w = default_column_words(16 * 767, seats, "mean", consensus=True)
+    s = BatchSettings(param_count=16 * w, max_participants=seats, min_participants=1, tier_thresholds=(10**9,),
+                      tier_rewards=(1,), duplicate_distance=1, replay_rounds=3, keeper_fee=1)
+    cons = ConsensusSettings(stake=10**15, max_move=2**16)
+    with isolated(chain):
+        t = BatchTask.launch(project.ConsensusTask, owner, s, np.zeros(s.param_count), funding=10**18,
+                             consensus=cons)
+        assert t.column_words == w and len(t.columns) == 1
+        sybils = [accounts.generate_test_account() for _ in range(seats)]
+        for a in sybils:
+            owner.transfer(a, 10**17)
+        one = np.random.default_rng(1).normal(0, 2, s.param_count)
+        cs = [t.prepare(1, one) for _ in sybils]
+        for a, c in zip(sybils, cs):
+            t.commit(a, c)
+        r = t.relay(owner, [t.opening(a, c) for a, c in zip(sybils, cs)], wait=t.advance_time)
+        bound = column_gas_bound(seats, w, False, consensus=True)
+        assert r.completed and r.participants == seats and r.transactions == 1
+        assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
+        assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
+        assert [t.withdrawable(a) for a in sybils] == [10**15] * seats
