@@ -1057,6 +1057,15 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
+    /// @dev The w words of the column in data contract `store`, at fresh memory.
+    function _loadColumn(address store, uint256 w) internal view returns (uint256 g) {
+        assembly {
+            g := mload(0x40)
+            mstore(0x40, add(g, shl(5, w)))
+        }
+        CodeStore.load(store, 0, w, g);
+    }
+
     function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
         internal
         view

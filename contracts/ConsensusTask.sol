@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {BatchEngine} from "./BatchEngine.sol";
-import {CodeStore} from "./lib/CodeStore.sol";
 
 /// @title ConsensusTask
 /// @notice The CONSENSUS reward rule on the batch engine. Each round: anyone commits to an
@@ -200,12 +199,7 @@ contract ConsensusTask is BatchEngine {
         if (columnCount != 1) revert RelayNeedsOneColumn(columnCount);
         (uint256 posted, uint256 w) = _relayShape(round, openings.length, words.length, nextLinks.length);
         if (drawSeed[round] == 0) revert SeatsNotDrawn(round);
-        uint256 g;
-        assembly {
-            g := mload(0x40)
-            mstore(0x40, add(g, shl(5, w)))
-        }
-        CodeStore.load(_modelColumn[completedRounds][0], 0, w, g);
+        uint256 g = _loadColumn(_modelColumn[completedRounds][0], w);
         address[] memory owners = new address[](openings.length);
         bytes32[] memory heads = new bytes32[](openings.length);
         uint256[] memory moves = new uint256[](openings.length);
@@ -339,12 +333,7 @@ contract ConsensusTask is BatchEngine {
         internal
         override
     {
-        uint256 g;
-        assembly {
-            g := mload(0x40)
-            mstore(0x40, add(g, shl(5, w)))
-        }
-        CodeStore.load(store, 0, w, g);
+        uint256 g = _loadColumn(store, w);
         for (uint256 i; i < n; ++i) {
             address who = entrant[round][i];
             _distanceToNew[round][who] += _sliceDistance(words[i * w:(i + 1) * w], g);

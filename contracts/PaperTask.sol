@@ -151,12 +151,11 @@ contract PaperTask is BatchEngine {
 
     /// @dev The starting model's column (w words) and `k` zeroed accumulators, in memory.
     function _scratch(uint256 column, uint256 w, uint256 k) internal view returns (uint256 old, uint256 accs) {
+        old = _loadColumn(_modelColumn[completedRounds][column], w);
         assembly {
-            old := mload(0x40)
-            accs := add(old, shl(5, w))
+            accs := mload(0x40)
             mstore(0x40, add(accs, shl(5, k)))
         }
-        CodeStore.load(_modelColumn[completedRounds][column], 0, w, old);
         for (uint256 i; i < k; ++i) {
             assembly {
                 mstore(add(accs, shl(5, i)), 0) // memory past the free pointer may hold scratch
@@ -235,14 +234,8 @@ contract PaperTask is BatchEngine {
         uint256 first = relayedFrom[round];
         if (first == 0) return;
         bool sorted = _trimmedCount(n) != 0;
-        uint256 g; // the starting model's column, loaded once for every relayed update
-        if (sorted) {
-            assembly {
-                g := mload(0x40)
-                mstore(0x40, add(g, shl(5, w)))
-            }
-            CodeStore.load(_modelColumn[completedRounds][column], 0, w, g);
-        }
+        // the starting model's column, loaded once for every relayed update
+        uint256 g = sorted ? _loadColumn(_modelColumn[completedRounds][column], w) : 0;
         for (uint256 i = first - 1; i < n; ++i) {
             _checkRelayed(round, column, i, words[i * w:(i + 1) * w], sorted ? g : 0);
         }
