@@ -54,6 +54,9 @@ abstract contract BatchEngine is RevenueShare {
     /// @param replayRounds an exact replay of an update accepted in the last this-many
     ///        rounds earns nothing (0: off).
     /// @param keeperFee wei paid from the round's reserve to the sender of each column.
+    /// @param maxRelayed updates a round's relay may carry (at most maxParticipants): the
+    ///        column gas bound counts each relayable seat's proof and words, so a task with
+    ///        more seats than a fully relayed column can hold relays fewer, or none.
     struct BatchSettings {
         uint256 paramCount;
         uint256 valueBits;
@@ -71,6 +74,7 @@ abstract contract BatchEngine is RevenueShare {
         uint256 duplicateDistance;
         uint256 replayRounds;
         uint256 keeperFee;
+        uint256 maxRelayed;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -106,8 +110,7 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_PER_COMPARATOR_WORD = 320;
     uint256 internal constant GAS_PER_MODEL_WORD = 8_000;
     /// @dev Column gas a relay may add per relayed update (its proof, its seat; column 0) and
-    ///      per relayed word (head, lanes, distance), for the rules' `_ruleColumnGas`: every
-    ///      seat may be relayed.
+    ///      per relayed word (head, lanes, distance), counted for maxRelayed seats.
     uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
     uint256 internal constant GAS_PER_RELAYED_WORD = 500;
     /// @dev Words of each column compared pairwise for near-duplicates.
@@ -147,6 +150,8 @@ abstract contract BatchEngine is RevenueShare {
     error BadFracBits(uint256 fracBits, uint256 valueBits);
     error BadParticipantBounds(uint256 minParticipants, uint256 maxParticipants);
     error TooManyParticipants(uint256 maxParticipants, uint256 limit);
+    error BadMaxRelayed(uint256 maxRelayed, uint256 maxParticipants);
+    error TooManyRelayed(uint256 relayed, uint256 maxRelayed);
     error ZeroDuration();
     error BadColumnWords(uint256 columnWords, uint256 limit);
     error BadPostWords(uint256 postWords, uint256 columnWords);
@@ -197,6 +202,7 @@ abstract contract BatchEngine is RevenueShare {
     uint256 public immutable postDuration;
     uint256 public immutable minParticipants;
     uint256 public immutable maxParticipants;
+    uint256 public immutable maxRelayed;
     uint256 public immutable aggregation;
     uint256 public immutable trim;
     uint256 public immutable duplicateDistance;
@@ -273,6 +279,7 @@ abstract contract BatchEngine is RevenueShare {
             revert BadParticipantBounds(s.minParticipants, s.maxParticipants);
         }
         if (s.maxParticipants > MAX_SEATS) revert TooManyParticipants(s.maxParticipants, MAX_SEATS);
+        if (s.maxRelayed > s.maxParticipants) revert BadMaxRelayed(s.maxRelayed, s.maxParticipants);
         if (s.postDuration == 0) revert ZeroDuration();
         uint256 words = (s.paramCount + 15) / 16;
         if (s.columnWords == 0 || s.columnWords > MAX_COLUMN_WORDS) {
@@ -281,12 +288,13 @@ abstract contract BatchEngine is RevenueShare {
         uint256 column = s.columnWords < words ? s.columnWords : words;
         // selector + 4 head words (round, column, two offsets) + 2 length words, then the
         // n x w words and the n next links; a relay adds an offset, a length and 3 words
-        // (signer, r, vs) per seat.
-        uint256 columnBytes = 4 + 32 * 8 + 32 * s.maxParticipants * (column + 4);
+        // (signer, r, vs) per relayed seat.
+        uint256 columnBytes = 4 + 32 * 8 + 32 * (s.maxParticipants * (column + 1) + 3 * s.maxRelayed);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
         ColumnKit kit = new ColumnKit();
         _kit = kit;
-        uint256 gasBound = _columnGasBound(kit, s.maxParticipants, column, s.aggregation == 0 ? 0 : 1);
+        uint256 gasBound =
+            _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
@@ -315,6 +323,7 @@ abstract contract BatchEngine is RevenueShare {
         postDuration = s.postDuration;
         minParticipants = s.minParticipants;
         maxParticipants = s.maxParticipants;
+        maxRelayed = s.maxRelayed;
         aggregation = s.aggregation;
         trim = s.trim;
         duplicateDistance = s.duplicateDistance;
@@ -431,21 +440,26 @@ abstract contract BatchEngine is RevenueShare {
         return _topReward() * maxParticipants + keeperFee * columnCount;
     }
 
-    /// @notice An upper bound of a column transaction's gas with n seats and w words per
-    ///         update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN) or not (MEAN); the
+    /// @notice An upper bound of a column transaction's gas with n seats, `relayed` of them
+    ///         relayed, and w words per update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN)
+    ///         or not (MEAN); the
     ///         constructor refuses settings above MAX_COLUMN_GAS, so no sequence of posts can
     ///         make a legal column exceed it (ml/settings mirrors it to size columns). It
     ///         holds in the worst case a participant can arrange: every seat a fresh account,
     ///         every pair of updates a confirmed near-duplicate.
-    function columnGasBound(uint256 n, uint256 w, uint256 sorts) public view returns (uint256) {
-        return _columnGasBound(_kit, n, w, sorts);
+    function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) public view returns (uint256) {
+        return _columnGasBound(_kit, n, relayed, w, sorts);
     }
 
-    function _columnGasBound(ColumnKit kit, uint256 n, uint256 w, uint256 sorts) internal view returns (uint256) {
+    function _columnGasBound(ColumnKit kit, uint256 n, uint256 relayed, uint256 w, uint256 sorts)
+        internal
+        view
+        returns (uint256)
+    {
         uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
         return GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
-            + _ruleColumnGas(n, w);
+            + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleColumnGas(n, w);
     }
 
     /// @notice Whether the current round's posting phase is over (deadline passed, or
@@ -530,6 +544,7 @@ abstract contract BatchEngine is RevenueShare {
         if (!roundOpen) revert RoundNotOpen(round);
         if (columnCursor != 0) revert WrongColumn(0, columnCursor);
         if (count == 0) revert WrongLength(0, 1);
+        if (count > maxRelayed) revert TooManyRelayed(count, maxRelayed);
         posted = roundEntrants;
         uint256 n = posted + count;
         if (n > maxParticipants) revert RoundFull(round, maxParticipants);
@@ -615,11 +630,14 @@ abstract contract BatchEngine is RevenueShare {
         assembly {
             dest := add(out, 0x20)
         }
-        for (uint256 i = from; i < to;) {
-            uint256 c = i / columnWords;
-            uint256 stop = (c + 1) * columnWords < to ? (c + 1) * columnWords : to;
-            CodeStore.load(_modelColumn[version][c], i - c * columnWords, stop - i, dest + 32 * (i - from));
-            i = stop;
+        // from <= i < to <= modelWords: nothing here can overflow
+        unchecked {
+            for (uint256 i = from; i < to;) {
+                uint256 c = i / columnWords;
+                uint256 stop = (c + 1) * columnWords < to ? (c + 1) * columnWords : to;
+                CodeStore.load(_modelColumn[version][c], i - c * columnWords, stop - i, dest + 32 * (i - from));
+                i = stop;
+            }
         }
     }
 
@@ -845,8 +863,11 @@ abstract contract BatchEngine is RevenueShare {
 
     function _columnRange(uint256 column) internal view returns (uint256 from, uint256 to) {
         if (column >= columnCount) revert WrongColumn(column, columnCount);
-        from = column * columnWords;
-        to = from + columnWords < modelWords ? from + columnWords : modelWords;
+        unchecked {
+            // column < columnCount: from < modelWords, and both stay far below 2^64
+            from = column * columnWords;
+            to = from + columnWords < modelWords ? from + columnWords : modelWords;
+        }
     }
 
     function _link(uint256[] calldata words, bytes32 next) internal pure returns (bytes32 h) {
@@ -1056,7 +1077,6 @@ abstract contract BatchEngine is RevenueShare {
         return ColumnMath.wordDistance(a, b, _biasLanes);
     }
 
-    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
     /// @dev The w words of the column in data contract `store`, at fresh memory.
     function _loadColumn(address store, uint256 w) internal view returns (uint256 g) {
         assembly {
@@ -1066,6 +1086,7 @@ abstract contract BatchEngine is RevenueShare {
         CodeStore.load(store, 0, w, g);
     }
 
+    /// @dev sum |v - g| of `words` (starting at model word `from`) against model `version`.
     function _distanceToModel(uint256[] calldata words, uint256 from, uint256 version)
         internal
         view

@@ -102,6 +102,8 @@ contract ConsensusTask is BatchEngine {
         if (c.commitDuration == 0) revert ZeroDuration();
         if (c.minMove > c.maxMove) revert BadMoveBounds(c.minMove, c.maxMove);
         if (c.maxMoveRatio > type(uint256).max >> 16) revert MoveRatioTooLarge(c.maxMoveRatio, type(uint256).max >> 16);
+        // Only one-column tasks relay (see `relay`): a larger one's column keeps no room for it.
+        if (s.maxRelayed != 0 && columnCount != 1) revert RelayNeedsOneColumn(columnCount);
         commitDuration = c.commitDuration;
         stake = c.stake;
         minMove = c.minMove;
@@ -278,10 +280,7 @@ contract ConsensusTask is BatchEngine {
     //////////////////////////////////////////////////////////////*/
 
     function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
-        // A one-column task may relay every seat (multi-column tasks cannot relay, and keep
-        // the same bound: one formula, conservative for them).
-        return GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + GAS_PER_RELAYED_SEAT
-            + w * (GAS_PER_SEAT_WORD_CONSENSUS + GAS_PER_RELAYED_WORD));
+        return GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS);
     }
 
     function _postingDelay() internal view override returns (uint256) {

@@ -98,10 +98,6 @@ contract PaperTask is BatchEngine {
         return got;
     }
 
-    function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
-        return n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD);
-    }
-
     /// @dev PAPER: the mean distance per parameter to the round's starting model.
     function _score(uint256, uint256, uint256 entry) internal view override returns (uint256) {
         return (entry >> 128) / paramCount;

@@ -589,7 +589,8 @@ class BatchTask:
         """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
         (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
         return [Call(getattr(self.contract, p.method), p.args, gas=p.gas)
-                for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus)]
+                for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus,
+                                    self.max_relayed)]
 
     def relay(self, sender: Any, relayed: Sequence[Relayable],
               wait: Callable[[int], None] | None = None) -> BatchRound:
@@ -620,14 +621,15 @@ class BatchTask:
             # Refused reveals are done too (not on the list): they count towards closing.
             seats -= len(list(self.contract.Rejected.range(0, self.block_number + 1, search_topics={"round": round_})))
         names = self.entrants(round_)
-        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < seats:
+        cap = self.max_relayed
+        if len(names) + len(still_to_relay(relayed, names, self.max_participants, cap)) < seats:
             # Not a full house: the contract accepts it only after the deadline (posts may
             # arrive until then, so the list is read again after).
             left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
             if left > 0:
                 (wait or time.sleep)(left + 1)
             names = self.entrants(round_)
-        relayed = still_to_relay(relayed, names, self.max_participants)
+        relayed = still_to_relay(relayed, names, self.max_participants, cap)
         if not relayed:
             return self.aggregate(sender, wait)
         calls = draw + self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)
@@ -644,7 +646,8 @@ class BatchTask:
         # limit, so columns can be broadcast together (the node cannot estimate column c+1
         # before column c is mined).
         return Call(self.contract.aggregate, (round_, column, words, nexts),
-                    gas=column_gas_bound(len(updates), t - f, self.sorts, self.consensus))
+                    gas=column_gas_bound(len(updates), t - f, self.sorts, self.consensus,
+                                         min(self.max_relayed, len(updates))))
 
     def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),
@@ -739,6 +742,11 @@ class BatchTask:
     @property
     def max_participants(self) -> int:
         return int(self.contract.maxParticipants())
+
+    @property
+    def max_relayed(self) -> int:
+        """Updates a round's relay may carry (BatchEngine.maxRelayed)."""
+        return int(self.contract.maxRelayed())
 
     def has_access(self, account: Any) -> bool:
         return bool(self.contract.hasAccess(account))

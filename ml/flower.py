@@ -150,12 +150,14 @@ class FedChain(FedAvg):
             signed.append(s)
         if not signed:
             return None, None
-        if len(signed) > self.task.max_participants:
-            # More SuperNodes than seats: the first replies take them (a relayer's choice, like
-            # any omission; the others may post themselves).
-            log.warning("round %s: %d signed updates for %d seats; relaying the first %d", server_round,
-                        len(signed), self.task.max_participants, self.task.max_participants)
-            signed = signed[: self.task.max_participants]
+        room = min(self.task.max_participants, self.task.max_relayed)
+        if len(signed) > room:
+            # More SuperNodes than the relay carries: the first replies go (a relayer's choice,
+            # like any omission; the others may post themselves).
+            log.warning("round %s: %d signed updates, %d seats of which the relay carries %d; relaying the "
+                        "first %d", server_round, len(signed), self.task.max_participants,
+                        self.task.max_relayed, room)
+            signed = signed[:room]
         out = self.task.relay(self.relayer_key, signed)
         self.rounds.append(out)
         metrics = MetricRecord({"participants": out["participants"], "gas": out["gas"],

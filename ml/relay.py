@@ -34,10 +34,10 @@ class PlannedCall:
 
 
 def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable], column_words: int,
-               sorts: bool, consensus: bool = False) -> list[PlannedCall]:
+               sorts: bool, consensus: bool = False, max_relayed: int | None = None) -> list[PlannedCall]:
     """Every column of ``round_`` with ``relayed`` after the ``posted`` updates (the list so
     far, in order): signed updates for a PaperTask, opened commitments for a ConsensusTask
-    (whose relay needs the whole model in one column)."""
+    (whose relay needs the whole model in one column); at most the task's ``max_relayed``."""
     if not relayed:
         raise ValueError("nothing to relay")
     for s in relayed:
@@ -50,12 +50,15 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relay
     if consensus and model_words > column_words:
         raise ValueError(f"a CONSENSUS relay needs the whole model ({model_words} words) in one column "
                          f"({column_words}): its moves are admitted before anything is aggregated; reveal instead")
+    if max_relayed is not None and len(relayed) > max_relayed:
+        raise ValueError(f"{len(relayed)} updates to relay, but the task's relay carries at most {max_relayed} "
+                         f"(maxRelayed): the others post (or reveal) themselves")
     links = [protocol.update_links(u, column_words) for u in updates]
     calls = []
     for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
         words = [w for u in updates for w in u[f:t]]
         nexts = [lk[c + 1] for lk in links]
-        gas = column_gas_bound(len(updates), t - f, sorts, consensus)  # the bound includes the relay
+        gas = column_gas_bound(len(updates), t - f, sorts, consensus, len(relayed))
         if c == 0:
             calls.append(PlannedCall("relay", (round_, words, nexts, [s.proof() for s in relayed]), gas))
         else:
@@ -63,11 +66,16 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relay
     return calls
 
 
-def still_to_relay(relayed: Sequence[Relayable], listed: Sequence[str], seats: int) -> list[Relayable]:
+def still_to_relay(relayed: Sequence[Relayable], listed: Sequence[str], seats: int,
+                   max_relayed: int | None = None) -> list[Relayable]:
     """What a relay still carries, in order: not the owners already on the list (they posted
-    or revealed themselves), and no more than the seats left (others may have taken some)."""
+    or revealed themselves), no more than the seats left (others may have taken some), and
+    no more than the task relays (``max_relayed``; the rest must post themselves)."""
     on_list = set(listed)
-    return [s for s in relayed if s.owner not in on_list][: max(0, seats - len(listed))]
+    room = max(0, seats - len(listed))
+    if max_relayed is not None:
+        room = min(room, max_relayed)
+    return [s for s in relayed if s.owner not in on_list][:room]
 
 
 def contract_abi(build_manifest: Path | str, contract: str = "PaperTask") -> list[dict]:
@@ -99,6 +107,7 @@ class Web3Task:
         self.aggregation = AGGREGATIONS[int(c.aggregation().call())]
         self.trim = int(c.trim().call())
         self.max_participants = int(c.maxParticipants().call())
+        self.max_relayed = int(c.maxRelayed().call())
         self.chain_id = int(self.web3.eth.chain_id)
 
     @property
@@ -145,18 +154,19 @@ class Web3Task:
         c = self.contract.functions
         round_ = self.current_round
         names = self._entrants(round_)
-        if len(names) + len(still_to_relay(relayed, names, self.max_participants)) < self.max_participants:
+        seats, cap = self.max_participants, self.max_relayed
+        if len(names) + len(still_to_relay(relayed, names, seats, cap)) < seats:
             # Not a full house: the contract accepts it only after the deadline (posts may
             # arrive until then, so the list is read again after).
             left = int(c.postDeadline().call()) - int(self.web3.eth.get_block("latest")["timestamp"])
             if left >= 0:
                 time.sleep(left + 1)
             names = self._entrants(round_)
-        relayed = still_to_relay(relayed, names, self.max_participants)
+        relayed = still_to_relay(relayed, names, seats, cap)
         if not relayed:
             raise RuntimeError(f"round {round_}: nothing left to relay (every seat posted); aggregate instead")
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
-                          self.aggregation != "mean")
+                          self.aggregation != "mean", max_relayed=cap)
         nonce = self.web3.eth.get_transaction_count(acct.address, "pending")
         gas_price = int(self.web3.eth.gas_price) * 2
         hashes = []

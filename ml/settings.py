@@ -46,8 +46,9 @@ MAX_COLUMN_WORDS = 767
 MAX_COLUMN_BYTES = 126 * 1024
 #: Calldata of a column transaction besides the words: selector, 5 head words, 3 lengths (relay).
 COLUMN_OVERHEAD_BYTES = 4 + 32 * 8
-#: ...and per seat besides its words: its next link, and a relayed update's (signer, r, vs).
-COLUMN_SEAT_BYTES = 32 * 4
+#: ...and per seat besides its words: its next link; per relayable seat, its (signer, r, vs).
+COLUMN_SEAT_BYTES = 32
+COLUMN_RELAYED_BYTES = 32 * 3
 #: Largest post transaction: words of one update per submit (calldata under 128 KiB).
 MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
 #: Gas limit of a post: the EIP-7623 floor is 40 gas per nonzero calldata byte (1,280 per
@@ -77,8 +78,8 @@ GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS, GAS_PER_COLUMN_CONSENSUS = 
 
 #: BatchEngine.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relay may add to a column
 #: (measured: ~55k to enlist each relayed update with its signature or opening in column 0,
-#: ~300 per relayed word for head, lanes and distance); in both rules' column bounds, since
-#: every seat may be relayed (CONSENSUS: one-column tasks only, the bound is the same).
+#: ~300 per relayed word for head, lanes and distance), counted for the task's maxRelayed
+#: seats.
 GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
 
 
@@ -104,30 +105,62 @@ def comparators(n: int) -> int:
     return count
 
 
-def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False) -> int:
-    """BatchEngine.columnGasBound with the rule's _ruleColumnGas (the relay, and
-    ConsensusTask's per-seat work): an upper bound of a column transaction's gas."""
+def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False, relayed: int | None = None) -> int:
+    """BatchEngine.columnGasBound (with ConsensusTask's per-seat work): an upper bound of a
+    column transaction's gas with n seats, ``relayed`` of them relayed (default: all)."""
+    r = n if relayed is None else relayed
     c = comparators(n) if sorts and n >= 2 else 0
-    rule = n * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
+    rule = r * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
     if consensus:
         rule += GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS)
     return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 
 
-def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean",
-                         consensus: bool = False) -> int:
-    """The widest column whose transaction carries every seat's words under
-    MAX_COLUMN_BYTES and whose gas bound stays under MAX_COLUMN_GAS (and at most
-    MAX_COLUMN_WORDS, and the model)."""
+def column_fit(max_participants: int, aggregation: str = "mean", consensus: bool = False,
+               relayed: int | None = None) -> int:
+    """Words per update of the widest column whose transaction carries every seat's words
+    (``relayed`` of them relayed, default all) under MAX_COLUMN_BYTES and whose gas bound
+    stays under MAX_COLUMN_GAS; below 1 when not even one word fits."""
     n = max_participants
-    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n) // (32 * n)
+    r = n if relayed is None else relayed
+    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n - COLUMN_RELAYED_BYTES * r) // (32 * n)
     sorts = aggregation != "mean"
-    per_word = column_gas_bound(n, 1, sorts, consensus) - column_gas_bound(n, 0, sorts, consensus)
-    fit = min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts, consensus)) // per_word)
+    per_word = column_gas_bound(n, 1, sorts, consensus, r) - column_gas_bound(n, 0, sorts, consensus, r)
+    return min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts, consensus, r)) // per_word)
+
+
+def default_max_relayed(param_count: int, max_participants: int, aggregation: str = "mean",
+                        consensus: bool = False, column_words: int = 0) -> int:
+    """Every seat relayable when a fully relayed column is at least half as wide as a
+    posts-only one (or as wide as the ``column_words`` asked for; CONSENSUS: when the whole
+    model fits that one column, the only shape it relays); otherwise none. The relay's
+    per-seat gas narrows the column: with many seats a relayable round would need several
+    times the column transactions (48 seats of 8,192 parameters: 3 words, not 82)."""
+    words = codec.word_count(param_count)
+    fit = min(column_fit(max_participants, aggregation, consensus, max_participants), MAX_COLUMN_WORDS, words)
+    if column_words:
+        ok = fit >= column_words
+    else:
+        ok = fit >= 1 and 2 * fit >= min(column_fit(max_participants, aggregation, consensus, 0), MAX_COLUMN_WORDS,
+                                         words)
+    width = column_words or fit
+    if not ok or (consensus and width < words):
+        return 0
+    return max_participants
+
+
+def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean",
+                         consensus: bool = False, relayed: int | None = None) -> int:
+    """The widest column (``column_fit``, at most MAX_COLUMN_WORDS and the model) for
+    ``relayed`` relayable seats (default: ``default_max_relayed``)."""
+    n = max_participants
+    if relayed is None:
+        relayed = default_max_relayed(param_count, n, aggregation, consensus)
+    fit = column_fit(n, aggregation, consensus, relayed)
     if fit < 1:
-        raise ValueError(f"{n} seats cannot fit one word each in a column under {MAX_COLUMN_BYTES} bytes "
-                         f"and {MAX_COLUMN_GAS:,} gas ({aggregation})")
+        raise ValueError(f"{n} seats ({relayed} relayable) cannot fit one word each in a column under "
+                         f"{MAX_COLUMN_BYTES} bytes and {MAX_COLUMN_GAS:,} gas ({aggregation})")
     return max(1, min(codec.word_count(param_count), fit, MAX_COLUMN_WORDS))
 
 
@@ -151,6 +184,8 @@ class BatchSettings:
     duplicate_distance: int = 0
     replay_rounds: int = 0
     keeper_fee: int = 0
+    #: Updates a round's relay may carry; None: ``default_max_relayed``.
+    max_relayed: int | None = None
     #: Not a struct field: size default columns for ConsensusTask's extra column work
     #: (BatchTask.deploy sets it when deploying one).
     consensus: bool = False
@@ -161,15 +196,25 @@ class BatchSettings:
             raise ValueError("tier_thresholds and tier_rewards must have the same length")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        if self.max_relayed is not None and not 0 <= self.max_relayed <= self.max_participants:
+            raise ValueError(f"max_relayed must be in [0, max_participants = {self.max_participants}], "
+                             f"got {self.max_relayed}")
 
     @property
     def fmt(self) -> codec.FixedPoint:
         return codec.FixedPoint(self.frac_bits, self.value_bits)
 
     @property
+    def resolved_max_relayed(self) -> int:
+        if self.max_relayed is not None:
+            return self.max_relayed
+        return default_max_relayed(self.param_count, self.max_participants, self.aggregation, self.consensus,
+                                   self.column_words)
+
+    @property
     def resolved_column_words(self) -> int:
         return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation,
-                                                         self.consensus)
+                                                         self.consensus, self.resolved_max_relayed)
 
     @property
     def resolved_post_words(self) -> int:
@@ -194,7 +239,7 @@ class BatchSettings:
             self.param_count, self.value_bits, self.frac_bits, self.post_duration, self.min_participants,
             self.max_participants, self.access_price, list(self.tier_thresholds), list(self.tier_rewards),
             AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
-            self.duplicate_distance, self.replay_rounds, self.keeper_fee,
+            self.duplicate_distance, self.replay_rounds, self.keeper_fee, self.resolved_max_relayed,
         )
 
 

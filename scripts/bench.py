@@ -14,7 +14,7 @@ from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
 from ml.codec import word_count
-from ml.settings import ConsensusSettings, default_column_words
+from ml.settings import MAX_COLUMN_WORDS, ConsensusSettings, column_fit, default_column_words
 from studies import bench
 
 AGGREGATIONS = ("mean", "median", "trimmed_mean")
@@ -35,8 +35,8 @@ def _specs(text: str) -> list[tuple[int, int]]:
 @network_option()
 @click.option("--batch", "batch_specs", default="8192x5,8192x10,8192x20,8192x40,262144x20", show_default=True,
               help="Rounds to measure, PARAMSxCLIENTS, each under MEAN, MEDIAN and TRIMMED_MEAN(1) (PAPER rule). "
-                   "A PAPER task seats at most 48 (CONSENSUS 41): every seat may be relayed, and the column "
-                   "gas bound counts it.")
+                   "Post rounds deploy tasks with no relayable seat (the widest columns: up to 68 seats), relay "
+                   "rounds with every seat relayable (up to 48 seats; wider rounds skip the relay).")
 @click.option("--consensus-up-to", default=20, show_default=True,
               help="Also a CONSENSUS round (commit, draw, reveal, columns; MEAN) at each size with at most this "
                    "many clients (0: none).")
@@ -68,7 +68,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                  "batch": [], "naive": []}
     for n, k in specs:  # refuse what no task can seat before spending minutes on the rest
         try:
-            default_column_words(n, k, "mean")
+            default_column_words(n, k, "mean", relayed=0)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--batch") from err
     if specs:
@@ -76,13 +76,17 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
         for n, k in specs:
             for agg in AGGREGATIONS:
                 for path in ("post", "relay") if relay else ("post",):
+                    if path == "relay" and column_fit(k, agg, relayed=k) < 1:
+                        click.echo(f"paper, {agg}, relay, {n:,} params x {k} clients: skipped, {k} relayable seats "
+                                   "leave no word for a column under the gas budget", err=True)
+                        continue
                     click.echo(f"paper, {agg}, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(
                         project.PaperTask, provider, accts[0], clients_all[:k], n, agg, rng, block_time=block_time,
                         relay=path == "relay").as_dict())
             if k <= consensus_up_to:
                 # A CONSENSUS relay admits every move before aggregating: one-column models only.
-                one_column = default_column_words(n, k, "mean", consensus=True) >= word_count(n)
+                one_column = min(column_fit(k, "mean", True, k), MAX_COLUMN_WORDS) >= word_count(n)
                 for path in ("post", "relay") if relay and one_column else ("post",):
                     click.echo(f"consensus, mean, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(

@@ -110,7 +110,8 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
     posted or revealed; CONSENSUS draws and relays in one block)."""
     s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
                       trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
-                      duplicate_distance=1, replay_rounds=3, keeper_fee=1)
+                      duplicate_distance=1, replay_rounds=3, keeper_fee=1,
+                      max_relayed=len(clients) if relay else 0)  # each path at its widest columns
     base = rng.normal(0, 0.5, n)
     t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
     _round(t, owner, clients, base, n, rng, 1, relay=relay)  # instant mining

@@ -54,6 +54,7 @@ class DeployConfig:
     access_price_eth: float = 0.01
     funding_eth: float = 1.0
     column_words: int = 0
+    max_relayed: int = -1  # updates a relay may carry; -1: every seat if a fully relayed column fits, else 0
 
     def settings(self, param_count: int) -> BatchSettings:
         return BatchSettings(
@@ -63,7 +64,7 @@ class DeployConfig:
             tier_thresholds=tuple(self.tier_thresholds), tier_rewards=tuple(_wei(x) for x in self.tier_rewards_eth),
             aggregation=self.aggregation, trim=self.trim, column_words=self.column_words,
             duplicate_distance=self.duplicate_distance, replay_rounds=self.replay_rounds,
-            keeper_fee=_wei(self.keeper_fee_eth),
+            keeper_fee=_wei(self.keeper_fee_eth), max_relayed=None if self.max_relayed < 0 else self.max_relayed,
         )
 
     def consensus(self) -> ConsensusSettings | None:

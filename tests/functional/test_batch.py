@@ -304,9 +304,8 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
     """For random rules, seats, model sizes, column widths, and posters that are fresh
     accounts (every credit a zero-to-nonzero write) possibly all posting one update (every
     pair a confirmed near-duplicate), posted or (PAPER) all relayed, every column transaction
-    costs at most
-    columnGasBound(n, w) (the constructor refuses settings above 12M with it) and every post
-    at most the SDK's post limit (settings.post_gas)."""
+    costs at most columnGasBound(n, maxRelayed, w) (the constructor refuses settings above
+    12M with it) and every post at most the SDK's post limit (settings.post_gas)."""
     from ml.settings import ConsensusSettings, column_gas_bound, post_gas
 
     consensus = data.draw(st.booleans(), label="consensus")
@@ -345,8 +344,9 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
         if not relay:
             chain.pending_timestamp += s.post_duration
             r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
-        bound = column_gas_bound(n, w, rule != "mean", consensus)
-        assert bound == int(t.contract.columnGasBound(n, w, int(rule != "mean")))
+        assert t.max_relayed == (0 if consensus and w < words else n)
+        bound = column_gas_bound(n, w, rule != "mean", consensus, t.max_relayed)
+        assert bound == int(t.contract.columnGasBound(n, t.max_relayed, w, int(rule != "mean")))
         assert r.completed and r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
         assert (set(r.duplicates) == {str(a.address) for a in fresh}) == (sybils and n > 1)
 
@@ -383,7 +383,7 @@ def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project
                 for a in sybils:
                     t.submit(a, 1, one)
             r = t.aggregate(owner)
-            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus)
+            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus, t.max_relayed)
             assert r.completed and r.transactions == len(t.columns) > 1
             assert r.max_tx_gas <= bound <= 12_000_000, (rule, r.max_tx_gas, bound)
             assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
@@ -466,6 +466,7 @@ def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts
         project.PaperTask.deploy((*BASE.as_tuple()[:9], len(S.AGGREGATIONS), *BASE.as_tuple()[10:]), sender=owner)
     cons = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
                             consensus=S.ConsensusSettings()).contract
-    for n, w, sorts in ((1, 1, 0), (2, 7, 1), (10, 400, 0), (10, 375, 1), (33, 50, 1), (64, 1, 0)):
-        assert int(c.columnGasBound(n, w, sorts)) == S.column_gas_bound(n, w, bool(sorts))
-        assert int(cons.columnGasBound(n, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), consensus=True)
+    for n, r, w, sorts in ((1, 1, 1, 0), (2, 0, 7, 1), (10, 10, 400, 0), (10, 3, 375, 1), (33, 33, 50, 1),
+                           (64, 0, 1, 0)):
+        assert int(c.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), relayed=r)
+        assert int(cons.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), True, r)

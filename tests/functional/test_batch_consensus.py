@@ -206,13 +206,13 @@ def test_bad_consensus_settings_revert(project, owner, reverts, change, error):
 
 
 def test_a_column_that_could_exceed_the_gas_budget_is_refused(project, owner):
-    """40 seats x 25-word columns fit in 128 KiB and under 12M with MEAN (relayed seats
-    included), but sorting them (MEDIAN) could cost more: the settings are refused before
-    anyone can post into them."""
+    """40 seats x 25-word columns, every seat relayable, fit in 128 KiB and under 12M with
+    MEAN, but sorting them (MEDIAN) could cost more: the settings are refused before anyone
+    can post into them."""
     from ml.settings import column_gas_bound
 
     s = dataclasses.replace(BASE, param_count=16 * 100, max_participants=40, column_words=25, post_words=100,
-                            aggregation="median")
+                            aggregation="median", max_relayed=40)
     assert column_gas_bound(40, 25, True) > 12_000_000 >= column_gas_bound(40, 25, False)
     # A raw eth_call of the creation code: ape's error enrichment of this constructor revert
     # depends on which contract types it has seen, so the selector is checked directly.
@@ -228,8 +228,10 @@ def test_a_column_that_could_exceed_the_gas_budget_is_refused(project, owner):
     # the SDK's default column for these seats and rule is the widest one under both bounds
     from ml.settings import default_column_words
 
-    w = default_column_words(16 * 100, 40, "median")
-    assert column_gas_bound(40, w, True) <= 12_000_000 < column_gas_bound(40, w + 1, True)
+    for relayed in (40, 0):
+        w = default_column_words(16 * 100, 40, "median", relayed=relayed)
+        assert column_gas_bound(40, w, True, relayed=relayed) <= 12_000_000
+        assert column_gas_bound(40, w + 1, True, relayed=relayed) > 12_000_000
 
 
 def test_withheld_draw_neither_stalls_the_task_nor_costs_stakes(btask, owner, clients, chain, reverts):

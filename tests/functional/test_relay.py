@@ -276,10 +276,16 @@ def test_a_censored_client_posts_itself_and_is_aggregated(round_with_signed, cli
 
 
 def test_a_relay_over_the_seats_reverts(round_with_signed, clients, reverts, owner):
+    """Five updates for four seats (every one relayable): more than the relay may carry."""
+    from ml.relay import relay_plan
+
     t, signed, ups = round_with_signed
     extra = t.sign(clients[4], 1, floats(ups[0] + 1))
-    with reverts("RoundFull"):
-        _calls(t, signed + [extra])[0].send(owner)
+    with pytest.raises(ValueError, match="at most 4"):
+        _calls(t, signed + [extra])
+    (first, *_) = relay_plan(1, [], signed + [extra], t.column_words, False)
+    with reverts("TooManyRelayed"):
+        getattr(t.contract, first.method)(*first.args, sender=owner)
 
 
 def test_a_seat_taken_by_a_poster_meanwhile(round_with_signed, clients, owner, reverts):
@@ -310,3 +316,96 @@ def test_a_relay_counts_only_what_it_will_carry_before_deciding_to_wait(round_wi
     r = t.relay(owner, signed[1:], wait=wait)
     assert waited and r.completed and r.participants == 3
     assert set(r.rewards) == {str(a.address) for a in clients[1:4]}
+
+
+# --- how many seats a relay may carry (maxRelayed) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def capped_task(project, owner):
+    """Four seats, of which a relay carries at most two."""
+    s = dataclasses.replace(BASE, max_relayed=2)
+    return BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 10)
+
+
+def test_a_relay_over_max_relayed_reverts_and_the_sdk_says_so(capped_task, clients, owner, chain, reverts):
+    from ml.relay import relay_plan
+
+    t = capped_task
+    assert t.max_relayed == 2
+    ups = [np.full(N, 5 * (i + 1)) for i in range(4)]
+    with isolated(chain):
+        signed = _signed(t, clients[:4], ups)
+        (first, *_) = relay_plan(1, [], signed[:3], t.column_words, False)  # no SDK cap: the contract's
+        with reverts("TooManyRelayed"):
+            getattr(t.contract, first.method)(*first.args, sender=owner)
+        with pytest.raises(ValueError, match="at most 2"):
+            t.relay_calls(1, [], signed[:3])
+
+
+def test_a_capped_relay_carries_what_it_may_and_the_others_post(capped_task, clients, owner, chain):
+    """Four signed updates, a relay of at most two: the SDK carries the first two; with the
+    other two owners posting themselves it is a full house at once, and without them it
+    waits for the deadline and aggregates the two."""
+    t = capped_task
+    ups = [np.full(N, 5 * (i + 1)) for i in range(4)]
+    with isolated(chain):
+        signed = _signed(t, clients[:4], ups)
+        for a, u in zip(clients[2:4], ups[2:]):
+            t.submit(a, 1, floats(u))
+        r = t.relay(owner, signed, wait=lambda s: pytest.fail("a full house: no waiting"))
+        assert r.completed and r.participants == 4
+        assert np.array_equal(t.global_ints(), protocol.aggregate(ups, "mean", 0))
+    with isolated(chain):
+        signed = _signed(t, clients[:4], ups)
+        waited = []
+
+        def wait(seconds):
+            waited.append(seconds)
+            chain.pending_timestamp += seconds
+
+        r = t.relay(owner, signed, wait=wait)
+        assert waited and r.completed and r.participants == 2
+        assert set(r.rewards) == {str(a.address) for a in clients[:2]}
+
+
+def _constructor_error(project, owner, container, *args):
+    """The custom error selector a constructor reverts with (a raw eth_call of the creation
+    code: ape's error enrichment of constructor reverts depends on the types it has seen)."""
+    from web3.exceptions import ContractCustomError
+
+    data = bytes(container.contract_type.deployment_bytecode.to_bytes()) + bytes(
+        container.constructor.encode_input(*args))
+    with pytest.raises(ContractCustomError) as info:
+        owner.provider.web3.eth.call({"from": owner.address, "data": "0x" + data.hex()})
+    return str(info.value.data if hasattr(info.value, "data") else info.value)
+
+
+def test_max_relayed_settings_are_checked(project, owner):
+    """More relayable seats than seats; a relayable CONSENSUS task of several columns (it
+    could never relay); and 60 relayable seats, whose column bound exceeds the budget at any
+    width: each refused with its own error. The same 60 seats without a relay deploy (the
+    relay's per-seat gas no longer caps every task at 48 seats)."""
+    from eth_utils import keccak
+
+    from ml.settings import ConsensusSettings, default_column_words
+
+    def selector(sig):
+        return keccak(text=sig)[:4].hex()
+
+    raw = list(BASE.as_tuple())
+    raw[-1] = BASE.max_participants + 1
+    assert selector("BadMaxRelayed(uint256,uint256)") in _constructor_error(project, owner, project.PaperTask,
+                                                                              tuple(raw))
+    multi = dataclasses.replace(BASE, max_relayed=1)  # 3 one-word columns
+    assert selector("RelayNeedsOneColumn(uint256)") in _constructor_error(
+        project, owner, project.ConsensusTask, multi.as_tuple(), ConsensusSettings(stake=1).as_tuple())
+    sixty = BatchSettings(param_count=8192, max_participants=60, tier_thresholds=(10**9,), tier_rewards=(1,))
+    assert sixty.resolved_max_relayed == 0 and sixty.resolved_column_words == 30
+    with pytest.raises(ValueError, match="cannot fit one word"):
+        default_column_words(8192, 60, relayed=60)
+    relayable = dataclasses.replace(sixty, max_relayed=60, column_words=1, post_words=1)
+    assert selector("ColumnTooCostly(uint256,uint256)") in _constructor_error(project, owner, project.PaperTask,
+                                                                                relayable.as_tuple())
+    t = BatchTask.deploy(project.PaperTask, owner, sixty, funding=sixty.round_reserve)
+    assert t.max_relayed == 0 and t.max_participants == 60 and t.column_words == 30

@@ -326,10 +326,10 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
     have it relayed with the draw: every pair a confirmed near-duplicate, every credit and
     every seat record a fresh write. The relay lands within the contract's own bound (under
     12M), the round completes and nobody is paid."""
-    from ml.settings import default_column_words
+    from ml.settings import column_fit
 
     seats = 24
-    w = default_column_words(16 * 767, seats, "mean", consensus=True)
+    w = column_fit(seats, "mean", consensus=True, relayed=seats)
     s = BatchSettings(param_count=16 * w, max_participants=seats, min_participants=1, tier_thresholds=(10**9,),
                       tier_rewards=(1,), duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     cons = ConsensusSettings(stake=10**15, max_move=2**16)
