@@ -71,25 +71,31 @@ contract ColumnKit {
         if (s.length != n * samples || moved.length != n) revert BadShape(s.length, moved.length, n);
         refuted = new uint256[]((n * n + 255) >> 8);
         confirmed = new uint256[](refuted.length);
-        // n^2/2 pairs is the engine's only quadratic loop: each sample is split into its
-        // biased even and odd lanes once (update i's at rows + 64(i*samples + k)), and a pair
-        // costs one SWAR |a - b| per half-sample plus one slot sum (< 2^32: 32 lanes < 2^16
-        // per sample), not a checked call per sample.
+        // n^2/2 pairs is the engine's only quadratic loop, so everything a pair can share is
+        // done once per row: each sample's biased even and odd lanes v (one per 32-bit slot)
+        // are stored with 2^16 - v beside them (update i's half h at rows + 64(2i*samples
+        // + h)), and a pair's |a - b| per half is then a single add, a borrow test and a
+        // conditional negation (one slot sum at the end: 32 lanes < 2^16 per sample).
         uint256 rows;
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let top := shl(16, 0x0000000100000001000000010000000100000001000000010000000100000001)
             rows := mload(0x40)
-            let end := add(rows, shl(6, s.length))
+            let end := add(rows, shl(7, s.length))
             mstore(0x40, end)
             let p := s.offset
-            for { let q := rows } lt(q, end) { q := add(q, 0x40) } {
+            for { let q := rows } lt(q, end) { q := add(q, 0x80) } {
                 let x := calldataload(p)
-                mstore(q, and(add(and(x, low16), biasLanes), low16))
-                mstore(add(q, 0x20), and(add(and(shr(16, x), low16), biasLanes), low16))
+                let v := and(add(and(x, low16), biasLanes), low16)
+                mstore(q, v)
+                mstore(add(q, 0x20), sub(top, v))
+                v := and(add(and(shr(16, x), low16), biasLanes), low16)
+                mstore(add(q, 0x40), v)
+                mstore(add(q, 0x60), sub(top, v))
                 p := add(p, 0x20)
             }
         }
-        _pairs(rows, moved, n, samples << 6, limit, refuted, confirmed);
+        _pairs(rows, moved, n, samples << 7, limit, refuted, confirmed);
     }
 
     /// @dev The pair loop of `pairBitmaps` over split rows of `row` bytes each, bits set in
@@ -103,56 +109,78 @@ contract ColumnKit {
         uint256[] memory refuted,
         uint256[] memory confirmed
     ) private pure {
-        uint256 end = rows + n * row;
-        for (uint256 diag; rows < end; rows += row) {
-            uint256 ma;
-            assembly {
-                ma := calldataload(moved.offset)
-                moved.offset := add(moved.offset, 0x20)
-            }
-            uint256 p = diag;
-            uint256 mb;
-            assembly {
-                mb := moved.offset // entry a + 1, then each b with pb
-            }
-            for (uint256 pb = rows + row; pb < end; pb += row) {
-                uint256 d = _distance(rows, pb, row);
+        // Memory pointers and pair indices (n < 2^16 rows): nothing here can overflow.
+        unchecked {
+            uint256 end = rows + n * row;
+            for (uint256 diag; rows < end; rows += row) {
+                uint256 ma;
                 assembly {
-                    p := add(p, 1)
-                    let bits := 0
-                    switch gt(d, limit)
-                    case 1 { bits := refuted }
-                    default {
-                        let far := calldataload(mb)
-                        if lt(far, ma) { far := ma }
-                        if lt(shl(2, d), far) { bits := confirmed }
-                    }
-                    if bits {
-                        let at := add(add(bits, 0x20), shl(5, shr(8, p)))
-                        mstore(at, or(mload(at), shl(and(p, 255), 1)))
-                    }
-                    mb := add(mb, 0x20)
+                    ma := calldataload(moved.offset)
+                    moved.offset := add(moved.offset, 0x20)
                 }
+                uint256 p = diag;
+                uint256 mb;
+                assembly {
+                    mb := moved.offset // entry a + 1, then each b with pb
+                }
+                for (uint256 pb = rows + row; pb < end; pb += row) {
+                    uint256 d = _distance(rows, pb, row);
+                    assembly {
+                        p := add(p, 1)
+                        let bits := 0
+                        switch gt(d, limit)
+                        case 1 { bits := refuted }
+                        default {
+                            let far := calldataload(mb)
+                            if lt(far, ma) { far := ma }
+                            if lt(shl(2, d), far) { bits := confirmed }
+                        }
+                        if bits {
+                            let at := add(add(bits, 0x20), shl(5, shr(8, p)))
+                            mstore(at, or(mload(at), shl(and(p, 255), 1)))
+                        }
+                        mb := add(mb, 0x20)
+                    }
+                }
+                diag += n + 1;
             }
-            diag += n + 1;
         }
     }
 
-    /// @dev sum |a - b| over two split rows (ColumnMath.absLanes, then one .laneSum: the
-    ///      slot sums stay < 2^32).
+    /// @dev sum |a - b| over two split rows: per slot t = a + 2^16 - b has bit 16 set iff
+    ///      a >= b, and |a - b| is t's low half, or its 16-bit negation when the bit is clear
+    ///      (never a borrow across slots); one slot sum at the end (the sums stay < 2^32).
     function _distance(uint256 pa, uint256 pb, uint256 row) private pure returns (uint256 d) {
         assembly {
             let ones := 0x0000000100000001000000010000000100000001000000010000000100000001
-            let bit16 := shl(16, ones)
-            let acc := 0
-            for { let k := 0 } lt(k, row) { k := add(k, 0x20) } {
-                let x := mload(add(pa, k))
-                let y := mload(add(pb, k))
-                let m := mul(and(shr(16, sub(or(x, bit16), y)), ones), 0xffffffff)
-                let hi := or(and(x, m), and(y, not(m)))
-                acc := add(acc, sub(hi, xor(xor(x, y), hi)))
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            pb := add(pb, 0x20) // b's 2^16 - v words
+            // Two samples (the engine's DUPLICATE_SAMPLES): four halves, unrolled (a loop
+            // step costs more than the half it measures).
+            switch row
+            case 0x100 {
+                let t := add(mload(pa), mload(pb))
+                let l := and(not(shr(16, t)), ones)
+                d := add(xor(and(t, low16), mul(l, 0xffff)), l)
+                t := add(mload(add(pa, 0x40)), mload(add(pb, 0x40)))
+                l := and(not(shr(16, t)), ones)
+                d := add(d, add(xor(and(t, low16), mul(l, 0xffff)), l))
+                t := add(mload(add(pa, 0x80)), mload(add(pb, 0x80)))
+                l := and(not(shr(16, t)), ones)
+                d := add(d, add(xor(and(t, low16), mul(l, 0xffff)), l))
+                t := add(mload(add(pa, 0xc0)), mload(add(pb, 0xc0)))
+                l := and(not(shr(16, t)), ones)
+                d := add(d, add(xor(and(t, low16), mul(l, 0xffff)), l))
             }
-            d := shr(224, mul(acc, ones))
+            default {
+                for { let end := add(pa, row) } lt(pa, end) { pa := add(pa, 0x40) } {
+                    let t := add(mload(pa), mload(pb))
+                    let l := and(not(shr(16, t)), ones)
+                    d := add(d, add(xor(and(t, low16), mul(l, 0xffff)), l))
+                    pb := add(pb, 0x40)
+                }
+            }
+            d := shr(224, mul(d, ones))
         }
     }
 
