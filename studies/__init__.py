@@ -6,7 +6,8 @@ needed to take part in a task. Nothing in ``ml`` imports from here.
 - ``experiments`` and ``results_page``: the paper's figures 6-9 and docs/RESULTS.md.
 - ``adversaries``: the reward-gaming study (honest vs cheating clients, both rules).
 - ``bench``: gas per parameter and blocks per round.
+- ``gasprofile``: a round's gas by Solidity function (``ape run gasprofile``).
 - ``research/``: one-off scripts whose outputs the docs cite (docs/results/research/).
 """
 
-__all__ = ["federation", "report", "experiments", "results_page", "adversaries", "bench"]
+__all__ = ["federation", "report", "experiments", "results_page", "adversaries", "bench", "gasprofile"]

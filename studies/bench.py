@@ -108,19 +108,13 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
     fee on (their cost counts). ``relay``: the clients sign (CONSENSUS: commit, then hand
     their openings over) and the keeper carries every update in the columns (nothing is
     posted or revealed; CONSENSUS draws and relays in one block)."""
-    s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
-                      trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
-                      duplicate_distance=1, replay_rounds=3, keeper_fee=1,
-                      max_relayed=len(clients) if relay else 0)  # each path at its widest columns
-    base = rng.normal(0, 0.5, n)
-    t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
-    _round(t, owner, clients, base, n, rng, 1, relay=relay)  # instant mining
+    t, base = bench_task(container, owner, clients, n, aggregation, rng, trim, consensus, relay)
     start = int(provider.web3.eth.block_number)
     provider.make_request("evm_setAutomine", [False])
     provider.make_request("evm_setIntervalMining", [block_time])
     t0 = time.perf_counter()
     try:
-        posts, extra, agg, blocks = _round(t, owner, clients, base, n, rng, 2, provider, relay=relay)
+        posts, extra, agg, blocks = play_round(t, owner, clients, base, n, rng, 2, provider, relay=relay)
     finally:
         provider.make_request("evm_setIntervalMining", [0])
         provider.make_request("evm_setAutomine", [True])
@@ -139,7 +133,23 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
     )
 
 
-def _round(t: BatchTask, owner: Any, clients: Sequence[Any], base: np.ndarray, n: int, rng: np.random.Generator,
+def bench_task(container: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
+               rng: np.random.Generator, trim: int = 1, consensus: ConsensusSettings | None = None,
+               relay: bool = False) -> tuple[BatchTask, np.ndarray]:
+    """A task as the bench measures it (duplicate and replay checks on, a 1-wei keeper fee,
+    each path at its widest columns: every seat relayable on the relay path, none on the
+    post path) after its first round (instant mining): the task and the model it started
+    from, the centre of every later round's updates."""
+    s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
+                      trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
+                      duplicate_distance=1, replay_rounds=3, keeper_fee=1, max_relayed=len(clients) if relay else 0)
+    base = rng.normal(0, 0.5, n)
+    t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
+    play_round(t, owner, clients, base, n, rng, 1, relay=relay)
+    return t, base
+
+
+def play_round(t: BatchTask, owner: Any, clients: Sequence[Any], base: np.ndarray, n: int, rng: np.random.Generator,
            r: int, provider: Any = None, relay: bool = False) -> tuple[list[Any], int, Any, dict[str, int]]:
     """One round, every phase's transactions broadcast at once: (posts, gas of commits and
     draw, the aggregation, distinct blocks per phase)."""
