@@ -442,11 +442,11 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice An upper bound of a column transaction's gas with n seats, `relayed` of them
     ///         relayed, and w words per update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN)
-    ///         or not (MEAN); the
-    ///         constructor refuses settings above MAX_COLUMN_GAS, so no sequence of posts can
-    ///         make a legal column exceed it (ml/settings mirrors it to size columns). It
-    ///         holds in the worst case a participant can arrange: every seat a fresh account,
-    ///         every pair of updates a confirmed near-duplicate.
+    ///         or not (MEAN); the constructor refuses settings above MAX_COLUMN_GAS with
+    ///         maxParticipants seats and maxRelayed relayed, so no sequence of posts and
+    ///         relays can make a legal column exceed it (ml/settings mirrors it to size
+    ///         columns). It holds in the worst case a participant can arrange: every seat a
+    ///         fresh account, every pair of updates a confirmed near-duplicate.
     function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) public view returns (uint256) {
         return _columnGasBound(_kit, n, relayed, w, sorts);
     }
