@@ -73,9 +73,10 @@ contract ColumnKit {
         confirmed = new uint256[](refuted.length);
         // n^2/2 pairs is the engine's only quadratic loop, so everything a pair can share is
         // done once per row: each sample's biased even and odd lanes v (one per 32-bit slot)
-        // are stored with 2^16 - v beside them (update i's half h at rows + 64(2i*samples
-        // + h)), and a pair's |a - b| per half is then a single add, a borrow test and a
-        // conditional negation (one slot sum at the end: 32 lanes < 2^16 per sample).
+        // are stored with 2^16 - v in the next word (update i's sample k, half h, at rows +
+        // 64(2(i*samples + k) + h)), and a pair's |a - b| per half is then a single add, a
+        // borrow test and a conditional negation (one slot sum at the end: 32 lanes < 2^16
+        // per sample).
         uint256 rows;
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff

@@ -233,7 +233,7 @@ contract PaperTask is BatchEngine {
         // the starting model's column, loaded once for every relayed update
         uint256 g = sorted ? _loadColumn(_modelColumn[completedRounds][column], w) : 0;
         for (uint256 i = first - 1; i < n; ++i) {
-            _checkRelayed(round, column, i, words[i * w:(i + 1) * w], sorted ? g : 0);
+            _checkRelayed(round, column, i, words[i * w:(i + 1) * w], g);
         }
     }
 

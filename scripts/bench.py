@@ -13,8 +13,7 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
-from ml.codec import word_count
-from ml.settings import MAX_COLUMN_WORDS, ConsensusSettings, column_fit, default_column_words
+from ml.settings import ConsensusSettings, column_fit, default_column_words, default_max_relayed
 from studies import bench
 
 AGGREGATIONS = ("mean", "median", "trimmed_mean")
@@ -86,7 +85,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                         relay=path == "relay").as_dict())
             if k <= consensus_up_to:
                 # A CONSENSUS relay admits every move before aggregating: one-column models only.
-                one_column = min(column_fit(k, "mean", True, k), MAX_COLUMN_WORDS) >= word_count(n)
+                one_column = default_max_relayed(n, k, "mean", consensus=True) == k
                 for path in ("post", "relay") if relay and one_column else ("post",):
                     click.echo(f"consensus, mean, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(

@@ -43,20 +43,17 @@ class SourceMap:
         for src, v in j["sources"].items():
             stem = Path(src).name
 
-            def walk(node: Any, contract: str = "") -> None:
+            def walk(node: Any) -> None:
                 if isinstance(node, dict):
-                    kind = node.get("nodeType")
-                    if kind == "ContractDefinition":
-                        contract = node.get("name", "")
-                    if kind in ("FunctionDefinition", "ModifierDefinition"):
+                    if node.get("nodeType") in ("FunctionDefinition", "ModifierDefinition"):
                         start, length, _ = (int(x) for x in node["src"].split(":"))
                         label = node.get("name") or node.get("kind", "function")
                         spans.setdefault(ids[src], []).append((start, start + length, f"{stem}:{label}"))
                     for child in node.values():
-                        walk(child, contract)
+                        walk(child)
                 elif isinstance(node, list):
                     for child in node:
-                        walk(child, contract)
+                        walk(child)
 
             walk(v["AST"])
         for s in spans.values():

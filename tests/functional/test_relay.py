@@ -409,3 +409,29 @@ def test_max_relayed_settings_are_checked(project, owner):
                                                                                 relayable.as_tuple())
     t = BatchTask.deploy(project.PaperTask, owner, sixty, funding=sixty.round_reserve)
     assert t.max_relayed == 0 and t.max_participants == 60 and t.column_words == 30
+
+
+def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bound(project, owner, accounts, chain):
+    """The griefing attack on a later legal transaction, through the relay: 20 fresh Sybil
+    accounts (they only sign; nothing needs funding) sign one update for a MEDIAN task whose
+    two columns are the widest that 20 relayable seats allow, and a relayer carries them
+    all: every pair a confirmed near-duplicate, every seat record, replay record and credit
+    a fresh write, every relayed word lane-checked and measured in both columns. Each column
+    lands within the contract's own bound (under 12M), and nobody is paid."""
+    from ml.settings import column_fit, column_gas_bound
+
+    seats = 20
+    w = column_fit(seats, "median", relayed=seats)
+    s = BatchSettings(param_count=16 * 2 * w, max_participants=seats, min_participants=1, aggregation="median",
+                      tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=3,
+                      keeper_fee=1, max_relayed=seats)
+    with isolated(chain):
+        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(s.param_count), funding=10**18)
+        assert t.column_words == w and len(t.columns) == 2
+        sybils = [accounts.generate_test_account() for _ in range(seats)]
+        one = np.random.default_rng(2).normal(0, 2, s.param_count)
+        r = t.relay(owner, [t.sign(a, 1, one) for a in sybils])
+        bound = column_gas_bound(seats, w, True, relayed=seats)
+        assert r.completed and r.participants == seats and r.transactions == 2
+        assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
+        assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
