@@ -298,7 +298,7 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             assert r.rewards[str(clients[i].address)] == want, (i, score)
 
 
-@settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, accounts, chain, data):
     """For random rules, seats, model sizes, column widths, and posters that are fresh

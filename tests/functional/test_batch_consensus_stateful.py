@@ -243,5 +243,5 @@ def test_consensus_state_machine(project, accounts, chain):
             assert int(self.c.totalStakes()) == self.stakes
 
     run_state_machine_as_test(Consensus, settings=settings(
-        max_examples=4, stateful_step_count=30, deadline=None,
+        max_examples=3, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
