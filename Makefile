@@ -33,7 +33,7 @@ help:
 	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
 	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet) and the adaptive poisoner vs each aggregation rule, seeds 0-4; ~20 min"
-	@echo "make bench  - gas per parameter per client and blocks per round by rule, aggregation, size (8k-256k) and clients (5-50), vs floor and naive contract; ~25 min"
+	@echo "make bench  - gas per parameter per client and blocks per round by rule, aggregation, size (8k-256k) and clients (5-40), posted and relayed, vs the naive contract; ~25 min"
 	@echo "make experiments - the paper's figures 6-9 -> docs/RESULTS.md (12-s-block runs shortened: --quick); ~15 min"
 	@echo "make experiments-full - the same with every 12-s-block run at full length; ~37 min"
 	@echo "make setup  - only install: venv + pinned Python deps, npm toolchain and data"
