@@ -14,7 +14,7 @@ import {MedianLib} from "./lib/MedianLib.sol";
 contract ColumnKit {
     uint256 internal constant SIGN_BIAS = 0x8000;
 
-    /// @notice `pairBitmaps` got samples or distances that do not match n.
+    /// @notice `pairBitmaps` got samples, distances or skip words that do not match n.
     error BadShape(uint256 samples, uint256 moved, uint256 n);
 
     /// @notice Column of the new model by a sorted rule: for each of the `w` words, the n
@@ -59,25 +59,36 @@ contract ColumnKit {
     ///         and less than a quarter as far apart as the farther-moved of the two.
     /// @param s update i's sample k at i*samples+k.
     /// @param moved how far each update moved from the old model on its samples.
+    /// @param skip pairs already refuted on an earlier column (bitmap like `refuted`, one
+    ///        word per 256 pairs): not measured again, neither bit set; a refuted pair stays
+    ///        refuted whatever later columns say, so only the first column pays for all.
     /// @param biasLanes the task's lane bias (2^(B-1) in every 32-bit slot).
     function pairBitmaps(
         uint256[] calldata s,
         uint256[] calldata moved,
+        uint256[] calldata skip,
         uint256 n,
         uint256 samples,
         uint256 limit,
         uint256 biasLanes
     ) external pure returns (uint256[] memory refuted, uint256[] memory confirmed) {
-        if (s.length != n * samples || moved.length != n) revert BadShape(s.length, moved.length, n);
-        refuted = new uint256[]((n * n + 255) >> 8);
-        confirmed = new uint256[](refuted.length);
+        uint256 words = (n * n + 255) >> 8;
+        if (s.length != n * samples || moved.length != n || skip.length != words) {
+            revert BadShape(s.length, moved.length, n);
+        }
+        refuted = skip; // the pair loop tests each pair's bit before measuring it
+        confirmed = new uint256[](words);
+        _pairs(_rows(s, biasLanes), moved, n, samples << 7, limit, refuted, confirmed);
+    }
+
+    /// @dev The split rows of `pairBitmaps`' samples, in fresh memory.
+    function _rows(uint256[] calldata s, uint256 biasLanes) private pure returns (uint256 rows) {
         // n^2/2 pairs is the engine's only quadratic loop, so everything a pair can share is
         // done once per row: each sample's biased even and odd lanes v (one per 32-bit slot)
         // are stored with 2^16 - v in the next word (update i's sample k, half h, at rows +
         // 64(2(i*samples + k) + h)), and a pair's |a - b| per half is then a single add, a
         // borrow test and a conditional negation (one slot sum at the end: 32 lanes < 2^16
         // per sample).
-        uint256 rows;
         assembly {
             let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
             let top := shl(16, 0x0000000100000001000000010000000100000001000000010000000100000001)
@@ -96,11 +107,11 @@ contract ColumnKit {
                 p := add(p, 0x20)
             }
         }
-        _pairs(rows, moved, n, samples << 7, limit, refuted, confirmed);
     }
 
     /// @dev The pair loop of `pairBitmaps` over split rows of `row` bytes each, bits set in
-    ///      the memory bitmaps (dead parameters reused as locals: stack depth).
+    ///      the memory bitmaps; a pair whose refuted bit is set already (it came in `skip`)
+    ///      is not measured (dead parameters reused as locals: stack depth).
     function _pairs(
         uint256 rows,
         uint256[] calldata moved,
@@ -125,21 +136,29 @@ contract ColumnKit {
                     mb := moved.offset // entry a + 1, then each b with pb
                 }
                 for (uint256 pb = rows + row; pb < end; pb += row) {
-                    uint256 d = _distance(rows, pb, row);
+                    uint256 d;
                     assembly {
                         p := add(p, 1)
-                        let bits := 0
-                        switch gt(d, limit)
-                        case 1 { bits := refuted }
-                        default {
-                            let far := calldataload(mb)
-                            if lt(far, ma) { far := ma }
-                            if lt(shl(2, d), far) { bits := confirmed }
+                        d := and(shr(and(p, 255), mload(add(add(refuted, 0x20), shl(5, shr(8, p))))), 1)
+                    }
+                    if (d == 0) {
+                        d = _distance(rows, pb, row);
+                        assembly {
+                            let bits := 0
+                            switch gt(d, limit)
+                            case 1 { bits := refuted }
+                            default {
+                                let far := calldataload(mb)
+                                if lt(far, ma) { far := ma }
+                                if lt(shl(2, d), far) { bits := confirmed }
+                            }
+                            if bits {
+                                let at := add(add(bits, 0x20), shl(5, shr(8, p)))
+                                mstore(at, or(mload(at), shl(and(p, 255), 1)))
+                            }
                         }
-                        if bits {
-                            let at := add(add(bits, 0x20), shl(5, shr(8, p)))
-                            mstore(at, or(mload(at), shl(and(p, 255), 1)))
-                        }
+                    }
+                    assembly {
                         mb := add(mb, 0x20)
                     }
                 }

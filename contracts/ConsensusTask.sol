@@ -334,7 +334,7 @@ contract ConsensusTask is BatchEngine {
     {
         uint256 g = _loadColumn(store, w);
         for (uint256 i; i < n; ++i) {
-            address who = entrant[round][i];
+            address who = entrant(round, i);
             _distanceToNew[round][who] += _sliceDistance(words[i * w:(i + 1) * w], g);
         }
     }
@@ -350,7 +350,7 @@ contract ConsensusTask is BatchEngine {
     }
 
     function _distanceOf(uint256 round, uint256 entry) internal view returns (uint256) {
-        return _distanceToNew[round][entrant[round][uint16(entry >> 40)]];
+        return _distanceToNew[round][entrant(round, uint16(entry >> 40))];
     }
 
     /// @dev Every listed update gets its stake back with its reward.
@@ -364,7 +364,7 @@ contract ConsensusTask is BatchEngine {
     function _onRoundEnd(uint256 round) internal override {
         if (roundVersion[round] == 0) {
             for (uint256 i; i < roundEntrants; ++i) {
-                _settled(round, entrant[round][i]);
+                _settled(round, entrant(round, i));
             }
         }
         uint256 missing = _roundSeats[round] - _roundFinished[round];

@@ -216,14 +216,20 @@ def sample_offset(seed: bytes, column: int, j: int, width: int) -> int:
     return _word_hash(seed, column, j) % width
 
 
-def pair_tests(samples: list[list[int]], moved: list[int], limit: int) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+def pair_tests(samples: list[list[int]], moved: list[int], limit: int,
+               skip: frozenset[tuple[int, int]] | set[tuple[int, int]] = frozenset(),
+               ) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
     """ColumnKit.pairBitmaps on one column: the pairs (a, b), a < b, refuted (their samples
     farther apart than ``limit``) and confirmed (within it, and less than a quarter as far
-    apart as the farther-moved of the two). ``samples[i]`` is update i's sampled words."""
-    refuted: set[tuple[int, int]] = set()
+    apart as the farther-moved of the two). ``samples[i]`` is update i's sampled words.
+    Pairs in ``skip`` (refuted on an earlier column) are not measured and come back
+    refuted."""
+    refuted: set[tuple[int, int]] = set(skip)
     confirmed: set[tuple[int, int]] = set()
     for a in range(len(samples)):
         for b in range(a + 1, len(samples)):
+            if (a, b) in skip:
+                continue
             d = sum(word_distance(x, y) for x, y in zip(samples[a], samples[b]))
             if d > limit:
                 refuted.add((a, b))
@@ -249,8 +255,7 @@ def near_duplicates(columns: list[list[list[int]]], old_columns: list[list[int]]
         offsets = [sample_offset(seed, c, k, w) for k in range(min(w, samples))]
         limit = duplicate_distance * 16 * len(offsets)
         moved = [sum(word_distance(col[i][o], old_columns[c][o]) for o in offsets) for i in range(n)]
-        far, near = pair_tests([[col[i][o] for o in offsets] for i in range(n)], moved, limit)
-        refuted |= far
+        refuted, near = pair_tests([[col[i][o] for o in offsets] for i in range(n)], moved, limit, refuted)
         confirmed |= near
     flagged = confirmed - refuted
     return {i for pair in flagged for i in pair}

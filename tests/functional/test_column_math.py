@@ -92,16 +92,27 @@ def test_pair_bitmaps_are_the_reference_pair_tests(kit, data):
     samples = [[word(int(v) for v in r[j]) for j in range(k)] for r in rows]
     moved = [int(v) for v in rng.integers(0, 400, n)]
     limit = data.draw(st.integers(0, 60), label="limit")
-    refuted, confirmed = kit.pairBitmaps([w for s in samples for w in s], moved, n, k, limit, 0x8000 * ONES32)
-    expected = protocol.pair_tests(samples, moved, limit)
+    # pairs refuted on an earlier column: skipped, and returned refuted
+    pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
+    share = data.draw(st.sampled_from([0.0, 0.3, 1.0]), label="share of pairs refuted before")
+    skip = {p for p in pairs if rng.random() < share}
+    bitmap = [0] * ((n * n + 255) >> 8)
+    for a, b in skip:
+        bitmap[(a * n + b) >> 8] |= 1 << ((a * n + b) & 255)
+    refuted, confirmed = kit.pairBitmaps([w for s in samples for w in s], moved, bitmap, n, k, limit,
+                                         0x8000 * ONES32)
+    expected = protocol.pair_tests(samples, moved, limit, skip)
     assert (_bits(refuted, n), _bits(confirmed, n)) == expected
+    assert skip <= _bits(refuted, n) and not skip & _bits(confirmed, n)
 
 
 def test_pair_bitmaps_refuse_a_shape_that_does_not_match(kit):
     with ape.reverts(kit.BadShape):
-        kit.pairBitmaps([1, 2, 3], [0, 0], 2, 2, 10, 0x8000 * ONES32)
+        kit.pairBitmaps([1, 2, 3], [0, 0], [0], 2, 2, 10, 0x8000 * ONES32)
     with ape.reverts(kit.BadShape):
-        kit.pairBitmaps([1, 2], [0], 2, 1, 10, 0x8000 * ONES32)
+        kit.pairBitmaps([1, 2], [0], [0], 2, 1, 10, 0x8000 * ONES32)
+    with ape.reverts(kit.BadShape):  # one skip word per 256 pairs
+        kit.pairBitmaps([1, 2], [0, 0], [], 2, 1, 10, 0x8000 * ONES32)
 
 
 ONES32 = sum(1 << (32 * k) for k in range(8))
