@@ -113,6 +113,11 @@ abstract contract BatchEngine is RevenueShare {
     ///      per relayed word (head, lanes, distance), counted for maxRelayed seats.
     uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
     uint256 internal constant GAS_PER_RELAYED_WORD = 500;
+    /// @dev Column gas per head of an earlier round's list that column 0 looks up (the
+    ///      replay test), counted for replayRounds lists of maxParticipants heads.
+    uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
+    /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
+    uint256 public constant MAX_REPLAY_ROUNDS = 16;
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
@@ -151,6 +156,7 @@ abstract contract BatchEngine is RevenueShare {
     error BadParticipantBounds(uint256 minParticipants, uint256 maxParticipants);
     error TooManyParticipants(uint256 maxParticipants, uint256 limit);
     error BadMaxRelayed(uint256 maxRelayed, uint256 maxParticipants);
+    error BadReplayRounds(uint256 replayRounds, uint256 limit);
     error TooManyRelayed(uint256 relayed, uint256 maxRelayed);
     error ZeroDuration();
     error BadColumnWords(uint256 columnWords, uint256 limit);
@@ -224,8 +230,7 @@ abstract contract BatchEngine is RevenueShare {
     uint256 public roundReserve;
     /// @notice Wei credited (rewards, fees) and not yet withdrawn.
     uint256 public totalOwed;
-    mapping(address => uint256) public owed;
-
+    /// @notice The open (or next) round.
     uint256 public currentRound;
     /// @notice Time `endTask` was called (0: the task runs); no round opens after it.
     uint256 public endedAt;
@@ -254,22 +259,25 @@ abstract contract BatchEngine is RevenueShare {
     mapping(address => bytes32) internal _cursor;
     /// @dev Fold of the links the next column must open (keccak chain over the list).
     bytes32 internal _columnFold;
-    /// @notice Round -> seed of its duplicate samples, fixed by its first column (after
-    ///         every update is posted, so no poster knows which words will be compared).
-    mapping(uint256 => bytes32) public roundSeed;
+    /// @dev The latest round's seed of its duplicate samples (its low 64 bits: the round).
+    uint256 internal _seed;
     /// @dev Bitmap word -> pairs (a * n + b) of the current round refuted / confirmed as near
     ///      duplicates (column 0 rewrites every word the round uses).
     mapping(uint256 => uint256) internal _refuted;
     mapping(uint256 => uint256) internal _confirmed;
-    /// @dev Round -> bitmap of list indices whose head link replays a recent accepted update.
-    mapping(uint256 => mapping(uint256 => uint256)) internal _replays;
-    /// @notice Head link -> last round an update with exactly these words was accepted.
-    mapping(bytes32 => uint256) public acceptedIn;
+    /// @dev Bitmap of the current round's list indices whose head link replays a recent
+    ///      accepted update (rewritten by column 0: at most MAX_SEATS = 256 indices).
+    uint256 internal _replays;
+    /// @dev Round % (replayRounds + 1) -> data contract of that round's head links (their
+    ///      first 16 bytes, in list order) | round << 160: a ring of the last rounds' lists,
+    ///      one slot each, rewritten (a head costs 3,200 gas of code instead of a fresh
+    ///      22,100-gas slot). 128 bits suffice: a collision only flags an update as a
+    ///      replay, and flagging someone else's needs a second preimage.
+    mapping(uint256 => uint256) internal _headLists;
     /// @dev Version -> column -> data contract holding that column of the model.
     mapping(uint256 => mapping(uint256 => address)) internal _modelColumn;
-    /// @notice Round -> 1 + list index of its first relayed update (0: none relayed). Relayed
-    ///         updates follow the posted ones on the list.
-    mapping(uint256 => uint256) public relayedFrom;
+    /// @dev The latest relay's round << 128 | 1 + list index of its first relayed update.
+    uint256 internal _relayed;
     /// @notice Initial model columns written so far (round 1 needs all).
     uint256 public initialColumns;
 
@@ -286,6 +294,7 @@ abstract contract BatchEngine is RevenueShare {
         }
         if (s.maxParticipants > MAX_SEATS) revert TooManyParticipants(s.maxParticipants, MAX_SEATS);
         if (s.maxRelayed > s.maxParticipants) revert BadMaxRelayed(s.maxRelayed, s.maxParticipants);
+        if (s.replayRounds > MAX_REPLAY_ROUNDS) revert BadReplayRounds(s.replayRounds, MAX_REPLAY_ROUNDS);
         if (s.postDuration == 0) revert ZeroDuration();
         uint256 words = (s.paramCount + 15) / 16;
         if (s.columnWords == 0 || s.columnWords > MAX_COLUMN_WORDS) {
@@ -300,7 +309,7 @@ abstract contract BatchEngine is RevenueShare {
         ColumnKit kit = new ColumnKit();
         _kit = kit;
         uint256 gasBound =
-            _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1);
+            _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1, s.replayRounds * s.maxParticipants);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
@@ -454,16 +463,21 @@ abstract contract BatchEngine is RevenueShare {
     ///         columns). It holds in the worst case a participant can arrange: every seat a
     ///         fresh account, every pair of updates a confirmed near-duplicate.
     function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) public view returns (uint256) {
-        return _columnGasBound(_kit, n, relayed, w, sorts);
+        return _columnGasBound(_kit, n, relayed, w, sorts, replayRounds * maxParticipants);
     }
 
-    function _columnGasBound(ColumnKit kit, uint256 n, uint256 relayed, uint256 w, uint256 sorts)
-        internal
-        view
-        returns (uint256)
-    {
+    /// @dev `replayHeads`: replayRounds x maxParticipants, the most heads of earlier rounds
+    ///      column 0 may look up.
+    function _columnGasBound(
+        ColumnKit kit,
+        uint256 n,
+        uint256 relayed,
+        uint256 w,
+        uint256 sorts,
+        uint256 replayHeads
+    ) internal view returns (uint256) {
         uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
-        return GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
+        return GAS_COLUMN_BASE + n * GAS_PER_SEAT + replayHeads * GAS_PER_REPLAY_HEAD + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
             + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleColumnGas(n, w);
     }
@@ -515,7 +529,10 @@ abstract contract BatchEngine is RevenueShare {
         uint256 w = to - from;
         if (words.length != n * w) revert WrongLength(words.length, n * w);
         if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
-        if (column == 0) roundSeed[round] = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round));
+        if (column == 0) {
+            uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round)));
+            _seed = (seed >> 64 << 64) | round;
+        }
 
         _checkColumnLinks(round, column, words, nextLinks, n, w);
         uint256 version = completedRounds + 1;
@@ -586,7 +603,7 @@ abstract contract BatchEngine is RevenueShare {
         }
         _columnFold = fold;
         roundEntrants = posted + owners.length;
-        relayedFrom[round] = posted + 1;
+        _relayed = (round << 128) | (posted + 1);
         // The rule's own postingClosed() decides, with the relayed updates counted: one
         // statement of when columns may start.
         _aggregate(round, 0, words, nextLinks);
@@ -605,9 +622,9 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice Pays the caller everything credited to it: rewards, fees and licence revenue.
     function withdraw() external nonReentrant {
-        uint256 amount = owed[msg.sender];
+        uint256 amount = owed(msg.sender);
         if (amount != 0) {
-            owed[msg.sender] = 0;
+            _accounts[msg.sender] = uint128(_accounts[msg.sender]);
             totalOwed -= amount;
         }
         uint256 revenue = _takeRevenue(msg.sender);
@@ -620,7 +637,13 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice Wei `withdraw` would pay `account` now.
     function withdrawable(address account) external view returns (uint256) {
-        return owed[account] + revenueOf(account);
+        return owed(account) + revenueOf(account);
+    }
+
+    /// @notice Wei credited to `account` (rewards and fees) and not yet withdrawn; licence
+    ///         revenue is `revenueOf`.
+    function owed(address account) public view returns (uint256) {
+        return _accounts[account] >> 128;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -663,6 +686,21 @@ abstract contract BatchEngine is RevenueShare {
         return (uint8(e), uint32(e >> 8), uint16(e >> 40));
     }
 
+    /// @notice Seed of `round`'s duplicate samples, fixed by its first column (after every
+    ///         update is in, so no poster knows which words will be compared); 0 before
+    ///         that, and again once a later round has its own.
+    function roundSeed(uint256 round) public view returns (bytes32) {
+        uint256 seed = _seed;
+        return uint64(seed) == round ? bytes32(seed) : bytes32(0);
+    }
+
+    /// @dev 1 + list index of `round`'s first relayed update (0: none relayed, or not known
+    ///      any more: a later round was relayed). Relayed updates follow the posted ones.
+    function _relayedFrom(uint256 round) internal view returns (uint256) {
+        uint256 r = _relayed;
+        return r >> 128 == round ? uint128(r) : 0;
+    }
+
     /// @notice Address of the update at list index `i` of `round` (the current round; an
     ///         earlier round's index reads as 0 once a later round reuses it).
     function entrant(uint256 round, uint256 i) public view returns (address) {
@@ -698,7 +736,7 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice Offset inside column `column` (of `w` words) of duplicate sample `j` of the
     ///         round whose seed is `seed`.
-    function sampleOffset(bytes32 seed, uint256 column, uint256 j, uint256 w) public pure returns (uint256) {
+    function _sampleOffset(bytes32 seed, uint256 column, uint256 j, uint256 w) internal pure returns (uint256) {
         return uint256(keccak256(abi.encode(seed, column, j))) % w;
     }
 
@@ -728,8 +766,8 @@ abstract contract BatchEngine is RevenueShare {
         internal
         virtual;
 
-    /// @dev The score of list entry `i` (with its `_entry` word) once every column is in.
-    function _score(uint256 round, uint256 i, uint256 entry) internal view virtual returns (uint256);
+    /// @dev The score of list entry `i`, participant `who`, once every column is in.
+    function _score(uint256 round, uint256 i, address who) internal view virtual returns (uint256);
 
     /// @dev What the rule adds to a column's gas bound with n seats and w words per update.
     function _ruleColumnGas(uint256, uint256) internal pure virtual returns (uint256) {
@@ -780,7 +818,7 @@ abstract contract BatchEngine is RevenueShare {
         roundOpen = true;
         roundEntrants = 0;
         columnCursor = 0;
-        _columnFold = 0;
+        _columnFold = bytes32(round); // never zero: the first update rewrites a live slot
         postDeadline = block.timestamp + _postingDelay() + postDuration;
         _onRoundStart(round);
         emit RoundStarted(round, postDeadline, reserve);
@@ -913,28 +951,69 @@ abstract contract BatchEngine is RevenueShare {
         uint256 n,
         uint256 w
     ) internal {
-        bytes32 fold = 0;
+        bytes32 fold = column == 0 ? bytes32(round) : bytes32(0);
         bytes32 nextFold = 0;
         bool last = column + 1 == columnCount;
         bool replays = column == 0 && replayRounds != 0;
+        // the head list, if column 0 keeps it: each head's first 16 bytes, two per word
+        (uint256 code, uint256 heads) = CodeStore.alloc((n + 1) >> 1);
         for (uint256 i; i < n; ++i) {
             bytes32 link = _link(words[i * w:(i + 1) * w], nextLinks[i]);
             fold = keccak256(abi.encode(fold, link));
             nextFold = keccak256(abi.encode(nextFold, nextLinks[i]));
             if (last && nextLinks[i] != 0) revert ColumnMismatch(round, column);
-            if (replays) _noteReplay(round, i, link);
+            assembly {
+                mstore(add(heads, shl(4, i)), link) // its last 16 bytes: the next head's place
+            }
         }
         if (fold != _columnFold) revert ColumnMismatch(round, column);
         _columnFold = nextFold;
+        if (replays) {
+            assembly {
+                mstore(add(heads, shl(4, n)), 0) // an odd list's last half-word: no head
+            }
+            _noteReplays(round, CodeStore.deploy(code, (n + 1) >> 1));
+        }
     }
 
-    /// @dev Column 0 sees every update's head link (its exact words): one accepted in the
-    ///      last `replayRounds` rounds (this one included, for a second identical post) is a
-    ///      replay.
-    function _noteReplay(uint256 round, uint256 i, bytes32 head) internal {
-        uint256 seen = acceptedIn[head];
-        if (seen != 0 && round - seen <= replayRounds) _replays[round][i >> 8] |= 1 << (i & 255);
-        acceptedIn[head] = round;
+    /// @dev Column 0 sees every update's head link (its exact words), kept as the round's
+    ///      head list `heads`: one accepted in the last `replayRounds` rounds (this one
+    ///      included, for a second identical copy) is a replay.
+    function _noteReplays(uint256 round, address heads) internal {
+        uint256 window = replayRounds;
+        ColumnKit kit = _kit;
+        bytes32 salt = roundSeed(round);
+        bytes4 selector = ColumnKit.replays.selector;
+        // ColumnKit.replays(heads, ring, round, window, salt), encoded by hand with the ring's
+        // slots read straight into the calldata (the ABI encoder would cost ~300 bytes of
+        // code the CONSENSUS task has no room for).
+        assembly {
+            let ring := add(window, 1)
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), heads)
+            mstore(add(p, 0x24), 0xa0)
+            mstore(add(p, 0x44), round)
+            mstore(add(p, 0x64), window)
+            mstore(add(p, 0x84), salt)
+            mstore(add(p, 0xa4), ring)
+            for { let k := 0 } lt(k, ring) { k := add(k, 1) } {
+                mstore(0, k)
+                mstore(0x20, _headLists.slot)
+                mstore(add(p, add(0xc4, shl(5, k))), sload(keccak256(0, 0x40)))
+            }
+            if iszero(staticcall(gas(), kit, p, add(0xc4, shl(5, ring)), 0, 0)) {
+                returndatacopy(0, 0, returndatasize())
+                revert(0, returndatasize())
+            }
+            // (uint256[] flags): offset, length 1 (n <= MAX_SEATS = 256), the word
+            returndatacopy(0, 0x40, 0x20)
+            sstore(_replays.slot, mload(0))
+            // this round's list in its ring slot
+            mstore(0, mod(round, ring))
+            mstore(0x20, _headLists.slot)
+            sstore(keccak256(0, 0x40), or(heads, shl(160, round)))
+        }
     }
 
     /// @dev The new model's column by the aggregation rule, written as a data contract (a
@@ -1004,7 +1083,7 @@ abstract contract BatchEngine is RevenueShare {
         internal
     {
         uint256 samples = w < DUPLICATE_SAMPLES ? w : DUPLICATE_SAMPLES;
-        (uint256[] memory s, uint256[] memory moved) = _samples(roundSeed[round], column, words, n, w, samples);
+        (uint256[] memory s, uint256[] memory moved) = _samples(roundSeed(round), column, words, n, w, samples);
         uint256[] memory known = new uint256[]((n * n + 255) >> 8);
         if (column != 0) {
             for (uint256 k; k < known.length; ++k) {
@@ -1033,7 +1112,7 @@ abstract contract BatchEngine is RevenueShare {
         address old = _modelColumn[completedRounds][column];
         uint256 g;
         for (uint256 k; k < samples; ++k) {
-            uint256 off = sampleOffset(seed, column, k, w);
+            uint256 off = _sampleOffset(seed, column, k, w);
             assembly {
                 g := mload(0x40) // one scratch word past the free pointer, not kept
             }
@@ -1065,9 +1144,9 @@ abstract contract BatchEngine is RevenueShare {
         uint256[] memory dups = _duplicateFlags(n);
         for (uint256 i; i < n; ++i) {
             address who = entrant(round, i);
-            uint256 score = _score(round, i, _entry(round, who));
+            uint256 score = _score(round, i, who);
             bool dup = (dups[i >> 8] >> (i & 255)) & 1 != 0;
-            bool replay = _replays[round][i >> 8] & (1 << (i & 255)) != 0;
+            bool replay = (_replays >> i) & 1 != 0;
             uint256 tier_ = rewardTier(score);
             uint256 reward = dup || replay || tier_ >= _tierRewards.length ? 0 : _tierRewards[tier_];
             if (reward != 0) {
@@ -1088,9 +1167,8 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     function _credit(address account, uint256 amount, uint256 shares) internal {
-        owed[account] += amount;
         totalOwed += amount;
-        if (shares != 0) _addShares(account, shares);
+        _addShares(account, shares, amount);
     }
 
     function _unattributedRevenue(uint256 value) internal override {

@@ -6,10 +6,11 @@ import {MedianLib} from "./lib/MedianLib.sol";
 
 /// @title ColumnKit
 /// @notice Stateless column math a task calls instead of carrying it: the sorting-network
-///         column of MEDIAN and TRIMMED_MEAN, the near-duplicate pair test and the seat
-///         draw's lower median. Every task creates its own kit in its constructor (no
+///         column of MEDIAN and TRIMMED_MEAN, the near-duplicate pair test, the replay test
+///         and the seat draw's lower median. Every task creates its own kit in its constructor (no
 ///         library linking, nothing to trust but the task's own creation code), which keeps
-///         the tasks under the EIP-170 code limit. Pure functions of their arguments.
+///         the tasks under the EIP-170 code limit. Functions of their arguments (and of the
+///         head lists, write-once data contracts, that `replays` reads).
 /// @dev Mirrored by `ml/protocol.py` like the rest of the engine's arithmetic.
 contract ColumnKit {
     uint256 internal constant SIGN_BIAS = 0x8000;
@@ -201,6 +202,79 @@ contract ColumnKit {
                 }
             }
             d := shr(224, mul(d, ones))
+        }
+    }
+
+    /// @notice Bit i set iff head i of the list in data contract `current` (a CodeStore of
+    ///         the round's head links' first 16 bytes, two per word, in list order; a zero
+    ///         half is no head) replays an update: its head is in a list of the last
+    ///         `window` rounds, or earlier on `current` itself (the first copy of a round is
+    ///         not a replay of itself).
+    /// @param ring the task's head-list slots (data contract | round << 160); lists of
+    ///        rounds outside [round - window, round) are ignored.
+    /// @param salt the round's seed: it hashes heads into the lookup table, so nobody who
+    ///        chose an update can make heads collide in it and lengthen the probes (a table
+    ///        indexed by the heads' own bits could be flooded by ground heads).
+    function replays(address current, uint256[] calldata ring, uint256 round, uint256 window, bytes32 salt)
+        external
+        view
+        returns (uint256[] memory flags)
+    {
+        uint256 n = (current.code.length - 1) >> 4;
+        flags = new uint256[]((n + 255) >> 8);
+        uint256 size = 2;
+        while (size < 2 * n) size <<= 1; // half full at most: ~2 probes per lookup
+        uint256[] memory keys = new uint256[](size);
+        uint256[] memory at = new uint256[](size);
+        _lookUp(current, n, keys, at, flags, salt, true);
+        for (uint256 k; k < ring.length; ++k) {
+            uint256 r = ring[k] >> 160;
+            if (r == 0 || r >= round || round - r > window) continue;
+            address list = address(uint160(ring[k]));
+            _lookUp(list, (list.code.length - 1) >> 4, keys, at, flags, salt, false);
+        }
+    }
+
+    /// @dev Looks every head of `list` up in the open-addressing table (`keys`: head or 0;
+    ///      `at`: its index on the current list): a hit flags that index; with `insert`
+    ///      (the current list) a miss adds the head and a hit flags the new copy instead.
+    function _lookUp(
+        address list,
+        uint256 count,
+        uint256[] memory keys,
+        uint256[] memory at,
+        uint256[] memory flags,
+        bytes32 salt,
+        bool insert
+    ) private view {
+        assembly {
+            let buf := mload(0x40) // scratch past the free pointer: the list's heads
+            extcodecopy(list, buf, 1, shl(4, count))
+            let mask := sub(mload(keys), 1)
+            mstore(0x20, salt)
+            for { let i := 0 } lt(i, count) { i := add(i, 1) } {
+                let h := shr(128, mload(add(buf, shl(4, i))))
+                if iszero(h) { continue }
+                mstore(0, h)
+                let slot := and(keccak256(0, 0x40), mask)
+                for {} 1 { slot := and(add(slot, 1), mask) } {
+                    let key := mload(add(keys, shl(5, add(slot, 1))))
+                    if iszero(key) {
+                        if insert {
+                            mstore(add(keys, shl(5, add(slot, 1))), h)
+                            mstore(add(at, shl(5, add(slot, 1))), i)
+                        }
+                        break
+                    }
+                    if eq(key, h) {
+                        let j := i
+                        if iszero(insert) { j := mload(add(at, shl(5, add(slot, 1)))) }
+                        let word := add(flags, shl(5, add(shr(8, j), 1)))
+                        mstore(word, or(mload(word), shl(and(j, 255), 1)))
+                        break
+                    }
+                }
+            }
         }
     }
 

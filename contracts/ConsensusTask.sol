@@ -198,7 +198,7 @@ contract ConsensusTask is BatchEngine {
     function relay(uint256 round, uint256[] calldata words, bytes32[] calldata nextLinks, Opening[] calldata openings)
         external
     {
-        if (columnCount != 1) revert RelayNeedsOneColumn(columnCount);
+        // A multi-column task has maxRelayed = 0 (its constructor refuses more): TooManyRelayed.
         (uint256 posted, uint256 w) = _relayShape(round, openings.length, words.length, nextLinks.length);
         if (drawSeed[round] == 0) revert SeatsNotDrawn(round);
         uint256 g = _loadColumn(_modelColumn[completedRounds][0], w);
@@ -342,15 +342,11 @@ contract ConsensusTask is BatchEngine {
     /// @dev claimScore of the update's mean distance to the new model and mean move against
     ///      the round's mean accepted move; an update farther than maxMoveRatio x that mean
     ///      scores past every tier.
-    function _score(uint256 round, uint256, uint256 entry) internal view override returns (uint256) {
+    function _score(uint256 round, uint256, address who) internal view override returns (uint256) {
         uint256 mean = _roundMoveSum[round] / roundEntrants / paramCount;
-        uint256 move = (entry >> 128) / paramCount;
+        uint256 move = (_entry(round, who) >> 128) / paramCount;
         if (maxMoveRatio != 0 && move * 1000 > maxMoveRatio * mean) return type(uint256).max;
-        return claimScore(_distanceOf(round, entry) / paramCount, move, mean);
-    }
-
-    function _distanceOf(uint256 round, uint256 entry) internal view returns (uint256) {
-        return _distanceToNew[round][entrant(round, uint16(entry >> 40))];
+        return claimScore(_distanceToNew[round][who] / paramCount, move, mean);
     }
 
     /// @dev Every listed update gets its stake back with its reward.

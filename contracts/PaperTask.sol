@@ -33,7 +33,15 @@ contract PaperTask is BatchEngine {
 
     error BadSignature(address signer, uint256 index);
 
-    constructor(BatchSettings memory s) payable BatchEngine(s) {}
+    /// @dev The EIP-712 domain separator, fixed at deployment for the chain it was deployed
+    ///      on (recomputed if the chain id ever changes: a fork).
+    bytes32 internal immutable _domainSeparator;
+    uint256 internal immutable _deployChainId;
+
+    constructor(BatchSettings memory s) payable BatchEngine(s) {
+        _deployChainId = block.chainid;
+        _domainSeparator = _domain();
+    }
 
     /// @notice Posts words [post*postWords, ...) of the caller's update for `round`; posts
     ///         go in order, and the last one puts the update on the round's list.
@@ -75,15 +83,26 @@ contract PaperTask is BatchEngine {
         _relay(round, words, nextLinks, owners, heads, new uint256[](signatures.length));
     }
 
+    /// @notice 1 + list index of `round`'s first relayed update (0: none relayed, or not
+    ///         known any more: a later round was relayed). Relayed updates follow the
+    ///         posted ones on the list.
+    function relayedFrom(uint256 round) external view returns (uint256) {
+        return _relayedFrom(round);
+    }
+
     /// @notice The EIP-712 digest a participant signs to have its update for `round`, whose
     ///         head link is `head`, carried by a relayer (eth_signTypedData_v4 of
     ///         Update(round, head) in the domain {name "fedchain", version "1", this chain,
     ///         this task}).
     function relayDigest(uint256 round, bytes32 head) public view returns (bytes32) {
-        bytes32 domain = keccak256(
+        bytes32 domain = block.chainid == _deployChainId ? _domainSeparator : _domain();
+        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encode(UPDATE_TYPEHASH, round, head))));
+    }
+
+    function _domain() internal view returns (bytes32) {
+        return keccak256(
             abi.encode(_DOMAIN_TYPEHASH, keccak256("fedchain"), keccak256("1"), block.chainid, address(this))
         );
-        return keccak256(abi.encodePacked(hex"1901", domain, keccak256(abi.encode(UPDATE_TYPEHASH, round, head))));
     }
 
     /// @dev The claimed signer of list entry `i`, if it signed `head` for `round` (EIP-2098
@@ -106,10 +125,11 @@ contract PaperTask is BatchEngine {
 
     /// @dev PAPER: the mean distance per parameter to the round's starting model (a posted
     ///      update's in its entry, a relayed one's in `_relayedDistance`).
-    function _score(uint256 round, uint256 i, uint256 entry) internal view override returns (uint256) {
-        uint256 first = relayedFrom[round];
-        uint256 distance = entry >> 128;
-        if (first != 0 && i + 1 >= first) distance += uint64(_relayedDistance[i >> 2] >> ((i & 3) << 6));
+    function _score(uint256 round, uint256 i, address who) internal view override returns (uint256) {
+        uint256 first = _relayedFrom(round);
+        uint256 distance = first != 0 && i + 1 >= first
+            ? uint64(_relayedDistance[i >> 2] >> ((i & 3) << 6))
+            : _entry(round, who) >> 128;
         return distance / paramCount;
     }
 
@@ -122,7 +142,7 @@ contract PaperTask is BatchEngine {
         override
         returns (address store)
     {
-        uint256 first = relayedFrom[round];
+        uint256 first = _relayedFrom(round);
         if (first == 0 || _trimmedCount(n) != 0) return super._writeColumn(round, column, words, n, w);
         first -= 1;
         (uint256 old, uint256 accs) = _scratch(column, w, n - first);
@@ -251,7 +271,7 @@ contract PaperTask is BatchEngine {
         internal
         override
     {
-        uint256 first = relayedFrom[round];
+        uint256 first = _relayedFrom(round);
         if (first == 0) return;
         first -= 1;
         if (column != 0) {

@@ -42,8 +42,9 @@ abstract contract RevenueShare {
     /// @notice Whether an address holds an access licence.
     mapping(address => bool) public hasAccess;
 
-    /// @notice Shares of each contributor (the task credits one share per wei of reward earned).
-    mapping(address => uint256) public sharesOf;
+    /// @dev Account -> shares (low 128 bits) | wei the inheriting contract owes it (high
+    ///      128): a reward and its shares are credited with one storage write.
+    mapping(address => uint256) internal _accounts;
     /// @notice Sum of all shares.
     uint256 public totalShares;
     /// @notice Cumulative revenue per share, scaled by 2^64.
@@ -84,9 +85,14 @@ abstract contract RevenueShare {
         emit AccessPurchased(msg.sender, msg.value, magnifiedRevenuePerShare);
     }
 
+    /// @notice Shares of a contributor (the task credits one share per wei of reward earned).
+    function sharesOf(address account) public view returns (uint256) {
+        return uint128(_accounts[account]);
+    }
+
     /// @notice Revenue the account can withdraw now, in wei.
     function revenueOf(address account) public view returns (uint256) {
-        int256 accrued = int256(sharesOf[account] * magnifiedRevenuePerShare) + _correction[account];
+        int256 accrued = int256(sharesOf(account) * magnifiedRevenuePerShare) + _correction[account];
         return uint256(accrued) / MAGNITUDE - _revenuePaid[account];
     }
 
@@ -94,10 +100,16 @@ abstract contract RevenueShare {
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
 
-    function _addShares(address account, uint256 amount) internal {
-        sharesOf[account] += amount;
-        totalShares += amount;
-        _correction[account] -= int256(amount * magnifiedRevenuePerShare);
+    /// @dev Credits `shares` and `owedAdd` wei of the inheriting contract's debt to `account`
+    ///      (both far below 2^128: they are wei the contract holds).
+    function _addShares(address account, uint256 shares, uint256 owedAdd) internal {
+        _accounts[account] += (owedAdd << 128) | shares;
+        if (shares != 0) {
+            totalShares += shares;
+            // 0 until the first licence sale: then the correction slot is not touched
+            uint256 magnified = magnifiedRevenuePerShare;
+            if (magnified != 0) _correction[account] -= int256(shares * magnified);
+        }
     }
 
     /// @dev Marks the account's whole revenue as paid and returns it; the caller transfers.

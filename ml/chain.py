@@ -590,7 +590,7 @@ class BatchTask:
         (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
         return [Call(getattr(self.contract, p.method), p.args, gas=p.gas)
                 for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus,
-                                    self.max_relayed)]
+                                    self.max_relayed, self.replay_heads)]
 
     def relay(self, sender: Any, relayed: Sequence[Relayable],
               wait: Callable[[int], None] | None = None) -> BatchRound:
@@ -647,7 +647,7 @@ class BatchTask:
         # before column c is mined).
         return Call(self.contract.aggregate, (round_, column, words, nexts),
                     gas=column_gas_bound(len(updates), t - f, self.sorts, self.consensus,
-                                         min(self.max_relayed, len(updates))))
+                                         min(self.max_relayed, len(updates)), self.replay_heads))
 
     def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),
@@ -747,6 +747,11 @@ class BatchTask:
     def max_relayed(self) -> int:
         """Updates a round's relay may carry (BatchEngine.maxRelayed)."""
         return int(self.contract.maxRelayed())
+
+    @property
+    def replay_heads(self) -> int:
+        """Heads of earlier rounds column 0 may look up (replayRounds x maxParticipants)."""
+        return int(self.contract.replayRounds()) * self.max_participants
 
     def has_access(self, account: Any) -> bool:
         return bool(self.contract.hasAccess(account))

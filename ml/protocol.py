@@ -212,7 +212,7 @@ def word_distance(a: int, b: int) -> int:
 
 
 def sample_offset(seed: bytes, column: int, j: int, width: int) -> int:
-    """BatchEngine.sampleOffset: offset in the column of duplicate sample j."""
+    """BatchEngine._sampleOffset: offset in the column of duplicate sample j."""
     return _word_hash(seed, column, j) % width
 
 

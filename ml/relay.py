@@ -34,10 +34,13 @@ class PlannedCall:
 
 
 def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable], column_words: int,
-               sorts: bool, consensus: bool = False, max_relayed: int | None = None) -> list[PlannedCall]:
+               sorts: bool, consensus: bool = False, max_relayed: int | None = None,
+               replay_heads: int = 0) -> list[PlannedCall]:
     """Every column of ``round_`` with ``relayed`` after the ``posted`` updates (the list so
     far, in order): signed updates for a PaperTask, opened commitments for a ConsensusTask
-    (whose relay needs the whole model in one column); at most the task's ``max_relayed``."""
+    (whose relay needs the whole model in one column); at most the task's ``max_relayed``.
+    Gas limits are the contract's column bound (``replay_heads``: the task's replayRounds x
+    maxParticipants)."""
     if not relayed:
         raise ValueError("nothing to relay")
     for s in relayed:
@@ -58,7 +61,7 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relay
     for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
         words = [w for u in updates for w in u[f:t]]
         nexts = [lk[c + 1] for lk in links]
-        gas = column_gas_bound(len(updates), t - f, sorts, consensus, len(relayed))
+        gas = column_gas_bound(len(updates), t - f, sorts, consensus, len(relayed), replay_heads)
         if c == 0:
             calls.append(PlannedCall("relay", (round_, words, nexts, [s.proof() for s in relayed]), gas))
         else:
@@ -108,6 +111,7 @@ class Web3Task:
         self.trim = int(c.trim().call())
         self.max_participants = int(c.maxParticipants().call())
         self.max_relayed = int(c.maxRelayed().call())
+        self.replay_heads = int(c.replayRounds().call()) * int(c.maxParticipants().call())
         self.chain_id = int(self.web3.eth.chain_id)
 
     @property
@@ -166,7 +170,7 @@ class Web3Task:
         if not relayed:
             raise RuntimeError(f"round {round_}: nothing left to relay (every seat posted); aggregate instead")
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
-                          self.aggregation != "mean", max_relayed=cap)
+                          self.aggregation != "mean", max_relayed=cap, replay_heads=self.replay_heads)
         nonce = self.web3.eth.get_transaction_count(acct.address, "pending")
         gas_price = int(self.web3.eth.gas_price) * 2
         hashes = []

@@ -81,6 +81,9 @@ GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS, GAS_PER_COLUMN_CONSENSUS = 
 #: ~300 per relayed word for head, lanes and distance), counted for the task's maxRelayed
 #: seats.
 GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
+#: BatchEngine.GAS_PER_REPLAY_HEAD / MAX_REPLAY_ROUNDS: column 0 looks each head of the last
+#: replayRounds rounds' lists up (counted for replayRounds x maxParticipants heads).
+GAS_PER_REPLAY_HEAD, MAX_REPLAY_ROUNDS = 500, 16
 
 
 def comparators(n: int) -> int:
@@ -105,20 +108,22 @@ def comparators(n: int) -> int:
     return count
 
 
-def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False, relayed: int | None = None) -> int:
+def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False, relayed: int | None = None,
+                     replay_heads: int = 0) -> int:
     """BatchEngine.columnGasBound (with ConsensusTask's per-seat work): an upper bound of a
-    column transaction's gas with n seats, ``relayed`` of them relayed (default: all)."""
+    column transaction's gas with n seats, ``relayed`` of them relayed (default: all), in a
+    task whose column 0 looks up ``replay_heads`` (replayRounds x maxParticipants) heads."""
     r = n if relayed is None else relayed
     c = comparators(n) if sorts and n >= 2 else 0
     rule = r * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
     if consensus:
         rule += GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS)
-    return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + n * n * GAS_PER_PAIR
+    return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + replay_heads * GAS_PER_REPLAY_HEAD + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 
 
 def column_fit(max_participants: int, aggregation: str = "mean", consensus: bool = False,
-               relayed: int | None = None) -> int:
+               relayed: int | None = None, replay_rounds: int = 0) -> int:
     """Words per update of the widest column whose transaction carries every seat's words
     (``relayed`` of them relayed, default all) under MAX_COLUMN_BYTES and whose gas bound
     stays under MAX_COLUMN_GAS; below 1 when not even one word fits."""
@@ -126,24 +131,26 @@ def column_fit(max_participants: int, aggregation: str = "mean", consensus: bool
     r = n if relayed is None else relayed
     fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n - COLUMN_RELAYED_BYTES * r) // (32 * n)
     sorts = aggregation != "mean"
-    per_word = column_gas_bound(n, 1, sorts, consensus, r) - column_gas_bound(n, 0, sorts, consensus, r)
-    return min(fit, (MAX_COLUMN_GAS - column_gas_bound(n, 0, sorts, consensus, r)) // per_word)
+    base = column_gas_bound(n, 0, sorts, consensus, r, replay_rounds * n)
+    per_word = column_gas_bound(n, 1, sorts, consensus, r, replay_rounds * n) - base
+    return min(fit, (MAX_COLUMN_GAS - base) // per_word)
 
 
 def default_max_relayed(param_count: int, max_participants: int, aggregation: str = "mean",
-                        consensus: bool = False, column_words: int = 0) -> int:
+                        consensus: bool = False, column_words: int = 0, replay_rounds: int = 0) -> int:
     """Every seat relayable when a fully relayed column is at least half as wide as a
     posts-only one (or as wide as the ``column_words`` asked for; CONSENSUS: when the whole
     model fits that one column, the only shape it relays); otherwise none. The relay's
     per-seat gas narrows the column: with many seats a relayable round would need several
     times the column transactions (48 seats of 8,192 parameters: 3 words, not 82)."""
     words = codec.word_count(param_count)
-    fit = min(column_fit(max_participants, aggregation, consensus, max_participants), MAX_COLUMN_WORDS, words)
+    fit = min(column_fit(max_participants, aggregation, consensus, max_participants, replay_rounds),
+              MAX_COLUMN_WORDS, words)
     if column_words:
         ok = fit >= column_words
     else:
-        ok = fit >= 1 and 2 * fit >= min(column_fit(max_participants, aggregation, consensus, 0), MAX_COLUMN_WORDS,
-                                         words)
+        ok = fit >= 1 and 2 * fit >= min(column_fit(max_participants, aggregation, consensus, 0, replay_rounds),
+                                         MAX_COLUMN_WORDS, words)
     width = column_words or fit
     if not ok or (consensus and width < words):
         return 0
@@ -151,13 +158,13 @@ def default_max_relayed(param_count: int, max_participants: int, aggregation: st
 
 
 def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean",
-                         consensus: bool = False, relayed: int | None = None) -> int:
+                         consensus: bool = False, relayed: int | None = None, replay_rounds: int = 0) -> int:
     """The widest column (``column_fit``, at most MAX_COLUMN_WORDS and the model) for
     ``relayed`` relayable seats (default: ``default_max_relayed``)."""
     n = max_participants
     if relayed is None:
-        relayed = default_max_relayed(param_count, n, aggregation, consensus)
-    fit = column_fit(n, aggregation, consensus, relayed)
+        relayed = default_max_relayed(param_count, n, aggregation, consensus, replay_rounds=replay_rounds)
+    fit = column_fit(n, aggregation, consensus, relayed, replay_rounds)
     if fit < 1:
         raise ValueError(f"{n} seats ({relayed} relayable) cannot fit one word each in a column under "
                          f"{MAX_COLUMN_BYTES} bytes and {MAX_COLUMN_GAS:,} gas ({aggregation})")
@@ -196,6 +203,8 @@ class BatchSettings:
             raise ValueError("tier_thresholds and tier_rewards must have the same length")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        if not 0 <= self.replay_rounds <= MAX_REPLAY_ROUNDS:
+            raise ValueError(f"replay_rounds must be in [0, {MAX_REPLAY_ROUNDS}], got {self.replay_rounds}")
         if self.max_relayed is not None and not 0 <= self.max_relayed <= self.max_participants:
             raise ValueError(f"max_relayed must be in [0, max_participants = {self.max_participants}], "
                              f"got {self.max_relayed}")
@@ -209,12 +218,13 @@ class BatchSettings:
         if self.max_relayed is not None:
             return self.max_relayed
         return default_max_relayed(self.param_count, self.max_participants, self.aggregation, self.consensus,
-                                   self.column_words)
+                                   self.column_words, self.replay_rounds)
 
     @property
     def resolved_column_words(self) -> int:
         return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation,
-                                                         self.consensus, self.resolved_max_relayed)
+                                                         self.consensus, self.resolved_max_relayed,
+                                                         self.replay_rounds)
 
     @property
     def resolved_post_words(self) -> int:
