@@ -113,8 +113,10 @@ abstract contract BatchEngine is RevenueShare {
     ///      per relayed word (head, lanes, distance), counted for maxRelayed seats.
     uint256 internal constant GAS_PER_RELAYED_SEAT = 90_000;
     uint256 internal constant GAS_PER_RELAYED_WORD = 500;
-    /// @dev Column gas per head of an earlier round's list that column 0 looks up (the
-    ///      replay test), counted for replayRounds lists of maxParticipants heads.
+    /// @dev Column 0's replay test: the round's head list (a data contract, the ring slot,
+    ///      the kit call) and each head of an earlier round's list it looks up, counted for
+    ///      replayRounds lists of maxParticipants heads.
+    uint256 internal constant GAS_REPLAY_LIST = 80_000;
     uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
     /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
     uint256 public constant MAX_REPLAY_ROUNDS = 16;
@@ -477,7 +479,8 @@ abstract contract BatchEngine is RevenueShare {
         uint256 replayHeads
     ) internal view returns (uint256) {
         uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
-        return GAS_COLUMN_BASE + n * GAS_PER_SEAT + replayHeads * GAS_PER_REPLAY_HEAD + n * n * GAS_PER_PAIR
+        uint256 replays = replayHeads == 0 ? 0 : GAS_REPLAY_LIST + replayHeads * GAS_PER_REPLAY_HEAD;
+        return GAS_COLUMN_BASE + n * GAS_PER_SEAT + replays + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
             + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleColumnGas(n, w);
     }

@@ -261,6 +261,21 @@ def near_duplicates(columns: list[list[list[int]]], old_columns: list[list[int]]
     return {i for pair in flagged for i in pair}
 
 
+def replays(heads: list[bytes], history: dict[int, list[bytes]], round_: int, window: int) -> set[int]:
+    """BatchEngine._noteReplays with ColumnKit.replays: list indices of ``round_`` whose head
+    link (its first 16 bytes: what the head lists keep) was on the list of a round in
+    [round_ - window, round_) (``history``: round -> its heads), or earlier on this round's
+    own list (the first copy is not a replay of itself)."""
+    seen = {h[:16] for r, hs in history.items() if 0 < round_ - r <= window for h in hs}
+    out: set[int] = set()
+    mine: set[bytes] = set()
+    for i, h in enumerate(heads):
+        if h[:16] in seen or h[:16] in mine:
+            out.add(i)
+        mine.add(h[:16])
+    return out
+
+
 # --- RevenueShare.sol ----------------------------------------------------------------
 
 MAGNITUDE = 1 << 64

@@ -81,9 +81,10 @@ GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS, GAS_PER_COLUMN_CONSENSUS = 
 #: ~300 per relayed word for head, lanes and distance), counted for the task's maxRelayed
 #: seats.
 GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
-#: BatchEngine.GAS_PER_REPLAY_HEAD / MAX_REPLAY_ROUNDS: column 0 looks each head of the last
-#: replayRounds rounds' lists up (counted for replayRounds x maxParticipants heads).
-GAS_PER_REPLAY_HEAD, MAX_REPLAY_ROUNDS = 500, 16
+#: BatchEngine.GAS_REPLAY_LIST / GAS_PER_REPLAY_HEAD / MAX_REPLAY_ROUNDS: column 0 keeps the
+#: round's head list and looks each head of the last replayRounds rounds' lists up (counted
+#: for replayRounds x maxParticipants heads).
+GAS_REPLAY_LIST, GAS_PER_REPLAY_HEAD, MAX_REPLAY_ROUNDS = 80_000, 500, 16
 
 
 def comparators(n: int) -> int:
@@ -118,7 +119,8 @@ def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False, relay
     rule = r * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
     if consensus:
         rule += GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS)
-    return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + replay_heads * GAS_PER_REPLAY_HEAD + n * n * GAS_PER_PAIR
+    replays = GAS_REPLAY_LIST + replay_heads * GAS_PER_REPLAY_HEAD if replay_heads else 0
+    return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + replays + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
 
 

@@ -195,6 +195,21 @@ def test_exact_replay_of_an_accepted_update_earns_nothing(guarded, owner, client
     assert second.rewards[str(clients[3].address)] > 0
 
 
+def test_replays_are_remembered_for_replay_rounds_and_then_forgotten(guarded, owner, clients, chain):
+    """The ring keeps the last replayRounds (3) rounds' head lists: an update accepted in
+    round 1 is a replay in round 4 and, accepted again there, in round 5; one accepted only
+    in round 1 is forgotten by round 5 (its ring slot now holds round 5's list)."""
+    t = guarded
+    u, v = _honest(1), _honest(2)
+    _run_round(t, owner, chain, [(clients[0], u), (clients[1], v)])
+    for k in (2, 3):
+        _run_round(t, owner, chain, [(clients[0], _honest(10 + k)), (clients[1], _honest(20 + k))])
+    r4 = _run_round(t, owner, chain, [(clients[2], u), (clients[3], _honest(30))])
+    assert r4.replays == [str(clients[2].address)]
+    r5 = _run_round(t, owner, chain, [(clients[4], u), (clients[5], v)])
+    assert r5.replays == [str(clients[4].address)] and r5.rewards[str(clients[5].address)] > 0
+
+
 def test_updates_that_did_not_move_on_the_samples_are_not_called_copies(guarded, owner, clients, chain):
     """Two honest updates that differ only outside the sampled words: the samples prove nothing
     (nothing moved there), so neither is a duplicate."""
@@ -258,7 +273,7 @@ def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clien
                 t.submit(a, 1, floats(np.roll(ext, i), s.fmt))
             chain.pending_timestamp += s.post_duration
             r = t.aggregate(owner)
-            assert r.completed and t.column_words == default_column_words(n_params, seats, rule)
+            assert r.completed and t.column_words == default_column_words(n_params, seats, rule, replay_rounds=1)
             assert r.max_tx_bytes <= 128 * 1024 and r.max_tx_gas <= 12_000_000, (rule, r.max_tx_bytes, r.max_tx_gas)
 
 
@@ -345,7 +360,7 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
             chain.pending_timestamp += s.post_duration
             r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
         assert t.max_relayed == (0 if consensus and w < words else n)
-        bound = column_gas_bound(n, w, rule != "mean", consensus, t.max_relayed)
+        bound = column_gas_bound(n, w, rule != "mean", consensus, t.max_relayed, s.replay_rounds * n)
         assert bound == int(t.contract.columnGasBound(n, t.max_relayed, w, int(rule != "mean")))
         assert r.completed and r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
         assert (set(r.duplicates) == {str(a.address) for a in fresh}) == (sybils and n > 1)
@@ -383,7 +398,8 @@ def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project
                 for a in sybils:
                     t.submit(a, 1, one)
             r = t.aggregate(owner)
-            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus, t.max_relayed)
+            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus, t.max_relayed,
+                                     t.replay_heads)
             assert r.completed and r.transactions == len(t.columns) > 1
             assert r.max_tx_gas <= bound <= 12_000_000, (rule, r.max_tx_gas, bound)
             assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
@@ -458,15 +474,24 @@ def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts
     c = batch_tasks["mean"].contract
     limits = {"MAX_SEATS": S.MAX_SEATS, "MAX_TIERS": S.MAX_TIERS, "MAX_COLUMN_WORDS": S.MAX_COLUMN_WORDS,
               "MAX_COLUMN_BYTES": S.MAX_COLUMN_BYTES, "MAX_POST_WORDS": S.MAX_POST_WORDS,
-              "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS}
+              "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS, "MAX_REPLAY_ROUNDS": S.MAX_REPLAY_ROUNDS}
     assert {k: int(getattr(c, k)()) for k in limits} == limits
     for i, rule in enumerate(S.AGGREGATIONS):
         assert int(batch_tasks[rule].contract.aggregation()) == i
     with reverts("BadAggregation"):
         project.PaperTask.deploy((*BASE.as_tuple()[:9], len(S.AGGREGATIONS), *BASE.as_tuple()[10:]), sender=owner)
+    # column 0 looks up every head of the last replayRounds rounds: bounded
+    with reverts("BadReplayRounds"):
+        project.PaperTask.deploy((*BASE.as_tuple()[:14], S.MAX_REPLAY_ROUNDS + 1, *BASE.as_tuple()[15:]),
+                                 sender=owner)
+    with pytest.raises(ValueError, match="replay_rounds"):
+        dataclasses.replace(BASE, replay_rounds=S.MAX_REPLAY_ROUNDS + 1)
     cons = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
                             consensus=S.ConsensusSettings()).contract
     for n, r, w, sorts in ((1, 1, 1, 0), (2, 0, 7, 1), (10, 10, 400, 0), (10, 3, 375, 1), (33, 33, 50, 1),
                            (64, 0, 1, 0)):
         assert int(c.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), relayed=r)
         assert int(cons.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), True, r)
+    guarded = BatchTask.launch(project.PaperTask, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve).contract
+    heads = GUARDED.replay_rounds * GUARDED.max_participants
+    assert int(guarded.columnGasBound(6, 0, 1, 0)) == S.column_gas_bound(6, 1, False, relayed=0, replay_heads=heads)

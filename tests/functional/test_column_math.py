@@ -1,7 +1,7 @@
 """ColumnMath on the EVM == plain Python: the SWAR sorting network orders 16 lanes at once
 for every row count a column can have, the comparator count is the one ml.settings sizes
 columns with, packMeans is the MEAN rounding of ml.protocol.aggregate, and ColumnKit's
-near-duplicate pair test is ml.protocol.pair_tests."""
+near-duplicate pair test and replay test are ml.protocol.pair_tests and ml.protocol.replays."""
 
 import numpy as np
 import ape
@@ -116,3 +116,67 @@ def test_pair_bitmaps_refuse_a_shape_that_does_not_match(kit):
 
 
 ONES32 = sum(1 << (32 * k) for k in range(8))
+
+
+# --- replays: head lists as data contracts, looked up in a salted table ------------------
+
+def _head_list(owner, heads):
+    """A data contract laid out as the engine's head lists (CodeStore: a STOP byte, then each
+    head's first 16 bytes, two per word, an odd list's last half zero)."""
+    data = b"".join(h[:16] for h in heads) + (b"\0" * 16 if len(heads) % 2 else b"")
+    runtime = b"\0" + data
+    init = bytes([0x61]) + len(runtime).to_bytes(2, "big") + bytes.fromhex("80600a5f395ff3") + runtime
+    web3 = owner.provider.web3
+    tx = web3.eth.send_transaction({"from": owner.address, "data": "0x" + init.hex()})
+    return web3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+
+
+def _flags(word, n):
+    return {i for i in range(n) if (int(word) >> i) & 1}
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.data())
+def test_replays_are_the_reference(kit, owner, data):
+    """Heads drawn from a small pool so that repeats within the round, hits in the window,
+    and hits only outside it all occur; ring slots of rounds outside the window (including
+    a stale slot the current round has not rewritten) are ignored."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)) for _ in range(12)]
+    window = data.draw(st.integers(1, 4), label="window")
+    round_ = data.draw(st.integers(window + 2, 12), label="round")
+    n = data.draw(st.integers(1, 9), label="seats")
+    heads = [pool[int(k)] for k in rng.integers(0, 12, n)]
+    history = {r: [pool[int(k)] for k in rng.integers(0, 12, int(rng.integers(1, 6)))]
+               for r in range(round_ - window - 1, round_)}
+    ring = [int(_head_list(owner, hs), 16) | (r << 160) for r, hs in history.items()]
+    got = kit.replays(_head_list(owner, heads), ring, round_, window, bytes(rng.integers(0, 256, 32, dtype=np.uint8)))
+    assert _flags(got[0], n) == protocol.replays(heads, history, round_, window)
+
+
+def test_ground_heads_do_not_lengthen_the_lookups(kit, owner):
+    """The attack on an open-addressing table: heads whose low bits all agree (an attacker
+    grinds its updates' words until they do) would pile into one probe chain if the table
+    were indexed by the heads' own bits, and 256 + 3 x 256 such heads would cost a column 0
+    hundreds of thousands of probes. The salted index spreads them: the lookups of ground
+    heads cost what random ones do, within the column bound's 500 gas per earlier head."""
+    from ml.settings import GAS_PER_REPLAY_HEAD
+
+    rng = np.random.default_rng(7)
+
+    def heads(ground):
+        out = []
+        for _ in range(256):
+            h = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+            out.append(h[:4] + bytes(12) + h[16:] if ground else h)  # first 16 bytes: 4 random, 12 zero
+        return out
+
+    gas = {}
+    for ground in (False, True):
+        ring = [int(_head_list(owner, heads(ground)), 16) | (r << 160) for r in (7, 8, 9)]
+        current = _head_list(owner, heads(ground))
+        flags = kit.replays(current, ring, 10, 3, b"\x11" * 32)
+        assert int(flags[0]) == 0
+        gas[ground] = kit.replays.estimate_gas_cost(current, ring, 10, 3, b"\x11" * 32, sender=owner)
+    assert gas[True] < 1.1 * gas[False]
+    assert gas[True] < GAS_PER_REPLAY_HEAD * 3 * 256 + 200 * 256  # earlier heads + this round's

@@ -421,7 +421,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bou
     from ml.settings import column_fit, column_gas_bound
 
     seats = 20
-    w = column_fit(seats, "median", relayed=seats)
+    w = column_fit(seats, "median", relayed=seats, replay_rounds=3)
     s = BatchSettings(param_count=16 * 2 * w, max_participants=seats, min_participants=1, aggregation="median",
                       tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=3,
                       keeper_fee=1, max_relayed=seats)
@@ -431,7 +431,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bou
         sybils = [accounts.generate_test_account() for _ in range(seats)]
         one = np.random.default_rng(2).normal(0, 2, s.param_count)
         r = t.relay(owner, [t.sign(a, 1, one) for a in sybils])
-        bound = column_gas_bound(seats, w, True, relayed=seats)
+        bound = column_gas_bound(seats, w, True, relayed=seats, replay_heads=t.replay_heads)
         assert r.completed and r.participants == seats and r.transactions == 2
         assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
         assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0

@@ -96,7 +96,7 @@ def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, o
             reward = protocol.reward_for(score, ONE_COLUMN.tier_thresholds, ONE_COLUMN.tier_rewards)
             assert t.withdrawable(a) == reward + STAKE
         assert t.withdrawable(relayer) == ONE_COLUMN.keeper_fee
-        assert r.max_tx_gas <= column_gas_bound(k, 3, False, consensus=True)
+        assert r.max_tx_gas <= column_gas_bound(k, 3, False, consensus=True, replay_heads=t.replay_heads)
         assert int(t.contract.totalStakes()) == 0
         money_ok(t)
 
@@ -335,7 +335,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
     from ml.settings import column_fit
 
     seats = 24
-    w = column_fit(seats, "mean", consensus=True, relayed=seats)
+    w = column_fit(seats, "mean", consensus=True, relayed=seats, replay_rounds=3)
     s = BatchSettings(param_count=16 * w, max_participants=seats, min_participants=1, tier_thresholds=(10**9,),
                       tier_rewards=(1,), duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     cons = ConsensusSettings(stake=10**15, max_move=2**16)
@@ -351,7 +351,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
         for a, c in zip(sybils, cs):
             t.commit(a, c)
         r = t.relay(owner, [t.opening(a, c) for a, c in zip(sybils, cs)], wait=t.advance_time)
-        bound = column_gas_bound(seats, w, False, consensus=True)
+        bound = column_gas_bound(seats, w, False, consensus=True, replay_heads=t.replay_heads)
         assert r.completed and r.participants == seats and r.transactions == 1
         assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
         assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
