@@ -627,7 +627,7 @@ abstract contract BatchEngine is RevenueShare {
     function withdraw() external nonReentrant {
         uint256 amount = owed(msg.sender);
         if (amount != 0) {
-            _accounts[msg.sender] = uint128(_accounts[msg.sender]);
+            _clearOwed(msg.sender);
             totalOwed -= amount;
         }
         uint256 revenue = _takeRevenue(msg.sender);
@@ -646,7 +646,7 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Wei credited to `account` (rewards and fees) and not yet withdrawn; licence
     ///         revenue is `revenueOf`.
     function owed(address account) public view returns (uint256) {
-        return _accounts[account] >> 128;
+        return _owedOf(account);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -1171,7 +1171,7 @@ abstract contract BatchEngine is RevenueShare {
 
     function _credit(address account, uint256 amount, uint256 shares) internal {
         totalOwed += amount;
-        _addShares(account, shares, amount);
+        _creditAccount(account, shares, amount);
     }
 
     function _unattributedRevenue(uint256 value) internal override {

@@ -102,7 +102,7 @@ abstract contract RevenueShare {
 
     /// @dev Credits `shares` and `owedAdd` wei of the inheriting contract's debt to `account`
     ///      (both far below 2^128: they are wei the contract holds).
-    function _addShares(address account, uint256 shares, uint256 owedAdd) internal {
+    function _creditAccount(address account, uint256 shares, uint256 owedAdd) internal {
         _accounts[account] += (owedAdd << 128) | shares;
         if (shares != 0) {
             totalShares += shares;
@@ -110,6 +110,16 @@ abstract contract RevenueShare {
             uint256 magnified = magnifiedRevenuePerShare;
             if (magnified != 0) _correction[account] -= int256(shares * magnified);
         }
+    }
+
+    /// @dev Wei the inheriting contract owes `account` (the high half of its account word).
+    function _owedOf(address account) internal view returns (uint256) {
+        return _accounts[account] >> 128;
+    }
+
+    /// @dev Clears what the inheriting contract owes `account` (its shares stay).
+    function _clearOwed(address account) internal {
+        _accounts[account] = uint128(_accounts[account]);
     }
 
     /// @dev Marks the account's whole revenue as paid and returns it; the caller transfers.

@@ -67,7 +67,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                  "batch": [], "naive": []}
     for n, k in specs:  # refuse what no task can seat before spending minutes on the rest
         try:
-            default_column_words(n, k, "mean", relayed=0)
+            default_column_words(n, k, "mean", relayed=0, replay_rounds=bench.REPLAY_ROUNDS)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--batch") from err
     if specs:
@@ -75,7 +75,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
         for n, k in specs:
             for agg in AGGREGATIONS:
                 for path in ("post", "relay") if relay else ("post",):
-                    if path == "relay" and column_fit(k, agg, relayed=k) < 1:
+                    if path == "relay" and column_fit(k, agg, relayed=k, replay_rounds=bench.REPLAY_ROUNDS) < 1:
                         click.echo(f"paper, {agg}, relay, {n:,} params x {k} clients: skipped, {k} relayable seats "
                                    "leave no word for a column under the gas budget", err=True)
                         continue
@@ -85,7 +85,8 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                         relay=path == "relay").as_dict())
             if k <= consensus_up_to:
                 # A CONSENSUS relay admits every move before aggregating: one-column models only.
-                one_column = default_max_relayed(n, k, "mean", consensus=True) == k
+                one_column = default_max_relayed(n, k, "mean", consensus=True,
+                                                 replay_rounds=bench.REPLAY_ROUNDS) == k
                 for path in ("post", "relay") if relay and one_column else ("post",):
                     click.echo(f"consensus, mean, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(

@@ -133,6 +133,10 @@ def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[A
     )
 
 
+#: Rounds a bench task looks back for replays (its column sizing depends on it).
+REPLAY_ROUNDS = 3
+
+
 def bench_task(container: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
                rng: np.random.Generator, trim: int = 1, consensus: ConsensusSettings | None = None,
                relay: bool = False) -> tuple[BatchTask, np.ndarray]:
@@ -142,7 +146,8 @@ def bench_task(container: Any, owner: Any, clients: Sequence[Any], n: int, aggre
     from, the centre of every later round's updates."""
     s = BatchSettings(param_count=n, max_participants=len(clients), min_participants=1, aggregation=aggregation,
                       trim=trim if aggregation == "trimmed_mean" else 0, tier_thresholds=(10**9,), tier_rewards=(1,),
-                      duplicate_distance=1, replay_rounds=3, keeper_fee=1, max_relayed=len(clients) if relay else 0)
+                      duplicate_distance=1, replay_rounds=REPLAY_ROUNDS, keeper_fee=1,
+                      max_relayed=len(clients) if relay else 0)
     base = rng.normal(0, 0.5, n)
     t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
     play_round(t, owner, clients, base, n, rng, 1, relay=relay)
