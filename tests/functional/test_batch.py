@@ -210,6 +210,26 @@ def test_replays_are_remembered_for_replay_rounds_and_then_forgotten(guarded, ow
     assert r5.replays == [str(clients[4].address)] and r5.rewards[str(clients[5].address)] > 0
 
 
+def test_an_earlier_rounds_records_cannot_be_reused(guarded, owner, clients, chain, reverts):
+    """Records are keyed by participant and list index with the round inside them. A
+    participant that left round 1 after its first post (its link to post 1 stored) cannot
+    continue in round 2: its entry reads as empty, post 1 is refused and it starts over; a
+    list index round 1 used and round 2 does not reads as no one."""
+    t = guarded
+    first, _ = t.post_calls(1, t.encode(floats(_honest(7))))
+    first.send(clients[0])
+    assert int(t.contract.statusOf(1, clients[0])[0]) == 1  # POSTING
+    r1 = _run_round(t, owner, chain, [(clients[1], _honest(1)), (clients[2], _honest(2)), (clients[3], _honest(3))])
+    assert r1.completed and str(clients[0].address) not in r1.rewards
+    _, second = t.post_calls(2, t.encode(floats(_honest(7))))
+    with reverts("WrongPost"):
+        second.send(clients[0])
+    assert int(t.contract.statusOf(2, clients[0])[0]) == 0
+    r2 = _run_round(t, owner, chain, [(clients[0], _honest(7)), (clients[1], _honest(11))])
+    assert r2.completed and r2.rewards[str(clients[0].address)] > 0
+    assert int(str(t.contract.entrant(2, 2)), 16) == 0 and int(str(t.contract.entrant(1, 2)), 16) != 0
+
+
 def test_updates_that_did_not_move_on_the_samples_are_not_called_copies(guarded, owner, clients, chain):
     """Two honest updates that differ only outside the sampled words: the samples prove nothing
     (nothing moved there), so neither is a duplicate."""
