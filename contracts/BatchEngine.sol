@@ -57,6 +57,9 @@ abstract contract BatchEngine is RevenueShare {
     /// @param maxRelayed updates a round's relay may carry (at most maxParticipants): the
     ///        column gas bound counts each relayable seat's proof and words, so a task with
     ///        more seats than a fully relayed column can hold relays fewer, or none.
+    /// @param aggregationTimeout seconds after the posting deadline from which a stalled
+    ///        round sheds what blocks it (PAPER: relayed updates nobody supplies), and after
+    ///        twice this anyone may abandon it whatever its quorum (0 < timeout <= MAX_DURATION).
     struct BatchSettings {
         uint256 paramCount;
         uint256 valueBits;
@@ -75,6 +78,7 @@ abstract contract BatchEngine is RevenueShare {
         uint256 replayRounds;
         uint256 keeperFee;
         uint256 maxRelayed;
+        uint256 aggregationTimeout;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -84,21 +88,26 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant MEAN = 0;
     uint256 internal constant MEDIAN = 1;
     uint256 internal constant TRIMMED_MEAN = 2;
-    uint256 public constant MAX_TIERS = 8;
+    uint256 internal constant MAX_TIERS = 8;
     /// @notice Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
-    uint256 public constant MAX_SEATS = 256;
+    uint256 internal constant MAX_SEATS = 256;
     /// @notice Largest column: a data contract under the 24,576-byte code limit (EIP-170).
-    uint256 public constant MAX_COLUMN_WORDS = 767;
+    uint256 internal constant MAX_COLUMN_WORDS = 767;
     /// @notice Calldata bound of a column transaction (128 KiB pool limit, less room for the
     ///         selector, offsets and the transaction envelope).
-    uint256 public constant MAX_COLUMN_BYTES = 126 * 1024;
+    uint256 internal constant MAX_COLUMN_BYTES = 126 * 1024;
     /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too, and its SWAR
     ///      distance sums cannot overflow a 32-bit slot.
-    uint256 public constant MAX_POST_WORDS = 4025;
+    uint256 internal constant MAX_POST_WORDS = 4025;
     /// @notice Seconds between `endTask` and the first `sweep`.
-    uint256 public constant EXIT_DELAY = 7 days;
+    uint256 internal constant EXIT_DELAY = 7 days;
+    /// @notice Longest phase or timeout a task may set: every round ends within bounded time.
+    uint256 internal constant MAX_DURATION = 30 days;
+    /// @notice Largest near-duplicate bound: a mean distance per parameter never exceeds
+    ///         2^16, and the sample limit (x 16 x samples) stays far from overflow.
+    uint256 internal constant MAX_DUPLICATE_DISTANCE = 1 << 16;
     /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
-    uint256 public constant MAX_COLUMN_GAS = 12_000_000;
+    uint256 internal constant MAX_COLUMN_GAS = 12_000_000;
     /// @dev Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
     ///      (replay check, settlement); per pair of seats (duplicate samples); per word of
     ///      one update (calldata, load, sum, link); per comparator and column word (sorting);
@@ -119,7 +128,7 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_REPLAY_LIST = 80_000;
     uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
     /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
-    uint256 public constant MAX_REPLAY_ROUNDS = 16;
+    uint256 internal constant MAX_REPLAY_ROUNDS = 16;
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
@@ -138,7 +147,7 @@ abstract contract BatchEngine is RevenueShare {
     event PoolFunded(address indexed from, uint256 amount, uint256 pool);
     event RoundStarted(uint256 indexed round, uint256 postDeadline, uint256 reserve);
     event Posted(uint256 indexed round, address indexed participant, uint256 post, uint256 index);
-    event Relayed(uint256 indexed round, address indexed participant, address relayer, uint256 index);
+    event Relayed(uint256 indexed round, address indexed participant, address relayer, uint256 index, bytes32 head);
     event ColumnAggregated(uint256 indexed round, uint256 column, address store, address keeper, uint256 fee);
     event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 tier, uint256 reward,
         bool duplicate, bool replay);
@@ -160,7 +169,9 @@ abstract contract BatchEngine is RevenueShare {
     error BadMaxRelayed(uint256 maxRelayed, uint256 maxParticipants);
     error BadReplayRounds(uint256 replayRounds, uint256 limit);
     error TooManyRelayed(uint256 relayed, uint256 maxRelayed);
-    error ZeroDuration();
+    error BadDuration(uint256 duration, uint256 limit);
+    error BadDuplicateDistance(uint256 duplicateDistance, uint256 limit);
+    error FeeTooLarge(uint256 keeperFee, uint256 limit);
     error BadColumnWords(uint256 columnWords, uint256 limit);
     error BadPostWords(uint256 postWords, uint256 columnWords);
     error ColumnTooLarge(uint256 bytes_, uint256 limit);
@@ -186,7 +197,7 @@ abstract contract BatchEngine is RevenueShare {
     error BrokenLink(uint256 round, uint256 post);
     error ColumnMismatch(uint256 round, uint256 column);
     error NoQuorum(uint256 round, uint256 participants, uint256 minParticipants);
-    error QuorumReached(uint256 round, uint256 participants);
+    error QuorumReached(uint256 round, uint256 participants, uint256 abandonableAt);
     error InsufficientPool(uint256 required, uint256 available);
     error NothingToWithdraw(address account);
     error TransferFailed(address to, uint256 amount);
@@ -199,23 +210,24 @@ abstract contract BatchEngine is RevenueShare {
     //////////////////////////////////////////////////////////////*/
 
     address public immutable owner;
-    uint256 public immutable paramCount;
-    uint256 public immutable valueBits;
-    uint256 public immutable fracBits;
-    uint256 public immutable modelWords;
-    uint256 public immutable columnWords;
-    uint256 public immutable columnCount;
-    uint256 public immutable postWords;
-    uint256 public immutable postCount;
-    uint256 public immutable postDuration;
-    uint256 public immutable minParticipants;
-    uint256 public immutable maxParticipants;
-    uint256 public immutable maxRelayed;
-    uint256 public immutable aggregation;
-    uint256 public immutable trim;
-    uint256 public immutable duplicateDistance;
-    uint256 public immutable replayRounds;
-    uint256 public immutable keeperFee;
+    uint256 internal immutable paramCount;
+    uint256 internal immutable valueBits;
+    uint256 internal immutable fracBits;
+    uint256 internal immutable modelWords;
+    uint256 internal immutable columnWords;
+    uint256 internal immutable columnCount;
+    uint256 internal immutable postWords;
+    uint256 internal immutable postCount;
+    uint256 internal immutable postDuration;
+    uint256 internal immutable minParticipants;
+    uint256 internal immutable maxParticipants;
+    uint256 internal immutable maxRelayed;
+    uint256 internal immutable aggregation;
+    uint256 internal immutable trim;
+    uint256 internal immutable duplicateDistance;
+    uint256 internal immutable replayRounds;
+    uint256 internal immutable keeperFee;
+    uint256 internal immutable aggregationTimeout;
 
     uint256 internal immutable _biasLanes;
     uint256 internal immutable _invalidLanes;
@@ -297,7 +309,11 @@ abstract contract BatchEngine is RevenueShare {
         if (s.maxParticipants > MAX_SEATS) revert TooManyParticipants(s.maxParticipants, MAX_SEATS);
         if (s.maxRelayed > s.maxParticipants) revert BadMaxRelayed(s.maxRelayed, s.maxParticipants);
         if (s.replayRounds > MAX_REPLAY_ROUNDS) revert BadReplayRounds(s.replayRounds, MAX_REPLAY_ROUNDS);
-        if (s.postDuration == 0) revert ZeroDuration();
+        _checkDuration(s.postDuration);
+        _checkDuration(s.aggregationTimeout);
+        if (s.duplicateDistance > MAX_DUPLICATE_DISTANCE) {
+            revert BadDuplicateDistance(s.duplicateDistance, MAX_DUPLICATE_DISTANCE);
+        }
         uint256 words = (s.paramCount + 15) / 16;
         if (s.columnWords == 0 || s.columnWords > MAX_COLUMN_WORDS) {
             revert BadColumnWords(s.columnWords, MAX_COLUMN_WORDS);
@@ -327,6 +343,8 @@ abstract contract BatchEngine is RevenueShare {
             if (s.tierRewards[i] > top) top = s.tierRewards[i];
         }
         if (top > type(uint128).max / s.maxParticipants) revert RewardsTooLarge(top, s.maxParticipants);
+        // the reserve (top x seats + fee x columns) stays below 2^129: startRound cannot overflow
+        if (s.keeperFee > type(uint128).max / MAX_SEATS) revert FeeTooLarge(s.keeperFee, type(uint128).max / MAX_SEATS);
 
         owner = msg.sender;
         paramCount = s.paramCount;
@@ -346,6 +364,7 @@ abstract contract BatchEngine is RevenueShare {
         duplicateDistance = s.duplicateDistance;
         replayRounds = s.replayRounds;
         keeperFee = s.keeperFee;
+        aggregationTimeout = s.aggregationTimeout;
         _tierThresholds = s.tierThresholds;
         _tierRewards = s.tierRewards;
         uint256 bias = 1 << (s.valueBits - 1);
@@ -357,6 +376,16 @@ abstract contract BatchEngine is RevenueShare {
             rewardPool = msg.value;
             emit PoolFunded(msg.sender, msg.value, msg.value);
         }
+    }
+
+    /// @dev One copy of the owner check (an immutable costs 33 bytes of code at each use).
+    function _checkOwner() internal view {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+    }
+
+    /// @dev A phase or timeout in (0, MAX_DURATION].
+    function _checkDuration(uint256 d) internal pure {
+        if (d == 0 || d > MAX_DURATION) revert BadDuration(d, MAX_DURATION);
     }
 
     modifier nonReentrant() {
@@ -387,7 +416,7 @@ abstract contract BatchEngine is RevenueShare {
     /// @param column index, `initialColumns` (the next one).
     /// @param words the column's packed words (validated like any update).
     function setInitialColumn(uint256 column, uint256[] calldata words) external {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _checkOwner();
         if (currentRound != 0) revert ModelLocked();
         if (column != initialColumns) revert WrongColumn(column, initialColumns);
         (uint256 from, uint256 to) = _columnRange(column);
@@ -404,7 +433,7 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Sets the access price for future licences (owner).
     /// @param price wei per licence.
     function setAccessPrice(uint256 price) external {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _checkOwner();
         _setAccessPrice(price);
     }
 
@@ -415,23 +444,24 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Ends the task: no round opens after this one (an open round still runs to
     ///         its end). After `EXIT_DELAY` the owner may `sweep` what nobody is owed.
     function endTask() external {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _checkOwner();
         if (endedAt != 0) revert TaskIsEnded();
         endedAt = block.timestamp;
         emit TaskEnded(block.timestamp + EXIT_DELAY);
     }
 
-    /// @notice Pays the owner the reward pool once the task has ended, `EXIT_DELAY` has
-    ///         passed and no round is open. Never touches what is owed (credited rewards,
-    ///         fees, returned stakes, revenue) or stakes still held; may be called again for
-    ///         revenue that reaches the pool later.
+    /// @notice Pays the owner the reward pool once the task has ended and `EXIT_DELAY` has
+    ///         passed, whatever state the round is in: a round still open then is abandoned
+    ///         first (its reserve returns to the pool, accepted stakes to their owners).
+    ///         Never touches what is owed (credited rewards, fees, returned stakes, revenue);
+    ///         may be called again for revenue that reaches the pool later.
     function sweep() external nonReentrant {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _checkOwner();
         uint256 end = endedAt;
         if (end == 0 || block.timestamp < end + EXIT_DELAY) {
             revert SweepTooEarly(end == 0 ? type(uint256).max : end + EXIT_DELAY, block.timestamp);
         }
-        if (roundOpen) revert RoundStillOpen(currentRound);
+        if (roundOpen) _endRound(currentRound);
         uint256 amount = rewardPool;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         rewardPool = 0;
@@ -445,11 +475,30 @@ abstract contract BatchEngine is RevenueShare {
     ///         when the previous one ends, or by anyone once the pool can fund them.
     function startRound() external {
         if (currentRound == 0) {
-            if (msg.sender != owner) revert NotOwner(msg.sender);
+            _checkOwner();
             if (initialColumns < columnCount) revert WrongColumn(initialColumns, columnCount);
         }
         if (roundOpen) revert RoundStillOpen(currentRound);
         _startRound(true);
+    }
+
+    /// @notice The task's settings in one read, in this order: paramCount, valueBits,
+    ///         fracBits, modelWords, columnWords, columnCount, postWords, postCount,
+    ///         postDuration, minParticipants, maxParticipants, maxRelayed, aggregation, trim,
+    ///         duplicateDistance, replayRounds, keeperFee, aggregationTimeout (`ml.settings.TaskConfig`).
+    function settings() external view returns (uint256[18] memory) {
+        return [paramCount, valueBits, fracBits, modelWords, columnWords, columnCount, postWords, postCount,
+            postDuration, minParticipants, maxParticipants, maxRelayed, aggregation, trim, duplicateDistance,
+            replayRounds, keeperFee, aggregationTimeout];
+    }
+
+    /// @notice The protocol's limits (one read instead of a getter each): seats per round,
+    ///         tiers, words per column, calldata bytes per column, words per post, gas per
+    ///         column, replay rounds, seconds from `endTask` to `sweep`, longest phase or
+    ///         timeout, largest `duplicateDistance`.
+    function limits() external pure returns (uint256[10] memory) {
+        return [MAX_SEATS, MAX_TIERS, MAX_COLUMN_WORDS, MAX_COLUMN_BYTES, MAX_POST_WORDS, MAX_COLUMN_GAS,
+            MAX_REPLAY_ROUNDS, EXIT_DELAY, MAX_DURATION, MAX_DUPLICATE_DISTANCE];
     }
 
     /// @notice Wei a round locks when it opens: maxParticipants x top reward + fees.
@@ -491,19 +540,33 @@ abstract contract BatchEngine is RevenueShare {
         return roundOpen && (block.timestamp >= postDeadline || roundEntrants >= maxParticipants);
     }
 
-    /// @notice Ends a round whose posting closed below quorum: the model stays, the
-    ///         reserve returns to the pool and the next round opens if it can be funded.
+    /// @notice Ends a round whose posting closed below quorum, or any round not finished
+    ///         by `abandonableAt()` (its posting deadline plus twice `aggregationTimeout`),
+    ///         whatever its quorum or columns: the model stays, the reserve returns to the
+    ///         pool, accepted stakes to their owners, and the next round opens if it can be
+    ///         funded. The unconditional way out of every round.
     /// @param round the current round.
     function abandon(uint256 round) external {
         _checkClosedRound(round);
         uint256 n = roundEntrants;
-        if (n >= minParticipants) revert QuorumReached(round, n);
+        uint256 at = abandonableAt();
+        if (n >= minParticipants && block.timestamp < at) revert QuorumReached(round, n, at);
+        _endRound(round);
+        _startRound(false);
+    }
+
+    /// @notice Time from which anyone may abandon the open round whatever its state.
+    function abandonableAt() public view returns (uint256) {
+        return postDeadline + 2 * aggregationTimeout;
+    }
+
+    /// @dev Ends the open round without a new model: the reserve returns to the pool.
+    function _endRound(uint256 round) internal {
         roundOpen = false;
         rewardPool += roundReserve;
         roundReserve = 0;
         _onRoundEnd(round);
-        emit RoundAbandoned(round, n);
-        _startRound(false);
+        emit RoundAbandoned(round, roundEntrants);
     }
 
     /// @notice Aggregates column `column` of the current round (anyone, after posting).
@@ -532,10 +595,9 @@ abstract contract BatchEngine is RevenueShare {
         uint256 w = to - from;
         if (words.length != n * w) revert WrongLength(words.length, n * w);
         if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
-        if (column == 0) {
-            uint256 seed = uint256(keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), round)));
-            _seed = (seed >> 64 << 64) | round;
-        }
+        // The round's seed, fixed once every update is bound, in a block nobody chose (the
+        // rule's `_columnSeed`); a restarted column 0 keeps it.
+        if (column == 0 && uint64(_seed) != round) _seed = (uint256(_columnSeed(round)) >> 64 << 64) | round;
 
         _checkColumnLinks(round, column, words, nextLinks, n, w);
         uint256 version = completedRounds + 1;
@@ -544,7 +606,7 @@ abstract contract BatchEngine is RevenueShare {
         if (duplicateDistance != 0 && n > 1) _checkDuplicates(round, column, words, n, w);
         _afterColumn(round, column, words, store, n, w);
 
-        uint256 fee = keeperFee;
+        uint256 fee = _columnFee(round);
         if (fee != 0) {
             roundReserve -= fee;
             _credit(msg.sender, fee, 0);
@@ -601,7 +663,7 @@ abstract contract BatchEngine is RevenueShare {
         for (uint256 j; j < owners.length; ++j) {
             uint256 i = posted + j;
             _checkWords(words[i * w:(i + 1) * w], from, to);
-            _enlistRelayed(round, i, owners[j], scores[j]);
+            _enlistRelayed(round, i, owners[j], scores[j], heads[j]);
             fold = keccak256(abi.encode(fold, heads[j]));
         }
         _columnFold = fold;
@@ -612,11 +674,13 @@ abstract contract BatchEngine is RevenueShare {
         _aggregate(round, 0, words, nextLinks);
     }
 
-    function _enlistRelayed(uint256 round, uint256 i, address who, uint256 score) internal {
-        if (uint8(_entry(round, who)) != 0) revert AlreadyPosted(who, round);
+    /// @dev A relay carries an update its owner signed or committed to: it replaces a
+    ///      partial post of the owner's (which counts for nothing), not a complete one.
+    function _enlistRelayed(uint256 round, uint256 i, address who, uint256 score, bytes32 head) internal {
+        if (uint8(_entry(round, who)) >= POSTED) revert AlreadyPosted(who, round);
         _seats[i] = uint160(who) | (round << 160);
         _setEntry(round, who, POSTED | (postCount << 8) | (i << 40) | (score << 128));
-        emit Relayed(round, who, msg.sender, i);
+        emit Relayed(round, who, msg.sender, i, head);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -780,6 +844,16 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev Seconds between a round's opening and its posting phase (a commit phase).
     function _postingDelay() internal view virtual returns (uint256) {
         return 0;
+    }
+
+    /// @dev The seed of `round`'s duplicate samples and replay table, taken by column 0
+    ///      after every update is bound; neither its sender nor one block's producer may
+    ///      choose it (PAPER: the randomness of a block armed in advance; CONSENSUS: the draw's).
+    function _columnSeed(uint256 round) internal virtual returns (bytes32);
+
+    /// @dev Keeper fee of a column of `round`.
+    function _columnFee(uint256) internal view virtual returns (uint256) {
+        return keeperFee;
     }
 
     /// @dev Called when a round opens (after `postDeadline` is set).

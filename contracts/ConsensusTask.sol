@@ -47,6 +47,7 @@ contract ConsensusTask is BatchEngine {
     uint8 internal constant FINISHED = 4; // revealed (accepted or rejected)
 
     event Committed(uint256 indexed round, address indexed participant, bytes32 commitment, uint256 move);
+    event DrawArmed(uint256 indexed round, uint256 drawBlock);
     event SeatsDrawn(uint256 indexed round, uint256 committers, uint256 seats, uint256 moveReference, bytes32 seed);
     event Rejected(uint256 indexed round, address indexed participant, uint256 move, bool stakeReturned);
     event StakeReturned(uint256 indexed round, address indexed participant, uint256 amount);
@@ -80,6 +81,9 @@ contract ConsensusTask is BatchEngine {
     uint256 public immutable maxMoveRatio;
 
     uint256 public commitDeadline;
+    /// @notice The block whose randomness the draw takes, armed a block ahead (round << 128 |
+    ///         block number).
+    uint256 internal _drawArm;
     /// @notice Stakes held: committed, seated, or accepted and not yet settled.
     uint256 public totalStakes;
     mapping(uint256 => mapping(address => bytes32)) public commitmentOf;
@@ -99,7 +103,7 @@ contract ConsensusTask is BatchEngine {
 
     constructor(BatchSettings memory s, ConsensusSettings memory c) payable BatchEngine(s) {
         if (c.stake == 0) revert ZeroStake();
-        if (c.commitDuration == 0) revert ZeroDuration();
+        _checkDuration(c.commitDuration);
         if (c.minMove > c.maxMove) revert BadMoveBounds(c.minMove, c.maxMove);
         if (c.maxMoveRatio > type(uint256).max >> 16) revert MoveRatioTooLarge(c.maxMoveRatio, type(uint256).max >> 16);
         // Only one-column tasks relay (see `relay`): a larger one's column keeps no room for it.
@@ -136,13 +140,21 @@ contract ConsensusTask is BatchEngine {
     }
 
     /// @notice Seats min(committers, maxParticipants) committers uniformly at random (anyone,
-    ///         once, after the commit phase, before the posting deadline) and fixes the
-    ///         reveal bound's reference: the lower median of the seated declared mean moves.
+    ///         after the commit phase, before the posting deadline) and fixes the reveal
+    ///         bound's reference: the lower median of the seated declared mean moves. Two
+    ///         calls: the first arms the next block (`DrawArmed`), a call in that block draws
+    ///         with its RANDAO value, which the sender could not know when arming and no
+    ///         producer can grind (only withhold: a call after the armed block arms again).
     function drawSeats(uint256 round) external {
         if (round != currentRound || !roundOpen) revert RoundNotOpen(round);
         if (block.timestamp < commitDeadline || block.timestamp >= postDeadline) revert WrongPhase(round);
         if (drawSeed[round] != 0) revert SeatsAlreadyDrawn(round);
-        bytes32 seed = keccak256(abi.encode(block.prevrandao, blockhash(block.number - 1), address(this), round));
+        if (_drawArm != (round << 128 | block.number)) {
+            _drawArm = round << 128 | (block.number + 1);
+            emit DrawArmed(round, block.number + 1);
+            return;
+        }
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, address(this), round));
         mapping(uint256 => address) storage list = _committer[round];
         uint256 n = roundCommitters[round];
         uint256 k = n < maxParticipants ? n : maxParticipants;
@@ -278,6 +290,11 @@ contract ConsensusTask is BatchEngine {
     /*//////////////////////////////////////////////////////////////
                                RULE HOOKS
     //////////////////////////////////////////////////////////////*/
+
+    /// @dev The draw's seed: every update was bound by its commitment before it existed.
+    function _columnSeed(uint256 round) internal view override returns (bytes32) {
+        return drawSeed[round];
+    }
 
     function _ruleColumnGas(uint256 n, uint256 w) internal pure override returns (uint256) {
         return GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS);

@@ -32,6 +32,27 @@ contract PaperTask is BatchEngine {
     }
 
     error BadSignature(address signer, uint256 index);
+    /// @notice No relay once the round's seed is sealed, a column sent or relayed updates dropped.
+    error RelayClosed(uint256 round);
+    error SeedAlreadySealed(uint256 round);
+    /// @notice Column 0 must run in the armed block (or after `sealSeed` took its randomness).
+    error SeedNotArmed(uint256 round, uint256 armedBlock);
+    error DropTooEarly(uint256 round, uint256 droppableAt);
+    error NothingRelayed(uint256 round);
+    error BadDrop(uint256 round, uint256 dropped);
+    /// @notice The heads given to `drop` are not the list's.
+    error HeadsMismatch(uint256 round);
+
+    event SeedArmed(uint256 indexed round, uint256 seedBlock);
+    event SeedSealed(uint256 indexed round, bytes32 seed);
+    event Dropped(uint256 indexed round, address indexed participant, uint256 index);
+
+    /// @notice The block whose randomness seals the round's seed (round << 128 | block number).
+    uint256 public seedArm;
+    /// @dev Fold of every head on the current list (what a drop must open).
+    bytes32 internal _headsFold;
+    /// @dev The latest round whose relayed updates were dropped (no relay, no fees after).
+    uint256 internal _dropRound;
 
     /// @dev The EIP-712 domain separator, fixed at deployment for the chain it was deployed
     ///      on (recomputed if the chain id ever changes: a fork).
@@ -52,35 +73,115 @@ contract PaperTask is BatchEngine {
     ///        hash chain over columns that binds the update for the column transactions.
     function submit(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink) external {
         uint256 distance = _distanceToModel(words, post * postWords, completedRounds);
-        _post(round, post, words, nextLink, distance);
+        if (_post(round, post, words, nextLink, distance) && roundEntrants == maxParticipants) _armSeed(round);
     }
 
-    /// @notice Aggregates column 0 of `round` with signed updates carried for their owners
-    ///         appended after the posted ones (anyone may relay; the relayer earns the keeper
-    ///         fee like any column sender). Before the posting deadline only a relay that
-    ///         takes every seat is accepted. Later columns go through `aggregate`.
+    /// @notice Lists signed updates carried for their owners after the posted ones (anyone
+    ///         may relay): only their head links cross here, checked against the owners'
+    ///         signatures; their words come in the column transactions like everyone's.
+    ///         Before the posting deadline only a relay that takes every seat is accepted.
+    ///         Several relays may follow one another until the round's seed is sealed. A
+    ///         relayed update whose words nobody supplies (or whose lanes are out of range)
+    ///         can stall the columns only until `drop` sheds it.
     /// @param round the current round.
-    /// @param words (posted + relayed) x w words of column 0, in list order.
-    /// @param nextLinks each update's link after column 0.
+    /// @param heads each relayed update's head link (link 0: it binds every word).
     /// @param signatures each relayed update's owner and its signature of the EIP-712
-    ///        `relayDigest(round, head)`, in order.
-    function relay(
-        uint256 round,
-        uint256[] calldata words,
-        bytes32[] calldata nextLinks,
-        Signature[] calldata signatures
-    ) external {
-        (uint256 posted, uint256 w) = _relayShape(round, signatures.length, words.length, nextLinks.length);
-        address[] memory owners = new address[](signatures.length);
-        bytes32[] memory heads = new bytes32[](signatures.length);
-        for (uint256 j; j < signatures.length; ++j) {
-            uint256 i = posted + j;
-            // The head binds every word of the update (column 0 here, the rest through
-            // nextLinks), so one recovery per update covers all its columns.
-            heads[j] = _link(words[i * w:(i + 1) * w], nextLinks[i]);
-            owners[j] = _signer(round, heads[j], signatures[j], i);
+    ///        `relayDigest(round, head)`, in the same order.
+    function relay(uint256 round, bytes32[] calldata heads, Signature[] calldata signatures) external {
+        uint256 posted = _relayShape(round, signatures.length, heads.length);
+        bytes32 fold = _columnFold;
+        for (uint256 j; j < heads.length; ++j) {
+            _enlistRelayed(round, posted + j, _signer(round, heads[j], signatures[j], posted + j), 0, heads[j]);
+            fold = keccak256(abi.encode(fold, heads[j]));
         }
-        _relay(round, words, nextLinks, owners, heads, new uint256[](signatures.length));
+        _columnFold = fold;
+        _headsFold = fold;
+        roundEntrants = posted + heads.length;
+        _armSeed(round);
+    }
+
+    /// @dev Whether `count` updates may be relayed now; returns how many are listed already
+    ///      and marks where the relayed ones start.
+    function _relayShape(uint256 round, uint256 count, uint256 headsLength) internal returns (uint256 posted) {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (columnCursor != 0 || uint64(_seed) == round || _dropRound == round) revert RelayClosed(round);
+        if (count == 0 || headsLength != count) revert WrongLength(headsLength, count);
+        posted = roundEntrants;
+        uint256 first = _relayedFrom(round);
+        uint256 relayed = (first == 0 ? 0 : posted + 1 - first) + count;
+        if (relayed > maxRelayed) revert TooManyRelayed(relayed, maxRelayed);
+        uint256 n = posted + count;
+        if (n > maxParticipants) revert RoundFull(round, maxParticipants);
+        // A relayer can leave updates out, so it may not close posting early: whoever it
+        // left out can post until the deadline.
+        if (n < maxParticipants && block.timestamp < postDeadline) revert PostingOpen(round, postDeadline);
+        if (first == 0) _relayed = (round << 128) | (posted + 1);
+    }
+
+    /// @notice Fixes the round's seed (duplicate samples, replay table) once posting is
+    ///         closed: a call arms the next block, and a call in that block (or column 0 sent
+    ///         in it) takes that block's RANDAO value, which the sender could not know when
+    ///         arming and no producer can grind (one can only withhold: a call after the armed
+    ///         block arms again). The last post or relay that fills the round arms it too.
+    /// @param round the current round, posting closed, seed not yet sealed.
+    function sealSeed(uint256 round) external {
+        _checkClosedRound(round);
+        if (uint64(_seed) == round) revert SeedAlreadySealed(round);
+        if (seedArm == (round << 128 | block.number)) {
+            _seed = (uint256(_randomness(round)) >> 64 << 64) | round;
+            emit SeedSealed(round, bytes32(_seed));
+        } else {
+            _armSeed(round);
+        }
+    }
+
+    /// @notice Sheds relayed updates that stall the round (their words withheld, never
+    ///         known, or out of range in some column): from `postDeadline + aggregationTimeout`
+    ///         anyone may drop relayed updates; the rest keep their order and the columns
+    ///         start again from column 0 (no keeper fee after a drop). Posted updates, whose
+    ///         words are public and checked, cannot be dropped. Whoever sends it chooses the
+    ///         relayed updates to leave out, as a relayer does; an owner who cannot risk that
+    ///         posts itself.
+    /// @param round the current round.
+    /// @param heads the head link of every update on the list, in list order (posted ones
+    ///        from their posts, relayed ones from the relay transactions).
+    /// @param dropped bit j set: the j-th relayed update is dropped (at least one).
+    function drop(uint256 round, bytes32[] calldata heads, uint256 dropped) external {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        uint256 at = postDeadline + aggregationTimeout;
+        if (block.timestamp < at) revert DropTooEarly(round, at);
+        uint256 first = _relayedFrom(round);
+        if (first == 0) revert NothingRelayed(round);
+        first -= 1;
+        uint256 n = roundEntrants;
+        if (heads.length != n) revert WrongLength(heads.length, n);
+        // n - first <= MAX_SEATS = 256 relayed updates: bits past them must be clear
+        if (dropped == 0 || (n - first < 256 && dropped >> (n - first) != 0)) revert BadDrop(round, dropped);
+        bytes32 fold = bytes32(round);
+        bytes32 kept = fold;
+        uint256 k = first;
+        for (uint256 i; i < n; ++i) {
+            fold = keccak256(abi.encode(fold, heads[i]));
+            if (i < first) {
+                kept = keccak256(abi.encode(kept, heads[i]));
+            } else if ((dropped >> (i - first)) & 1 == 0) {
+                kept = keccak256(abi.encode(kept, heads[i]));
+                _moveEntry(round, i, k++);
+            } else {
+                address who = entrant(round, i);
+                _setEntry(round, who, REFUSED | (postCount << 8));
+                emit Dropped(round, who, i);
+            }
+        }
+        if (fold != _headsFold) revert HeadsMismatch(round);
+        roundEntrants = k;
+        _columnFold = kept;
+        _headsFold = kept;
+        columnCursor = 0;
+        _relayed = k > first ? (round << 128) | (first + 1) : 0;
+        _dropRound = round;
     }
 
     /// @notice 1 + list index of `round`'s first relayed update (0: none relayed, or not
@@ -115,6 +216,34 @@ contract PaperTask is BatchEngine {
         }
         if (got == address(0) || got != sig.signer) revert BadSignature(sig.signer, i);
         return got;
+    }
+
+    function _armSeed(uint256 round) internal {
+        seedArm = round << 128 | (block.number + 1);
+        emit SeedArmed(round, block.number + 1);
+    }
+
+    function _randomness(uint256 round) internal view returns (bytes32) {
+        return keccak256(abi.encode(block.prevrandao, address(this), round));
+    }
+
+    /// @dev Column 0 without a sealed seed takes the armed block's randomness, in that block.
+    function _columnSeed(uint256 round) internal view override returns (bytes32) {
+        uint256 arm = seedArm;
+        if (arm != (round << 128 | block.number)) revert SeedNotArmed(round, arm >> 128 == round ? uint128(arm) : 0);
+        return _randomness(round);
+    }
+
+    function _columnFee(uint256 round) internal view override returns (uint256) {
+        return _dropRound == round ? 0 : keeperFee;
+    }
+
+    /// @dev Moves the relayed update at list index `from` to `to` (< from).
+    function _moveEntry(uint256 round, uint256 from, uint256 to) internal {
+        uint256 seat = _seats[from];
+        _seats[to] = seat;
+        address who = address(uint160(seat));
+        _entries[who] = (_entry(round, who) & ~(uint256(0xffff) << 40)) | (to << 40);
     }
 
     /// @dev Relayed updates' distances so far in the current round, four 64-bit lanes per
@@ -264,9 +393,9 @@ contract PaperTask is BatchEngine {
         }
     }
 
-    /// @dev Relayed updates were never posted: their lanes are checked (column 0 did so while
-    ///      relaying) and, under a sorted rule, their distance to the starting model is added
-    ///      up column by column (MEAN measured it while writing the column).
+    /// @dev Relayed updates were never posted: their lanes are checked in every column and,
+    ///      under a sorted rule, their distance to the starting model is added up column by
+    ///      column (MEAN measured it while writing the column).
     function _afterColumn(uint256 round, uint256 column, uint256[] calldata words, address, uint256 n, uint256 w)
         internal
         override
@@ -274,11 +403,9 @@ contract PaperTask is BatchEngine {
         uint256 first = _relayedFrom(round);
         if (first == 0) return;
         first -= 1;
-        if (column != 0) {
-            (uint256 from, uint256 to) = _columnRange(column);
-            for (uint256 i = first; i < n; ++i) {
-                _checkWords(words[i * w:(i + 1) * w], from, to);
-            }
+        (uint256 from, uint256 to) = _columnRange(column);
+        for (uint256 i = first; i < n; ++i) {
+            _checkWords(words[i * w:(i + 1) * w], from, to);
         }
         if (_trimmedCount(n) == 0) return;
         // the starting model's column, loaded once for every relayed update; each distance
