@@ -21,10 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .relay import relay_plan, still_to_relay
+from .relay import lanes_ok, relay_plan, still_to_relay
 from .signing import OpenedUpdate, Relayable, SignedUpdate, compact
-from .settings import (AGGREGATIONS, COMMIT_GAS, DRAW_GAS, BatchSettings,
-                       ConsensusSettings, Status, column_gas_bound, post_gas)
+from .settings import (COMMIT_GAS, DRAW_GAS, DROP_GAS_BASE, DROP_GAS_PER_SEAT, SEAL_GAS, BatchSettings,
+                       ConsensusSettings, Status, TaskConfig, column_gas_bound, post_gas)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
@@ -219,6 +219,7 @@ class RoundState:
     entrants: int  # complete updates on the round's list
     min_participants: int
     columns_done: int  # columnCursor
+    abandonable_at: int = 0  # BatchEngine.abandonableAt: anyone may abandon the round from then
 
     @property
     def commit_open(self) -> bool:
@@ -231,7 +232,7 @@ class RoundState:
 
     @property
     def can_abandon(self) -> bool:
-        return self.posting_closed and self.entrants < self.min_participants
+        return self.posting_closed and (self.entrants < self.min_participants or self.now >= self.abandonable_at)
 
     @property
     def can_aggregate(self) -> bool:
@@ -244,16 +245,17 @@ class BatchTask:
 
     def __init__(self, contract: Any) -> None:
         self.contract = contract
-        self.param_count = int(contract.paramCount())
-        self.fmt = codec.FixedPoint(int(contract.fracBits()), int(contract.valueBits()))
-        self.model_words = int(contract.modelWords())
+        self.config = cfg = TaskConfig.from_words(contract.settings())
+        self.param_count = cfg.param_count
+        self.fmt = cfg.fmt
+        self.model_words = cfg.model_words
         self.consensus = any(m.name == "drawSeats" for m in contract.contract_type.mutable_methods)
         self.rule = "consensus" if self.consensus else "paper"
-        self.column_words = int(contract.columnWords())
+        self.column_words = cfg.column_words
         self.columns = protocol.chunk_ranges(self.model_words, self.column_words)
-        self.post_words = int(contract.postWords())
+        self.post_words = cfg.post_words
         self.posts = protocol.chunk_ranges(self.model_words, self.post_words)
-        self.aggregation = AGGREGATIONS[int(contract.aggregation())]
+        self.aggregation = cfg.aggregation
         self.sorts = self.aggregation != "mean"
         self._updates: dict[tuple[int, str], list[int]] = {}  # posted here: (round, address) -> words
 
@@ -471,12 +473,20 @@ class BatchTask:
         if left > 0:
             (wait or time.sleep)(left)
         round_ = self.current_round
-        if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
-            return None
-        receipt = self._send(self.draw_call(round_), sender)
-        (ev,) = _event_args(receipt, "SeatsDrawn")
-        return SeatDraw(int(ev.round), int(ev.committers), int(ev.seats), int(ev.moveReference), bytes(ev.seed),
-                        int(receipt.gas_used))
+        gas = 0
+        # The first call arms the next block; a call in that block draws with its randomness
+        # (one that lands later arms again).
+        for _ in range(8):
+            if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
+                return None
+            receipt = self._send(self.draw_call(round_), sender)
+            gas += int(receipt.gas_used)
+            drawn = _event_args(receipt, "SeatsDrawn")
+            if drawn:
+                ev = drawn[0]
+                return SeatDraw(int(ev.round), int(ev.committers), int(ev.seats), int(ev.moveReference),
+                                bytes(ev.seed), gas)
+        raise RuntimeError(f"round {round_}: no seat draw landed in its armed block after 8 tries")
 
     def seated(self, round_: int, account: Any) -> bool:
         return int(self.contract.seatOf(round_, account)[0]) == 2
@@ -585,41 +595,25 @@ class BatchTask:
                 out.append(o)
         return out
 
-    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
-        """Every column of ``round_`` with ``relayed`` appended after the ``posted`` updates
-        (the list so far, in order): column 0 through ``relay``, the rest ``aggregate``."""
-        return [Call(getattr(self.contract, p.method), p.args, gas=p.gas)
-                for p in relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus,
-                                    self.max_relayed, self.replay_heads)]
-
     def relay(self, sender: Any, relayed: Sequence[Relayable],
               wait: Callable[[int], None] | None = None) -> BatchRound:
         """Carries ``relayed`` (signed updates, or CONSENSUS openings, of the current round)
         to the chain beside whatever was posted: at once when they fill every seat (CONSENSUS:
         every drawn seat), else after the posting deadline (``wait(seconds)``), when a
-        left-out owner has had its chance to post or reveal."""
+        left-out owner has had its chance to post or reveal; then sends every column."""
         round_ = self.current_round
         seats = self.max_participants
-        draw: list[Call] = []
         if self.consensus:
-            # The draw seats min(committers, maxParticipants). With no more committers than
-            # seats everyone is seated whatever the seed, so the draw goes out with the relay
-            # (commit + draw-and-relay: two blocks); otherwise the seats decide who may be
-            # relayed, and the draw comes first.
-            committers = int(self.contract.roundCommitters(round_))
-            seats = min(seats, committers)
-            if not int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
-                left = int(self.contract.commitDeadline()) - int(self.provider.get_block("pending").timestamp)
-                if left > 0:
-                    (wait or time.sleep)(left)
-                if committers <= self.max_participants:
-                    draw = [self.draw_call(round_)]
-                else:
-                    self._send(self.draw_call(round_), sender)
-                    relayed = [s for s in relayed if self.seated(round_, s.owner)]
+            # The seats decide who may be relayed: the draw (arm, then draw) comes first.
+            draw = self.draw_seats(sender, wait)
+            extra_gas = draw.gas_used if draw else 0
+            seats = min(seats, int(self.contract.roundCommitters(round_)))
+            relayed = [s for s in relayed if self.seated(round_, s.owner)]
             relayed = self.admissible(round_, [s for s in relayed if isinstance(s, OpenedUpdate)])
             # Refused reveals are done too (not on the list): they count towards closing.
             seats -= len(list(self.contract.Rejected.range(0, self.block_number + 1, search_topics={"round": round_})))
+        else:
+            extra_gas = 0
         names = self.entrants(round_)
         cap = self.max_relayed
         if len(names) + len(still_to_relay(relayed, names, self.max_participants, cap)) < seats:
@@ -632,10 +626,80 @@ class BatchTask:
         relayed = still_to_relay(relayed, names, self.max_participants, cap)
         if not relayed:
             return self.aggregate(sender, wait)
-        calls = draw + self.relay_calls(round_, [self.posted_words(round_, a) for a in names], relayed)
-        receipts = broadcast(self.provider, [(call, sender) for call in calls])
-        return self._columns_sent(round_, len(names) + len(relayed), receipts[len(draw):], extra_gas=sum(
-            int(r.gas_used) for r in receipts[:len(draw)]))
+        plan = relay_plan(round_, [self.posted_words(round_, a) for a in names], relayed, self.column_words,
+                          self.sorts, self.consensus, cap, self.replay_heads)
+        for s in relayed:
+            self._updates[(round_, s.owner)] = list(s.words)
+        if self.consensus:
+            receipts = broadcast(self.provider, [(self._planned(p), sender) for p in plan.columns])
+            return self._columns_sent(round_, len(names) + len(relayed), receipts, extra_gas=extra_gas)
+        extra = broadcast(self.provider, [(self._planned(p), sender) for p in plan.listing])
+        return self.aggregate(sender, wait, extra_gas=sum(int(r.gas_used) for r in extra))
+
+    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
+        """Every transaction of a relay of ``relayed`` after the ``posted`` updates (the list so
+        far, in order): PAPER's listing (``relay``: heads and signatures) then every column
+        (which need the seed sealed first: ``seal_seed``); CONSENSUS's column 0 (``relay``)."""
+        plan = relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.consensus, self.max_relayed,
+                          self.replay_heads)
+        return [self._planned(p) for p in plan.listing + plan.columns]
+
+    def _planned(self, p: Any) -> Call:
+        return Call(getattr(self.contract, p.method), p.args, gas=p.gas)
+
+    # --- seeds, drops and the way out ------------------------------------------------------
+
+    def seal_seed(self, sender: Any, tries: int = 8) -> int:
+        """PAPER: seals the round's seed once posting is closed (``sealSeed``: a call in the
+        armed block takes its randomness; one that lands later arms the next block and is
+        sent again); returns the gas spent (0 when it was sealed already)."""
+        round_, gas = self.current_round, 0
+        for _ in range(tries):
+            if int.from_bytes(bytes(self.contract.roundSeed(round_)), "big"):
+                return gas
+            gas += int(self._send(Call(self.contract.sealSeed, (round_,), gas=SEAL_GAS), sender).gas_used)
+        raise RuntimeError(f"round {round_}: the seed was not sealed after {tries} tries")
+
+    def relayed_heads(self, round_: int) -> dict[str, bytes]:
+        """Owner -> head link of every update relayed into ``round_`` (Relayed events)."""
+        logs = self.contract.Relayed.range(0, self.block_number + 1, search_topics={"round": round_})
+        return {str(e.participant): bytes(e.head) for e in logs}
+
+    def stalled(self, round_: int) -> list[int]:
+        """List indices of ``round_``'s relayed updates that no column can carry from here:
+        words not known to this handle (withheld by their relayer) or out of the task's lanes."""
+        relayed = self.relayed_heads(round_)
+        out = []
+        for i, a in enumerate(self.entrants(round_)):
+            if a not in relayed:
+                continue
+            words = self._updates.get((round_, a))
+            if (words is None or protocol.update_links(words, self.column_words)[0] != relayed[a]
+                    or not lanes_ok(words, self.param_count, self.fmt.value_bits)):
+                out.append(i)
+        return out
+
+    def drop(self, sender: Any, indices: Sequence[int]) -> int:
+        """PAPER: drops the relayed updates at list ``indices`` of the current round (allowed
+        from postDeadline + aggregationTimeout); columns start again from 0. Gas used."""
+        round_ = self.current_round
+        names = self.entrants(round_)
+        relayed = self.relayed_heads(round_)
+        first = int(self.contract.relayedFrom(round_)) - 1
+        heads = [relayed[a] if a in relayed else protocol.update_links(self.posted_words(round_, a),
+                                                                       self.column_words)[0] for a in names]
+        bits = 0
+        for i in indices:
+            if i < first:
+                raise ValueError(f"list index {i} is a posted update: only relayed ones can be dropped")
+            bits |= 1 << (i - first)
+        gas = DROP_GAS_BASE + DROP_GAS_PER_SEAT * len(names)
+        return int(self._send(Call(self.contract.drop, (round_, heads, bits), gas=gas), sender).gas_used)
+
+    def abandon(self, sender: Any) -> int:
+        """Ends the current round without a new model (below quorum, or from abandonableAt
+        whatever its state); gas used."""
+        return int(self._send(Call(self.contract.abandon, (self.current_round,)), sender).gas_used)
 
     def column_call(self, round_: int, column: int, updates: Sequence[list[int]]) -> Call:
         """The aggregate transaction of ``column`` over the list's updates (in list order)."""
@@ -649,22 +713,34 @@ class BatchTask:
                     gas=column_gas_bound(len(updates), t - f, self.sorts, self.consensus,
                                          min(self.max_relayed, len(updates)), self.replay_heads))
 
-    def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None) -> BatchRound:
+    def aggregate(self, sender: Any, wait: Callable[[int], None] | None = None, extra_gas: int = 0) -> BatchRound:
         """Waits for the posting phase to close (``wait(seconds)``, real time by default),
-        then sends every remaining column (or abandons a round below quorum)."""
+        then sends every remaining column (or abandons a round below quorum). Relayed updates
+        this handle cannot carry (``stalled``) are dropped once the contract allows it
+        (waiting for that too); under PAPER the round's seed is sealed first."""
         round_ = self.current_round
-        left = int(self.contract.postDeadline()) - int(self.provider.get_block("pending").timestamp)
-        if not bool(self.contract.postingClosed()) and left > 0:
-            (wait or time.sleep)(left + 1)
+        state = self.round_state()
+        if not state.posting_closed and state.post_deadline > state.now:
+            (wait or time.sleep)(state.post_deadline - state.now + 1)
+            state = self.round_state()
+        if state.entrants < state.min_participants:
+            gas = self.abandon(sender)
+            return BatchRound(round_, state.entrants, False, {}, [], [], gas, 1, gas, 0, self.round_open,
+                              self.block_number)
+        if not self.consensus:
+            stuck = self.stalled(round_)
+            if stuck:
+                at = state.post_deadline + self.config.aggregation_timeout
+                if at > state.now:
+                    (wait or time.sleep)(at - state.now + 1)
+                extra_gas += self.drop(sender, stuck)
+                return self.aggregate(sender, wait, extra_gas)
+            extra_gas += self.seal_seed(sender)
         names = self.entrants(round_)
-        if len(names) < int(self.contract.minParticipants()):
-            receipt = self._send(Call(self.contract.abandon, (round_,)), sender)
-            return BatchRound(round_, len(names), False, {}, [], [], int(receipt.gas_used), 1,
-                              int(receipt.gas_used), len(receipt.transaction.data), self.round_open,
-                              int(receipt.block_number))
         updates = [self.posted_words(round_, a) for a in names]
         calls = [self.column_call(round_, c, updates) for c in range(int(self.contract.columnCursor()), len(self.columns))]
-        return self._columns_sent(round_, len(names), broadcast(self.provider, [(call, sender) for call in calls]))
+        return self._columns_sent(round_, len(names), broadcast(self.provider, [(call, sender) for call in calls]),
+                                  extra_gas=extra_gas)
 
     def _columns_sent(self, round_: int, participants: int, receipts: Sequence[Any], extra_gas: int = 0) -> BatchRound:
         """What the column transactions ``receipts`` did; ``extra_gas`` (a draw sent with
@@ -705,7 +781,8 @@ class BatchTask:
             round_, bool(c.roundOpen()), int(self.provider.get_block("pending").timestamp),
             int(c.commitDeadline()) if self.consensus else 0, int(c.postDeadline()), bool(c.postingClosed()),
             self.consensus and int.from_bytes(bytes(c.drawSeed(round_)), "big") != 0,
-            int(c.roundEntrants()), int(c.minParticipants()), int(c.columnCursor()))
+            int(c.roundEntrants()), self.config.min_participants, int(c.columnCursor()),
+            int(c.postDeadline()) + 2 * self.config.aggregation_timeout)
 
     def status(self, round_: int, account: Any) -> tuple[Status, int]:
         """Where ``account`` stands in ``round_`` and its next post number."""
@@ -741,17 +818,17 @@ class BatchTask:
 
     @property
     def max_participants(self) -> int:
-        return int(self.contract.maxParticipants())
+        return self.config.max_participants
 
     @property
     def max_relayed(self) -> int:
         """Updates a round's relay may carry (BatchEngine.maxRelayed)."""
-        return int(self.contract.maxRelayed())
+        return self.config.max_relayed
 
     @property
     def replay_heads(self) -> int:
         """Heads of earlier rounds column 0 may look up (replayRounds x maxParticipants)."""
-        return int(self.contract.replayRounds()) * self.max_participants
+        return self.config.replay_heads
 
     def has_access(self, account: Any) -> bool:
         return bool(self.contract.hasAccess(account))

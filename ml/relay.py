@@ -1,8 +1,9 @@
 """The relay path's transactions, once, for both SDK backends.
 
-``relay_plan`` says what a relayer sends for a round: column 0 through ``relay`` (the posted
-updates, then the signed ones with their signatures), every later column through
-``aggregate``, each with an explicit gas limit (the contract's column bound, which counts
+``relay_plan`` says what a relayer sends for a round: under PAPER the signed updates' heads
+and signatures through ``relay``, then (once the round's seed is sealed in the next block)
+every column through ``aggregate``; under CONSENSUS column 0 through ``relay`` with the
+openings. Columns carry an explicit gas limit (the contract's column bound, which counts
 what relayed updates add), so that all of them can be sent at once and land in one block.
 ``ml.chain.BatchTask`` sends the plan with ape; ``Web3Task`` here sends it with bare web3.py
 for processes that cannot import ape (a Flower ServerApp: flwr and eth-ape pin incompatible
@@ -20,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import codec, protocol
-from .settings import AGGREGATIONS, column_gas_bound
+from .settings import RELAY_GAS_BASE, RELAY_GAS_PER_SEAT, SEAL_GAS, TaskConfig, column_gas_bound
 from .signing import Relayable, SignedUpdate
 
 
@@ -33,14 +34,38 @@ class PlannedCall:
     gas: int
 
 
+@dataclass(frozen=True)
+class RelayPlan:
+    """A relay's transactions: ``listing`` puts the relayed updates on the list (PAPER: their
+    heads and signatures; none under CONSENSUS, whose relay is column 0), then, once the
+    round's seed is sealed (PAPER: ``sealSeed`` in the block after the listing), ``columns``."""
+
+    listing: list[PlannedCall]
+    columns: list[PlannedCall]
+
+
+def lanes_ok(words: Sequence[int], param_count: int, value_bits: int) -> bool:
+    """Whether packed words are what the contract accepts: every lane a ``value_bits``-bit
+    signed value, the last word's unused lanes zero (BatchEngine._checkWords)."""
+    used = param_count % 16
+    if used and words[-1] >> (16 * used):
+        return False
+    if value_bits == 16:
+        return True
+    lo, hi = -(1 << (value_bits - 1)), (1 << (value_bits - 1))
+    ints = codec.unpack(list(words), len(words) * 16)
+    return bool(((ints >= lo) & (ints < hi)).all())
+
+
 def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable], column_words: int,
                sorts: bool, consensus: bool = False, max_relayed: int | None = None,
-               replay_heads: int = 0) -> list[PlannedCall]:
-    """Every column of ``round_`` with ``relayed`` after the ``posted`` updates (the list so
-    far, in order): signed updates for a PaperTask, opened commitments for a ConsensusTask
-    (whose relay needs the whole model in one column); at most the task's ``max_relayed``.
-    Gas limits are the contract's column bound (``replay_heads``: the task's replayRounds x
-    maxParticipants)."""
+               replay_heads: int = 0) -> RelayPlan:
+    """The transactions of ``round_`` with ``relayed`` after the ``posted`` updates (the list
+    so far, in order): signed updates for a PaperTask (listed by their heads, then every
+    column through ``aggregate``), opened commitments for a ConsensusTask (whose relay is
+    column 0 and needs the whole model in one column); at most the task's ``max_relayed``.
+    Column gas limits are the contract's column bound (``replay_heads``: the task's
+    replayRounds x maxParticipants)."""
     if not relayed:
         raise ValueError("nothing to relay")
     for s in relayed:
@@ -57,16 +82,21 @@ def relay_plan(round_: int, posted: Sequence[list[int]], relayed: Sequence[Relay
         raise ValueError(f"{len(relayed)} updates to relay, but the task's relay carries at most {max_relayed} "
                          f"(maxRelayed): the others post (or reveal) themselves")
     links = [protocol.update_links(u, column_words) for u in updates]
+    listing = []
+    if not consensus:
+        heads = [lk[0] for lk in links[len(posted):]]
+        listing.append(PlannedCall("relay", (round_, heads, [s.proof() for s in relayed]),
+                                   RELAY_GAS_BASE + RELAY_GAS_PER_SEAT * len(relayed)))
     calls = []
     for c, (f, t) in enumerate(protocol.chunk_ranges(model_words, column_words)):
         words = [w for u in updates for w in u[f:t]]
         nexts = [lk[c + 1] for lk in links]
         gas = column_gas_bound(len(updates), t - f, sorts, consensus, len(relayed), replay_heads)
-        if c == 0:
+        if c == 0 and consensus:
             calls.append(PlannedCall("relay", (round_, words, nexts, [s.proof() for s in relayed]), gas))
         else:
             calls.append(PlannedCall("aggregate", (round_, c, words, nexts), gas))
-    return calls
+    return RelayPlan(listing, calls)
 
 
 def still_to_relay(relayed: Sequence[Relayable], listed: Sequence[str], seats: int,
@@ -103,15 +133,16 @@ class Web3Task:
         except Exception as err:
             raise ValueError(f"{self.address} is not a PaperTask: this relay carries signed updates (PAPER); "
                              "a ConsensusTask's relay carries commitment openings (ml.chain.BatchTask.relay)") from err
-        self.param_count = int(c.paramCount().call())
-        self.fmt = codec.FixedPoint(int(c.fracBits().call()), int(c.valueBits().call()))
-        self.model_words = int(c.modelWords().call())
-        self.column_words = int(c.columnWords().call())
-        self.aggregation = AGGREGATIONS[int(c.aggregation().call())]
-        self.trim = int(c.trim().call())
-        self.max_participants = int(c.maxParticipants().call())
-        self.max_relayed = int(c.maxRelayed().call())
-        self.replay_heads = int(c.replayRounds().call()) * int(c.maxParticipants().call())
+        self.config = cfg = TaskConfig.from_words(c.settings().call())
+        self.param_count = cfg.param_count
+        self.fmt = cfg.fmt
+        self.model_words = cfg.model_words
+        self.column_words = cfg.column_words
+        self.aggregation = cfg.aggregation
+        self.trim = cfg.trim
+        self.max_participants = cfg.max_participants
+        self.max_relayed = cfg.max_relayed
+        self.replay_heads = cfg.replay_heads
         self.chain_id = int(self.web3.eth.chain_id)
 
     @property
@@ -149,6 +180,33 @@ class Web3Task:
             words.extend(int(w) for w in args["words"])
         return words
 
+    def _send(self, acct: Any, plan: Sequence[PlannedCall], timeout: float = 600) -> list[Any]:
+        """Sends every planned call at once (consecutive nonces) and waits for all."""
+        c = self.contract.functions
+        nonce = self.web3.eth.get_transaction_count(acct.address, "pending")
+        gas_price = int(self.web3.eth.gas_price) * 2
+        hashes = []
+        for i, call in enumerate(plan):
+            tx = getattr(c, call.method)(*call.args).build_transaction({
+                "from": acct.address, "nonce": nonce + i, "gas": call.gas, "maxFeePerGas": gas_price,
+                "maxPriorityFeePerGas": 0, "chainId": self.chain_id})
+            hashes.append(self.web3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
+        receipts = [self.web3.eth.wait_for_transaction_receipt(h, timeout=timeout) for h in hashes]
+        for call, r in zip(plan, receipts):
+            if r["status"] != 1:
+                raise RuntimeError(f"{call.method} transaction {r['transactionHash'].hex()} reverted")
+        return receipts
+
+    def _seal(self, acct: Any, round_: int, tries: int = 8) -> list[Any]:
+        """Seals the round's seed (PaperTask.sealSeed): a call in the armed block takes its
+        randomness; one that lands later arms the next block, so it is sent again."""
+        receipts = []
+        for _ in range(tries):
+            if int.from_bytes(bytes(self.contract.functions.roundSeed(round_).call()), "big"):
+                return receipts
+            receipts += self._send(acct, [PlannedCall("sealSeed", (round_,), SEAL_GAS)])
+        raise RuntimeError(f"round {round_}: the seed was not sealed after {tries} tries")
+
     def relay(self, relayer_key: str, relayed: Sequence[SignedUpdate], timeout: float = 600) -> dict[str, Any]:
         """Carries ``relayed`` beside whatever was posted (after the posting deadline unless
         they fill every seat) and waits for every column; returns what the round did."""
@@ -171,18 +229,9 @@ class Web3Task:
             raise RuntimeError(f"round {round_}: nothing left to relay (every seat posted); aggregate instead")
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
                           self.aggregation != "mean", max_relayed=cap, replay_heads=self.replay_heads)
-        nonce = self.web3.eth.get_transaction_count(acct.address, "pending")
-        gas_price = int(self.web3.eth.gas_price) * 2
-        hashes = []
-        for i, call in enumerate(plan):
-            tx = getattr(c, call.method)(*call.args).build_transaction({
-                "from": acct.address, "nonce": nonce + i, "gas": call.gas, "maxFeePerGas": gas_price,
-                "maxPriorityFeePerGas": 0, "chainId": self.chain_id})
-            hashes.append(self.web3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction))
-        receipts = [self.web3.eth.wait_for_transaction_receipt(h, timeout=timeout) for h in hashes]
-        for call, r in zip(plan, receipts):
-            if r["status"] != 1:
-                raise RuntimeError(f"{call.method} transaction {r['transactionHash'].hex()} reverted")
+        receipts = self._send(acct, plan.listing)
+        receipts += self._seal(acct, round_)
+        receipts += self._send(acct, plan.columns)
         rewarded = self.contract.events.Rewarded().process_receipt(receipts[-1])
         return {
             "round": round_, "participants": len(names) + len(relayed), "relayed": len(relayed),

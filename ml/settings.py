@@ -24,6 +24,16 @@ MAX_TIERS = 8
 #: Gas limit of a commit and of a seat draw (measured: ~142k and ~370k for 20 seats).
 COMMIT_GAS = 200_000
 DRAW_GAS = 3_000_000
+#: BatchEngine.EXIT_DELAY / MAX_DURATION / MAX_DUPLICATE_DISTANCE: seconds from endTask to
+#: sweep; the longest phase or timeout; the largest near-duplicate bound.
+EXIT_DELAY = 7 * 24 * 3600
+MAX_DURATION = 30 * 24 * 3600
+MAX_DUPLICATE_DISTANCE = 1 << 16
+#: Gas limits of PaperTask.relay (a signature and two seat records per relayed update),
+#: sealSeed, and drop (a head, and a moved seat, per listed update).
+RELAY_GAS_BASE, RELAY_GAS_PER_SEAT = 100_000, 70_000
+SEAL_GAS = 80_000
+DROP_GAS_BASE, DROP_GAS_PER_SEAT = 150_000, 40_000
 
 
 class Status(IntEnum):
@@ -195,6 +205,9 @@ class BatchSettings:
     keeper_fee: int = 0
     #: Updates a round's relay may carry; None: ``default_max_relayed``.
     max_relayed: int | None = None
+    #: Seconds after the posting deadline from which relayed updates that stall a round may
+    #: be dropped; after twice this anyone may abandon the round (BatchEngine.abandonableAt).
+    aggregation_timeout: int = 3600
     #: Not a struct field: size default columns for ConsensusTask's extra column work
     #: (BatchTask.deploy sets it when deploying one).
     consensus: bool = False
@@ -207,6 +220,12 @@ class BatchSettings:
             raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
         if not 0 <= self.replay_rounds <= MAX_REPLAY_ROUNDS:
             raise ValueError(f"replay_rounds must be in [0, {MAX_REPLAY_ROUNDS}], got {self.replay_rounds}")
+        for name in ("post_duration", "aggregation_timeout"):
+            if not 0 < getattr(self, name) <= MAX_DURATION:
+                raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
+        if not 0 <= self.duplicate_distance <= MAX_DUPLICATE_DISTANCE:
+            raise ValueError(f"duplicate_distance must be in [0, {MAX_DUPLICATE_DISTANCE}], "
+                             f"got {self.duplicate_distance}")
         if self.max_relayed is not None and not 0 <= self.max_relayed <= self.max_participants:
             raise ValueError(f"max_relayed must be in [0, max_participants = {self.max_participants}], "
                              f"got {self.max_relayed}")
@@ -252,7 +271,46 @@ class BatchSettings:
             self.max_participants, self.access_price, list(self.tier_thresholds), list(self.tier_rewards),
             AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
             self.duplicate_distance, self.replay_rounds, self.keeper_fee, self.resolved_max_relayed,
+            self.aggregation_timeout,
         )
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """A deployed task's settings as ``BatchEngine.settings()`` returns them (one read)."""
+
+    param_count: int
+    value_bits: int
+    frac_bits: int
+    model_words: int
+    column_words: int
+    column_count: int
+    post_words: int
+    post_count: int
+    post_duration: int
+    min_participants: int
+    max_participants: int
+    max_relayed: int
+    aggregation: str
+    trim: int
+    duplicate_distance: int
+    replay_rounds: int
+    keeper_fee: int
+    aggregation_timeout: int
+
+    @classmethod
+    def from_words(cls, words: Sequence[int]) -> "TaskConfig":
+        v = [int(x) for x in words]
+        return cls(*v[:12], AGGREGATIONS[v[12]], *v[13:])
+
+    @property
+    def fmt(self) -> codec.FixedPoint:
+        return codec.FixedPoint(self.frac_bits, self.value_bits)
+
+    @property
+    def replay_heads(self) -> int:
+        """Heads of earlier rounds column 0 may look up (replayRounds x maxParticipants)."""
+        return self.replay_rounds * self.max_participants
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain,
         words = [t.posted_words(1, a) for a in names]
         forged = [list(w) for w in words]
         forged[1][0] = words[0][0]  # the keeper swaps in another value for update 1
+        t.seal_seed(owner)
         with reverts("ColumnMismatch"):
             t.column_call(1, 0, forged).send(owner)
         with reverts("ColumnMismatch"):
@@ -127,7 +128,6 @@ def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
     ({"post_words": 4026}, "BadPostWords"),  # over MAX_POST_WORDS
     ({"max_participants": 257, "column_words": 1}, "TooManyParticipants"),
     ({"min_participants": 7}, "BadParticipantBounds"),
-    ({"post_duration": 0}, "ZeroDuration"),
 ])
 def test_bad_settings_revert(project, owner, reverts, change, error):
     s = dataclasses.replace(BASE, **change)
@@ -135,7 +135,14 @@ def test_bad_settings_revert(project, owner, reverts, change, error):
         project.PaperTask.deploy(s.as_tuple(), sender=owner)
 
 
-@pytest.mark.parametrize("index,value,error", [(9, 3, "BadAggregation"), (12, 0, "BadColumnWords")])
+@pytest.mark.parametrize("index,value,error", [
+    (9, 3, "BadAggregation"), (12, 0, "BadColumnWords"),
+    # every phase and timeout is bounded, so every round ends within bounded time
+    (3, 0, "BadDuration"), (3, 30 * 86400 + 1, "BadDuration"), (17, 0, "BadDuration"),
+    # "no limit" would overflow the sample bound in every column and lock the round
+    (13, 2**16 + 1, "BadDuplicateDistance"),
+    (15, 2**128, "FeeTooLarge"),  # the reserve could overflow and no round ever open
+])
 def test_raw_settings_python_would_not_build_revert(project, owner, reverts, index, value, error):
     """Values the Python settings never produce (an unknown rule; column 0, which Python reads
     as "the default"), sent raw."""
@@ -436,6 +443,7 @@ def test_withdraw_cannot_be_reentered_and_a_refused_payment_keeps_the_credit(pro
         keeper = project.Reenterer.deploy(t.address, sender=owner)
         u = t.encode(floats(np.arange(N) % 7 - 3))
         t.submit(clients[0], 1, u)
+        t.seal_seed(owner)
         for c in range(len(t.columns)):
             keeper.aggregate(*t.column_call(1, c, [u.words]).args, sender=owner)
         fees = 5 * len(t.columns)
@@ -492,12 +500,11 @@ def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts
     from ml import settings as S
 
     c = batch_tasks["mean"].contract
-    limits = {"MAX_SEATS": S.MAX_SEATS, "MAX_TIERS": S.MAX_TIERS, "MAX_COLUMN_WORDS": S.MAX_COLUMN_WORDS,
-              "MAX_COLUMN_BYTES": S.MAX_COLUMN_BYTES, "MAX_POST_WORDS": S.MAX_POST_WORDS,
-              "MAX_COLUMN_GAS": S.MAX_COLUMN_GAS, "MAX_REPLAY_ROUNDS": S.MAX_REPLAY_ROUNDS}
-    assert {k: int(getattr(c, k)()) for k in limits} == limits
+    limits = (S.MAX_SEATS, S.MAX_TIERS, S.MAX_COLUMN_WORDS, S.MAX_COLUMN_BYTES, S.MAX_POST_WORDS, S.MAX_COLUMN_GAS,
+              S.MAX_REPLAY_ROUNDS, S.EXIT_DELAY, S.MAX_DURATION, S.MAX_DUPLICATE_DISTANCE)
+    assert tuple(int(x) for x in c.limits()) == limits
     for i, rule in enumerate(S.AGGREGATIONS):
-        assert int(batch_tasks[rule].contract.aggregation()) == i
+        assert int(batch_tasks[rule].contract.settings()[12]) == i
     with reverts("BadAggregation"):
         project.PaperTask.deploy((*BASE.as_tuple()[:9], len(S.AGGREGATIONS), *BASE.as_tuple()[10:]), sender=owner)
     # column 0 looks up every head of the last replayRounds rounds: bounded

@@ -245,7 +245,7 @@ def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, revert
         with pytest.raises(ValueError, match="one column"):
             t.relay_calls(1, [], opened)
         words = [w for o in opened for w in o.words[:1]]
-        assert int(t.contract.maxRelayed()) == 0  # the constructor refuses more (RelayNeedsOneColumn)
+        assert t.max_relayed == 0  # the constructor refuses more (RelayNeedsOneColumn)
         with reverts("TooManyRelayed"):
             t.contract.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
 
