@@ -31,7 +31,7 @@ MAX_DURATION = 30 * 24 * 3600
 MAX_DUPLICATE_DISTANCE = 1 << 16
 #: Gas limits of PaperTask.relay (a signature and two seat records per relayed update),
 #: sealSeed, and drop (a head, and a moved seat, per listed update).
-RELAY_GAS_BASE, RELAY_GAS_PER_SEAT = 100_000, 70_000
+RELAY_GAS_BASE, RELAY_GAS_PER_SEAT = 250_000, 70_000
 SEAL_GAS = 80_000
 DROP_GAS_BASE, DROP_GAS_PER_SEAT = 150_000, 40_000
 
