@@ -129,13 +129,63 @@ def assert_money_conserved(contract, ledger) -> None:
                                 + stakes + revenue_owed + dust)
 
 
+def assert_way_out(t, chain, keeper, owner, accounts) -> None:
+    """The liveness invariant, checked on a snapshot and reverted: from this state, within
+    bounded time, legal transactions (each under 12M gas) return every wei not credited and
+    pay every credit. A keeper with no rights ends the open round at its abandonableAt
+    (postDeadline + 2 x aggregationTimeout) whatever its state; the owner ends the task and,
+    EXIT_DELAY later, sweeps the pool (ending any round opened meanwhile); unseated CONSENSUS
+    stakes are released; every account withdraws. What stays is revenue dust: at most one
+    wei per account."""
+    from ml.settings import EXIT_DELAY, MAX_COLUMN_GAS
+
+    snap, pending = chain.snapshot(), chain.pending_timestamp
+    c, web3 = t.contract, t.provider.web3
+    used = []
+
+    def send(method, args, sender, gas=MAX_COLUMN_GAS):
+        # bare web3 on anvil's unlocked accounts: a few requests a transaction, not ape's ~40
+        h = web3.eth.send_transaction({"from": str(getattr(sender, "address", sender)), "to": str(c.address),
+                                       "data": bytes(method.encode_input(*args)), "gas": gas})
+        r = web3.eth.get_transaction_receipt(h)
+        assert r["status"] == 1, f"{method.abis[0].name}{args} reverted: no way out"
+        used.append(int(r["gasUsed"]))
+
+    try:
+        if t.round_open:
+            chain.pending_timestamp = max(chain.pending_timestamp,
+                                          int(c.postDeadline()) + 2 * t.config.aggregation_timeout)
+            send(c.abandon, (t.current_round,), keeper)
+        if not int(c.endedAt()):
+            send(c.endTask, (), owner)
+        chain.pending_timestamp = max(chain.pending_timestamp, int(c.endedAt()) + EXIT_DELAY)
+        if t.round_open or int(c.rewardPool()):
+            send(c.sweep, (), owner)
+        assert not t.round_open
+        if t.consensus:
+            for e in c.Committed.range(0, t.block_number + 1):
+                if int(c.seatOf(e.round, e.participant)[0]) == 1:  # committed, never seated
+                    send(c.releaseStake, (e.round,), e.participant)
+            assert int(c.totalStakes()) == 0
+        for a in accounts:
+            if t.withdrawable(a):
+                send(c.withdraw, (), a)
+        assert max(used, default=0) <= MAX_COLUMN_GAS
+        assert int(c.totalOwed()) == 0 and int(c.rewardPool()) == 0 and int(c.roundReserve()) == 0
+        assert c.balance <= len(accounts), c.balance
+    finally:
+        chain.restore(snap)
+        chain.pending_timestamp = pending
+
+
 class MoneyRules:
     """Rules and invariants the state machines share (mix into a RuleBasedStateMachine):
     anyone owed withdraws exactly what the model says, buyers buy access (revenue split by
     the reference ledger, or to the pool while nobody holds shares), the owner refills a
     dry pool; after every step the model and the money invariant hold. Expects ``t`` (the
     BatchTask), ``c`` (its contract), ``global_``, ``owed`` (address -> wei), ``ledger``,
-    ``bought``, and the accounts ``payees``, ``buyers``, ``owner``."""
+    ``bought``, ``chain``, and the accounts ``payees``, ``buyers``, ``owner`` (and ``others``:
+    accounts the rules may credit besides)."""
 
     from hypothesis import strategies as _st
     from hypothesis.stateful import invariant as _invariant, precondition as _precondition, rule as _rule
@@ -176,6 +226,11 @@ class MoneyRules:
     @_invariant()
     def model_matches(self):
         assert np.array_equal(self.t.global_ints(), self.global_)
+
+    @_invariant()
+    def every_wei_has_a_way_out(self):
+        assert_way_out(self.t, self.chain, self.payees[-1], self.owner,
+                       list(self.payees) + list(self.buyers) + list(getattr(self, "others", [])))
 
     @_invariant()
     def money_is_conserved(self):

@@ -52,7 +52,7 @@ def test_consensus_state_machine(project, accounts, chain):
             self.stakes = 0  # wei of stakes the contract holds
             self.ledger = protocol.RevenueLedger()
             self.bought = set()
-            self.payees, self.buyers, self.owner = people + keepers, buyers, owner
+            self.payees, self.buyers, self.owner, self.chain = people + keepers, buyers, owner, chain
             self._new_round()
 
         def _new_round(self):
@@ -243,5 +243,5 @@ def test_consensus_state_machine(project, accounts, chain):
             assert int(self.c.totalStakes()) == self.stakes
 
     run_state_machine_as_test(Consensus, settings=settings(
-        max_examples=3, stateful_step_count=30, deadline=None,
+        max_examples=3, stateful_step_count=25, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

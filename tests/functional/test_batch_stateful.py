@@ -1,8 +1,12 @@
 """A stateful property test of the batch engine (PaperTask): random actors post updates
-(honest, copies, replays of old rounds, wild values), anyone closes and aggregates rounds,
-rounds fall below quorum, participants withdraw, buyers buy access, the pool runs dry and
-is refilled, in any order. After every step the contract agrees with a plain-Python model
-built from ml.protocol: the model, every reward and fee, and the money invariant."""
+(honest, copies, replays of old rounds, wild values), leave updates half posted, have them
+relayed, and attackers relay heads whose words never appear, whose later links open to
+nothing, or whose later lanes are out of range; time passes past the drop and abandon
+timeouts; anyone closes, aggregates (dropping what stalls) or abandons rounds; rounds fall
+below quorum; participants withdraw, buyers buy access, the pool runs dry and is refilled,
+in any order. After every step the contract agrees with a plain-Python model built from
+ml.protocol (the model, every reward and fee, the money invariant) and the liveness
+invariant holds: legal transactions lead every wei out (conftest.assert_way_out)."""
 
 import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
@@ -15,17 +19,20 @@ from ml.settings import BatchSettings
 N = 24  # 2 words, one per column
 THRESHOLDS, REWARDS = (20, 60, 200), (30, 20, 10)
 FEE = 3
+T = 50  # aggregation timeout
 S = BatchSettings(param_count=N, frac_bits=6, value_bits=12, post_duration=100, min_participants=2,
                   max_participants=4, access_price=7, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS,
                   aggregation="median", column_words=1, post_words=1, duplicate_distance=1, replay_rounds=2,
-                  keeper_fee=FEE)
+                  keeper_fee=FEE, aggregation_timeout=T)
 ACTORS = 5
 LO, HI = -2048, 2047
+ATTACKS = ["withheld", "unopenable", "out_of_range"]
 
 
 def test_batch_state_machine(project, accounts, chain):
     owner, people = accounts[0], list(accounts)[1:1 + ACTORS]
     buyers, keepers = list(accounts)[6:9], list(accounts)[9:11]
+    attackers = list(accounts)[11:14]
 
     class Engine(MoneyRules, RuleBasedStateMachine):
         def __init__(self):
@@ -36,60 +43,150 @@ def test_batch_state_machine(project, accounts, chain):
             self.t = BatchTask.launch(project.PaperTask, owner, S, np.zeros(N), funding=S.round_reserve * 3)
             self.c = self.t.contract
             self.global_ = np.zeros(N, dtype=np.int64)
-            self.posted = []  # (actor, ints) of the open round, in list order
             self.history = []  # ints of every accepted update, for replays
             self.accepted_in = {}  # head link -> round
             self.owed = {}  # address -> wei credited by the engine
             self.ledger = protocol.RevenueLedger()
             self.bought = set()
-            self.payees, self.buyers, self.owner = people + keepers, buyers, owner
+            self.payees, self.buyers, self.owner, self.chain = people + keepers, buyers, owner, chain
+            self._new_round()
+
+        def _new_round(self):
+            self.posted = []  # (actor, ints) of the open round, in list order
+            self.relayed = []  # (address, ints or None, kind) relayed into the open round, in order
+            self.partial = set()  # actors with one post of two in
 
         def teardown(self):
             chain.restore(self.snap)
 
+        def seats_taken(self):
+            return len(self.posted) + len(self.relayed)
+
         def posting_open(self):
             return self.t.round_open and chain.pending_timestamp < int(self.c.postDeadline()) \
-                and len(self.posted) < S.max_participants
+                and self.seats_taken() < S.max_participants
+
+        def _rng_ints(self, kind, seed):
+            rng = np.random.default_rng(seed)
+            if kind == "copy" and self.posted:
+                return self.posted[seed % len(self.posted)][1].copy()
+            if kind == "replay" and self.history:
+                return self.history[seed % len(self.history)].copy()
+            if kind == "wild":
+                return rng.integers(LO, HI + 1, N)
+            if kind == "idle":
+                return self.global_.copy()
+            return np.clip(self.global_ + rng.integers(-30, 31, N), LO, HI)
+
+        def _listed(self, actor):
+            addr = str(people[actor].address)
+            return any(a == actor for a, _ in self.posted) or any(a == addr for a, _, _ in self.relayed)
 
         # --- rules -----------------------------------------------------------------
         @precondition(lambda self: self.posting_open())
         @rule(actor=st.integers(0, ACTORS - 1), kind=st.sampled_from(["train", "copy", "replay", "wild", "idle"]),
               seed=st.integers(0, 99))
         def post(self, actor, kind, seed):
-            if any(a == actor for a, _ in self.posted):
+            if self._listed(actor) or actor in self.partial:
                 return
-            rng = np.random.default_rng(seed)
-            if kind == "copy" and self.posted:
-                ints = self.posted[seed % len(self.posted)][1].copy()
-            elif kind == "replay" and self.history:
-                ints = self.history[seed % len(self.history)].copy()
-            elif kind == "wild":
-                ints = rng.integers(LO, HI + 1, N)
-            elif kind == "idle":
-                ints = self.global_.copy()
-            else:
-                ints = np.clip(self.global_ + rng.integers(-30, 31, N), LO, HI)
+            ints = self._rng_ints(kind, seed)
             self.t.submit(people[actor], self.t.current_round, codec.dequantize(ints, self.t.fmt))
             self.posted.append((actor, np.asarray(ints, dtype=np.int64)))
+
+        @precondition(lambda self: self.posting_open())
+        @rule(actor=st.integers(0, ACTORS - 1), seed=st.integers(0, 99))
+        def post_half(self, actor, seed):
+            """Post 0 of 2, then nothing: counts for nothing, holds no seat."""
+            if self._listed(actor) or actor in self.partial:
+                return
+            u = self.t.encode(codec.dequantize(self._rng_ints("train", seed), self.t.fmt))
+            self.t.post_calls(self.t.current_round, u)[0].send(people[actor])
+            self.partial.add(actor)
+
+        def may_relay(self):
+            if not self.t.round_open or int(self.c.columnCursor()) != 0 or self.seats_taken() >= S.max_participants:
+                return False
+            return int.from_bytes(bytes(self.c.roundSeed(self.t.current_round)), "big") == 0
+
+        def _relay(self, signer, words):
+            round_ = self.t.current_round
+            head = protocol.update_links(words, 1)[0]
+            signed = self.t.sign(signer, round_, self._update(words))
+            if chain.pending_timestamp < int(self.c.postDeadline()) and self.seats_taken() + 1 < S.max_participants:
+                chain.pending_timestamp = int(self.c.postDeadline())  # not a full house: after the deadline
+            self.c.relay(round_, [head], [signed.proof()], sender=keepers[0])
+
+        def _update(self, words):
+            from ml.chain import Update
+
+            return Update(list(words))
+
+        @precondition(lambda self: self.may_relay())
+        @rule(actor=st.integers(0, ACTORS - 1), seed=st.integers(0, 99))
+        def relay_honest(self, actor, seed):
+            """A signed update relayed; its words reach the keeper (a half poster's too)."""
+            if self._listed(actor):
+                return
+            ints = np.asarray(self._rng_ints("train", seed), dtype=np.int64)
+            words = codec.pack(ints)
+            self._relay(people[actor], words)
+            self.t._updates[(self.t.current_round, str(people[actor].address))] = words
+            self.relayed.append((str(people[actor].address), ints, "honest"))
+
+        @precondition(lambda self: self.may_relay())
+        @rule(who=st.integers(0, len(attackers) - 1), kind=st.sampled_from(ATTACKS), seed=st.integers(0, 99))
+        def relay_attack(self, who, kind, seed):
+            """An attacker's relayed head: its words withheld, its next link opening to nothing
+            (column 0 words known, column 1 never), or a lane out of range in column 1."""
+            addr = str(attackers[who].address)
+            if any(a == addr for a, _, _ in self.relayed):
+                return
+            words = codec.pack(np.asarray(self._rng_ints("train", seed), dtype=np.int64))
+            if kind == "unopenable":
+                from eth_utils import keccak
+
+                words = [words[0], int.from_bytes(keccak(seed.to_bytes(32, "big")), "big")]  # no such column
+            elif kind == "out_of_range":
+                words = [words[0], (words[1] & ~0xFFFF) | 0x0900]  # 2304 > 2047 in lane 0
+            self._relay(attackers[who], words)
+            if kind != "withheld":
+                self.t._updates[(self.t.current_round, addr)] = words  # public: still unusable
+            self.relayed.append((addr, None, kind))
 
         @precondition(lambda self: self.t.round_open)
         @rule()
         def close_posting(self):
             chain.pending_timestamp = max(chain.pending_timestamp, int(self.c.postDeadline()))
 
+        @precondition(lambda self: self.t.round_open)
+        @rule(k=st.sampled_from([T // 2, T, 2 * T]))
+        def time_passes(self, k):
+            chain.pending_timestamp += k
+
+        @precondition(lambda self: self.t.round_open and chain.pending_timestamp >= self.t.round_state().abandonable_at)
+        @rule(k=st.integers(0, 1))
+        def abandon_stalled(self, k):
+            """Past postDeadline + 2 x timeout anyone ends the round, whatever its state."""
+            self.t.abandon(keepers[k])
+            self._new_round()
+
         @precondition(lambda self: self.t.round_open and (chain.pending_timestamp >= int(self.c.postDeadline())
-                                                            or len(self.posted) == S.max_participants))
+                                                            or self.seats_taken() == S.max_participants))
         @rule(k=st.integers(0, 1))
         def aggregate(self, k):
             keeper = keepers[k]
             round_ = self.t.current_round
-            r = self.t.aggregate(keeper)
-            n = len(self.posted)
+            r = self.t.aggregate(keeper, wait=lambda s: setattr(chain, "pending_timestamp",
+                                                                chain.pending_timestamp + s))
+            honest_relayed = [(a, u) for a, u, kind in self.relayed if kind == "honest"]
+            dropped = len(honest_relayed) != len(self.relayed)
+            listed = [(str(people[a].address), u) for a, u in self.posted] + honest_relayed
+            n = len(listed)
             if n < S.min_participants:
                 assert not r.completed
             else:
                 assert r.completed
-                ups = [u for _, u in self.posted]
+                ups = [u for _, u in listed]
                 words = [codec.pack(u) for u in ups]
                 old = codec.pack(self.global_)
                 self.global_ = protocol.aggregate(ups, "median")
@@ -103,19 +200,19 @@ def test_batch_state_machine(project, accounts, chain):
                     if seen is not None and round_ - seen <= S.replay_rounds:
                         replay.add(i)
                     self.accepted_in[head] = round_
-                for i, (actor, u) in enumerate(self.posted):
+                for i, (addr, u) in enumerate(listed):
                     score = protocol.distance(u, codec.unpack(old, N))
                     want = 0 if i in dup or i in replay else protocol.reward_for(score, list(THRESHOLDS),
                                                                                    list(REWARDS))
-                    addr = str(people[actor].address)
                     assert r.rewards[addr] == want, (i, score, dup, replay)
                     if want:
-                        self.credit(people[actor], want)
+                        self.owed[addr] = self.owed.get(addr, 0) + want
                         self.ledger.add_shares(addr, want)
                 self.history.extend(ups)
-                self.credit(keeper, FEE * len(self.t.columns))
-            self.posted = []
+                if not dropped:  # columns after a drop pay no fee
+                    self.credit(keeper, FEE * len(self.t.columns))
+            self._new_round()
 
     run_state_machine_as_test(Engine, settings=settings(
-        max_examples=6, stateful_step_count=25, deadline=None,
+        max_examples=3, stateful_step_count=25, deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))
