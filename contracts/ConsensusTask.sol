@@ -225,6 +225,60 @@ contract ConsensusTask is BatchEngine {
         _relay(round, words, nextLinks, owners, heads, moves);
     }
 
+    /// @dev Checks that `count` updates may be relayed into column 0 of `round` beside the
+    ///      posted ones (round open, no column yet, seats, lengths); returns the posted count
+    ///      and the column's width. A rule calls it before reading any relayed update.
+    function _relayShape(uint256 round, uint256 count, uint256 wordsLength, uint256 linksLength)
+        internal
+        view
+        returns (uint256 posted, uint256 w)
+    {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
+        if (columnCursor != 0) revert WrongColumn(0, columnCursor);
+        if (count == 0) revert WrongLength(0, 1);
+        if (count > maxRelayed) revert TooManyRelayed(count, maxRelayed);
+        posted = roundEntrants;
+        uint256 n = posted + count;
+        if (n > maxParticipants) revert RoundFull(round, maxParticipants);
+        (uint256 from, uint256 to) = _columnRange(0);
+        w = to - from;
+        if (wordsLength != n * w) revert WrongLength(wordsLength, n * w);
+        if (linksLength != n) revert WrongLength(linksLength, n);
+    }
+
+    /// @dev Column 0 with the relayed updates `owners` (each vouched for by the rule: its
+    ///      head link `heads[j]`, its score so far `scores[j]`) put on the list after the
+    ///      posted ones, then aggregated like any other column. A relayer can only leave an
+    ///      update out, so it may not close posting early unless the rule says posting is
+    ///      over (every seat taken, or every seated committer done): otherwise it waits for
+    ///      the deadline, and whoever it left out can post until then.
+    function _relay(
+        uint256 round,
+        uint256[] calldata words,
+        bytes32[] calldata nextLinks,
+        address[] memory owners,
+        bytes32[] memory heads,
+        uint256[] memory scores
+    ) internal {
+        uint256 posted = roundEntrants;
+        (uint256 from, uint256 to) = _columnRange(0);
+        uint256 w = to - from;
+        bytes32 fold = _columnFold;
+        for (uint256 j; j < owners.length; ++j) {
+            uint256 i = posted + j;
+            _checkWords(words[i * w:(i + 1) * w], from, to);
+            _enlistRelayed(round, i, owners[j], scores[j], heads[j]);
+            fold = keccak256(abi.encode(fold, heads[j]));
+        }
+        _columnFold = fold;
+        roundEntrants = posted + owners.length;
+        _relayed = (round << 128) | (posted + 1);
+        // The rule's own postingClosed() decides, with the relayed updates counted: one
+        // statement of when columns may start.
+        _aggregate(round, 0, words, nextLinks);
+    }
+
     /// @dev A relayed update's reveal: seated, its commitment opened, its move measured
     ///      against the starting model `g` and admitted; returns its head link and move.
     function _openRelayed(uint256 round, uint256[] calldata mine, bytes32 next, Opening calldata o, uint256 g)

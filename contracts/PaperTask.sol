@@ -88,7 +88,7 @@ contract PaperTask is BatchEngine {
     /// @param signatures each relayed update's owner and its signature of the EIP-712
     ///        `relayDigest(round, head)`, in the same order.
     function relay(uint256 round, bytes32[] calldata heads, Signature[] calldata signatures) external {
-        uint256 posted = _relayShape(round, signatures.length, heads.length);
+        uint256 posted = _openRelay(round, signatures.length, heads.length);
         bytes32 fold = _columnFold;
         for (uint256 j; j < heads.length; ++j) {
             _enlistRelayed(round, posted + j, _signer(round, heads[j], signatures[j], posted + j), 0, heads[j]);
@@ -102,7 +102,7 @@ contract PaperTask is BatchEngine {
 
     /// @dev Whether `count` updates may be relayed now; returns how many are listed already
     ///      and marks where the relayed ones start.
-    function _relayShape(uint256 round, uint256 count, uint256 headsLength) internal returns (uint256 posted) {
+    function _openRelay(uint256 round, uint256 count, uint256 headsLength) internal returns (uint256 posted) {
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (!roundOpen) revert RoundNotOpen(round);
         if (columnCursor != 0 || uint64(_seed) == round || _dropRound == round) revert RelayClosed(round);

@@ -649,11 +649,15 @@ class BatchTask:
 
     # --- seeds, drops and the way out ------------------------------------------------------
 
-    def seal_seed(self, sender: Any, tries: int = 8) -> int:
+    def seal_seed(self, sender: Any, tries: int = 8, column_next: bool = False) -> int:
         """PAPER: seals the round's seed once posting is closed (``sealSeed``: a call in the
         armed block takes its randomness; one that lands later arms the next block and is
-        sent again); returns the gas spent (0 when it was sealed already)."""
+        sent again); returns the gas spent (0 when it was sealed already). ``column_next``:
+        column 0 goes out next, so if the next block is the armed one (the post or relay
+        that filled the round armed it) column 0 takes the seed itself, one block sooner."""
         round_, gas = self.current_round, 0
+        if column_next and int(self.contract.seedArm()) == (round_ << 128 | (self.block_number + 1)):
+            return 0
         for _ in range(tries):
             if int.from_bytes(bytes(self.contract.roundSeed(round_)), "big"):
                 return gas
@@ -735,7 +739,8 @@ class BatchTask:
                     (wait or time.sleep)(at - state.now + 1)
                 extra_gas += self.drop(sender, stuck)
                 return self.aggregate(sender, wait, extra_gas)
-            extra_gas += self.seal_seed(sender)
+            if int(self.contract.columnCursor()) == 0:
+                extra_gas += self.seal_seed(sender, column_next=True)
         names = self.entrants(round_)
         updates = [self.posted_words(round_, a) for a in names]
         calls = [self.column_call(round_, c, updates) for c in range(int(self.contract.columnCursor()), len(self.columns))]

@@ -60,7 +60,7 @@ COLUMN_OVERHEAD_BYTES = 4 + 32 * 8
 COLUMN_SEAT_BYTES = 32
 COLUMN_RELAYED_BYTES = 32 * 3
 #: Largest post transaction: words of one update per submit (calldata under 128 KiB).
-MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 6) // 32
+MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 7) // 32  # a reveal: six head words and a length
 #: Gas limit of a post: the EIP-7623 floor is 40 gas per nonzero calldata byte (1,280 per
 #: word), and the lane checks, hashing and distance stay under it (measured ~1,430 per word
 #: with the first round's storage writes). Column transactions are estimated by the node:

@@ -124,8 +124,8 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
                    f"{row['rewards_wei'] / 1e18:>11.4f}")
     final_gap = 100 * (rows[-1]["chain_accuracy"] - rows[-1]["fedavg_accuracy"])
     click.echo(f"final accuracy {rows[-1]['chain_accuracy']:.4f} vs float FedAvg {rows[-1]['fedavg_accuracy']:.4f} "
-               f"({final_gap:+.2f} pp); every round's relay in one block: "
-               f"{all(r['blocks_in_round'] == 1 for r in rows)}")
+               f"({final_gap:+.2f} pp); every round in two blocks (relay, then the column in the block "
+               f"the relay armed): {all(r['blocks_in_round'] == 2 for r in rows)}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps({"clients": clients, "dataset": dataset, "block_time": block_time,

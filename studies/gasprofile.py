@@ -121,8 +121,12 @@ def profile_transaction(provider: Any, tx_hash: str, smap: SourceMap) -> TxProfi
     tx = web3.eth.get_transaction(tx_hash)
     receipt = web3.eth.get_transaction_receipt(tx_hash)
     call = {"from": tx["from"], "to": tx["to"], "data": "0x" + bytes(tx["input"]).hex(), "gas": hex(tx["gas"])}
+    # In its own block's context: column 0 takes the RANDAO value of the block armed for it.
+    block = web3.eth.get_block(receipt["blockNumber"])
     trace = provider.make_request("debug_traceCall", [call, hex(receipt["blockNumber"] - 1), {
-        "disableStorage": True, "disableMemory": True, "disableStack": True}])
+        "disableStorage": True, "disableMemory": True, "disableStack": True, "blockOverrides": {
+            "number": hex(block["number"]), "time": hex(block["timestamp"]),
+            "random": "0x" + bytes(block["mixHash"]).hex()}}])
     logs = trace["structLogs"]
     data = bytes(tx["input"])
     prof = TxProfile(int(receipt["gasUsed"]), len(data), calldata_gas(data))

@@ -147,7 +147,7 @@ def assert_way_out(t, chain, keeper, owner, accounts) -> None:
         # bare web3 on anvil's unlocked accounts: a few requests a transaction, not ape's ~40
         h = web3.eth.send_transaction({"from": str(getattr(sender, "address", sender)), "to": str(c.address),
                                        "data": bytes(method.encode_input(*args)), "gas": gas})
-        r = web3.eth.get_transaction_receipt(h)
+        r = web3.eth.wait_for_transaction_receipt(h, timeout=60)
         assert r["status"] == 1, f"{method.abis[0].name}{args} reverted: no way out"
         used.append(int(r["gasUsed"]))
 

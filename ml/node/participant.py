@@ -189,8 +189,9 @@ class Client:
 
 
 class Keeper:
-    """Draws seats nobody drew, aggregates a round once its posting closes (or abandons it
-    below quorum), reopens rounds the pool can fund. Any number of keepers may run; one that
+    """Draws seats nobody drew, aggregates a round once its posting closes (dropping relayed
+    updates it cannot carry once allowed; abandoning it below quorum, or whatever its state
+    once its abandon time has come), reopens rounds the pool can fund. Any number of keepers may run; one that
     loses a race sees a revert and re-reads the chain. Each column pays its sender the
     task's keeper fee."""
 
@@ -207,6 +208,10 @@ class Keeper:
             if self.task.consensus and view.open and not view.seats_drawn and not view.commit_open \
                     and view.posting_open:
                 return draw_seats(self.task, self.account, view)
+            if view.open and view.posting_closed and view.now >= view.abandonable_at:
+                # past postDeadline + 2 x aggregationTimeout: whatever stalled it, end it
+                self.task.abandon(self.account)
+                return f"round {view.round}: abandoned (not finished by its abandon time)"
             if view.open and view.posting_closed:
                 agg = self.task.aggregate(self.account)
                 if not agg.completed:

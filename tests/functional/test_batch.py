@@ -125,7 +125,7 @@ def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
      "ColumnTooLarge"),  # 40 x 101 words > 126 KiB
     ({"column_words": 768}, "BadColumnWords"),
     ({"post_words": 3, "column_words": 2}, "BadPostWords"),  # not a whole number of columns
-    ({"post_words": 4026}, "BadPostWords"),  # over MAX_POST_WORDS
+    ({"post_words": 4025}, "BadPostWords"),  # over MAX_POST_WORDS
     ({"max_participants": 257, "column_words": 1}, "TooManyParticipants"),
     ({"min_participants": 7}, "BadParticipantBounds"),
 ])
@@ -515,6 +515,9 @@ def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts
         dataclasses.replace(BASE, replay_rounds=S.MAX_REPLAY_ROUNDS + 1)
     cons = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
                             consensus=S.ConsensusSettings()).contract
+    # the largest post is a reveal (six head words and a length besides the words): it fits
+    reveal = len(cons.reveal.encode_input(1, 0, [1] * S.MAX_POST_WORDS, b"\1" * 32, b"\1" * 32, 1))
+    assert reveal <= S.MAX_COLUMN_BYTES < reveal + 32
     for n, r, w, sorts in ((1, 1, 1, 0), (2, 0, 7, 1), (10, 10, 400, 0), (10, 3, 375, 1), (33, 33, 50, 1),
                            (64, 0, 1, 0)):
         assert int(c.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), relayed=r)

@@ -21,7 +21,8 @@ def test_flower_superlink_and_supernodes_train_through_the_chain(tmp_path):
     rounds = out["rounds"]
     assert len(rounds) == 2
     for r in rounds:
-        assert r["participants"] == 3 and r["transactions"] == 1 and r["blocks_in_round"] == 1
+        # the relay, then the column in the block it armed (a seal first if that block was missed)
+        assert r["participants"] == 3 and r["transactions"] in (2, 3) and r["blocks_in_round"] == r["transactions"]
         assert r["rewards_wei"] > 0
         assert abs(r["chain_accuracy"] - r["fedavg_accuracy"]) <= 1 / 449 + 1e-9  # digits: 449 test images
     # each SuperNode signed with its own key: exactly the three node addresses were paid

@@ -1,0 +1,28 @@
+"""Every deployed contract's runtime code against EIP-170 (24,576 bytes) and a committed
+snapshot (tests/snapshots/code_sizes.json), so a change in size is seen and decided, not
+found when a deployment fails. Regenerate the snapshot with FEDCHAIN_SNAPSHOT=1."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+EIP170 = 24_576
+SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "code_sizes.json"
+DEPLOYED = ("PaperTask", "ConsensusTask", "ColumnKit")
+
+
+def _sizes(project):
+    return {name: len(bytes(getattr(project, name).contract_type.runtime_bytecode.to_bytes())) for name in DEPLOYED}
+
+
+def test_runtime_code_fits_eip170_and_matches_the_snapshot(project):
+    sizes = _sizes(project)
+    for name, size in sizes.items():
+        print(f"{name}: {size:,} bytes, {EIP170 - size:,} of headroom under EIP-170")
+        assert size <= EIP170, (name, size)
+    if os.environ.get("FEDCHAIN_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(sizes, indent=2) + "\n")
+        pytest.skip("snapshot written")
+    assert sizes == json.loads(SNAPSHOT.read_text())
