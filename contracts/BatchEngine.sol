@@ -130,6 +130,10 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
     /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
     uint256 internal constant MAX_REPLAY_ROUNDS = 16;
+    /// @dev Blocks between arming a seed and the block whose RANDAO value it takes: the
+    ///      proposer of the arming block knows the next block's value (its own reveal), not
+    ///      the one after.
+    uint256 internal constant SEED_LAG = 2;
     /// @dev Words of each column compared pairwise for near-duplicates.
     uint256 internal constant DUPLICATE_SAMPLES = 2;
 
@@ -289,6 +293,9 @@ abstract contract BatchEngine is RevenueShare {
     ///      22,100-gas slot). 128 bits suffice: a collision only flags an update as a
     ///      replay, and flagging someone else's needs a second preimage.
     mapping(uint256 => uint256) internal _headLists;
+    /// @dev This round's head list (as a ring slot), put on the ring when the round is
+    ///      finalized: an abandoned round's heads were never accepted, so they replay nothing.
+    uint256 internal _pendingHeads;
     /// @dev Version -> column -> data contract holding that column of the model.
     mapping(uint256 => mapping(uint256 => address)) internal _modelColumn;
     /// @dev The latest relay's round << 128 | 1 + list index of its first relayed update.
@@ -452,8 +459,9 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /// @notice Pays the owner the reward pool once the task has ended and `EXIT_DELAY` has
-    ///         passed, whatever state the round is in: a round still open then is abandoned
-    ///         first (its reserve returns to the pool, accepted stakes to their owners).
+    ///         passed, whatever state the round is in: a round still open is abandoned first
+    ///         (its reserve returns to the pool, accepted stakes to their owners), once its
+    ///         `abandonableAt` has come too (at most the round's phases and twice the timeout).
     ///         Never touches what is owed (credited rewards, fees, returned stakes, revenue);
     ///         may be called again for revenue that reaches the pool later.
     function sweep() external nonReentrant {
@@ -462,7 +470,13 @@ abstract contract BatchEngine is RevenueShare {
         if (end == 0 || block.timestamp < end + EXIT_DELAY) {
             revert SweepTooEarly(end == 0 ? type(uint256).max : end + EXIT_DELAY, block.timestamp);
         }
-        if (roundOpen) _endRound(currentRound);
+        if (roundOpen) {
+            // Once the round could be abandoned by anyone: its committers had their whole
+            // reveal phase, so the owner cannot cut it short to take their stakes.
+            uint256 at = abandonableAt();
+            if (block.timestamp < at) revert SweepTooEarly(at, block.timestamp);
+            _endRound(currentRound);
+        }
         uint256 amount = rewardPool;
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         rewardPool = 0;
@@ -607,7 +621,7 @@ abstract contract BatchEngine is RevenueShare {
         if (duplicateDistance != 0 && n > 1) _checkDuplicates(round, column, words, n, w);
         _afterColumn(round, column, words, store, n, w);
 
-        uint256 fee = _columnFee(round);
+        uint256 fee = _columnFee(round, column);
         if (fee != 0) {
             roundReserve -= fee;
             _credit(msg.sender, fee, 0);
@@ -798,8 +812,8 @@ abstract contract BatchEngine is RevenueShare {
     ///      choose it (PAPER: the randomness of a block armed in advance; CONSENSUS: the draw's).
     function _columnSeed(uint256 round) internal virtual returns (bytes32);
 
-    /// @dev Keeper fee of a column of `round`.
-    function _columnFee(uint256) internal view virtual returns (uint256) {
+    /// @dev Keeper fee of column `column` of `round`.
+    function _columnFee(uint256, uint256) internal view virtual returns (uint256) {
         return keeperFee;
     }
 
@@ -1033,10 +1047,8 @@ abstract contract BatchEngine is RevenueShare {
             // (uint256[] flags): offset, length 1 (n <= MAX_SEATS = 256), the word
             returndatacopy(0, 0x40, 0x20)
             sstore(_replays.slot, mload(0))
-            // this round's list in its ring slot
-            mstore(0, mod(round, ring))
-            mstore(0x20, _headLists.slot)
-            sstore(keccak256(0, 0x40), or(heads, shl(160, round)))
+            // this round's list, for the ring once the round is accepted (`_finishRound`)
+            sstore(_pendingHeads.slot, or(heads, shl(160, round)))
         }
     }
 
@@ -1180,6 +1192,7 @@ abstract contract BatchEngine is RevenueShare {
             _settled(round, who);
             emit Rewarded(round, who, score, tier_, reward, dup, replay);
         }
+        if (replayRounds != 0) _headLists[round % (replayRounds + 1)] = _pendingHeads;
         completedRounds = version;
         roundVersion[round] = version;
         roundOpen = false;

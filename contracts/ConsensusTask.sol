@@ -65,6 +65,7 @@ contract ConsensusTask is BatchEngine {
     error BadReveal(address participant, uint256 round);
     error NotReleasable(address participant, uint256 round);
     error RelayNeedsOneColumn(uint256 columns);
+    error DrawNotArmed(uint256 round, uint256 drawBlock);
 
     /// @notice What opens a seated committer's commitment for a relayer: whose it is, and
     ///         the reveal's salt and declared move (the words come in the column).
@@ -142,16 +143,20 @@ contract ConsensusTask is BatchEngine {
     /// @notice Seats min(committers, maxParticipants) committers uniformly at random (anyone,
     ///         after the commit phase, before the posting deadline) and fixes the reveal
     ///         bound's reference: the lower median of the seated declared mean moves. Two
-    ///         calls: the first arms the next block (`DrawArmed`), a call in that block draws
-    ///         with its RANDAO value, which the sender could not know when arming and no
-    ///         producer can grind (only withhold: a call after the armed block arms again).
+    ///         calls: the first arms the block SEED_LAG (2) ahead (`DrawArmed`), a call in
+    ///         that block draws with its RANDAO value, which neither the sender nor the arming
+    ///         block's proposer knew and no producer can grind (only withhold: a call after
+    ///         the armed block arms again; one before it reverts `DrawNotArmed`).
     function drawSeats(uint256 round) external {
         if (round != currentRound || !roundOpen) revert RoundNotOpen(round);
         if (block.timestamp < commitDeadline || block.timestamp >= postDeadline) revert WrongPhase(round);
         if (drawSeed[round] != 0) revert SeatsAlreadyDrawn(round);
-        if (_drawArm != (round << 128 | block.number)) {
-            _drawArm = round << 128 | (block.number + 1);
-            emit DrawArmed(round, block.number + 1);
+        uint256 arm = _drawArm;
+        uint256 at = arm >> 128 == round ? uint128(arm) : 0;
+        if (at != block.number) {
+            if (at > block.number) revert DrawNotArmed(round, at);
+            _drawArm = round << 128 | (block.number + SEED_LAG);
+            emit DrawArmed(round, block.number + SEED_LAG);
             return;
         }
         bytes32 seed = keccak256(abi.encode(block.prevrandao, address(this), round));

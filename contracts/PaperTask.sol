@@ -51,7 +51,8 @@ contract PaperTask is BatchEngine {
     uint256 public seedArm;
     /// @dev Fold of every head on the current list (what a drop must open).
     bytes32 internal _headsFold;
-    /// @dev The latest round whose relayed updates were dropped (no relay, no fees after).
+    /// @dev The latest round with a drop << 128 | columns paid before its drops (no relay
+    ///      after a drop; fees only up to columnCount in all).
     uint256 internal _dropRound;
 
     /// @dev The EIP-712 domain separator, fixed at deployment for the chain it was deployed
@@ -105,7 +106,7 @@ contract PaperTask is BatchEngine {
     function _openRelay(uint256 round, uint256 count, uint256 headsLength) internal returns (uint256 posted) {
         if (round != currentRound) revert WrongRound(round, currentRound);
         if (!roundOpen) revert RoundNotOpen(round);
-        if (columnCursor != 0 || uint64(_seed) == round || _dropRound == round) revert RelayClosed(round);
+        if (columnCursor != 0 || uint64(_seed) == round || _dropRound >> 128 == round) revert RelayClosed(round);
         if (count == 0 || headsLength != count) revert WrongLength(headsLength, count);
         posted = roundEntrants;
         uint256 first = _relayedFrom(round);
@@ -120,18 +121,22 @@ contract PaperTask is BatchEngine {
     }
 
     /// @notice Fixes the round's seed (duplicate samples, replay table) once posting is
-    ///         closed: a call arms the next block, and a call in that block (or column 0 sent
-    ///         in it) takes that block's RANDAO value, which the sender could not know when
-    ///         arming and no producer can grind (one can only withhold: a call after the armed
-    ///         block arms again). The last post or relay that fills the round arms it too.
+    ///         closed: a call arms the block SEED_LAG (2) ahead, and a call in that block (or
+    ///         column 0 sent in it) takes that block's RANDAO value, which neither the sender
+    ///         nor the arming block's proposer knew when arming, and no producer can grind (one
+    ///         can only withhold: a call after the armed block arms again; one before it
+    ///         reverts `SeedNotArmed`). The last post or relay that fills the round arms it too.
     /// @param round the current round, posting closed, seed not yet sealed.
     function sealSeed(uint256 round) external {
         _checkClosedRound(round);
         if (uint64(_seed) == round) revert SeedAlreadySealed(round);
-        if (seedArm == (round << 128 | block.number)) {
+        uint256 arm = seedArm;
+        uint256 at = arm >> 128 == round ? uint128(arm) : 0;
+        if (at == block.number) {
             _seed = (uint256(_randomness(round)) >> 64 << 64) | round;
             emit SeedSealed(round, bytes32(_seed));
         } else {
+            if (at > block.number) revert SeedNotArmed(round, at);
             _armSeed(round);
         }
     }
@@ -139,7 +144,7 @@ contract PaperTask is BatchEngine {
     /// @notice Sheds relayed updates that stall the round (their words withheld, never
     ///         known, or out of range in some column): from `postDeadline + aggregationTimeout`
     ///         anyone may drop relayed updates; the rest keep their order and the columns
-    ///         start again from column 0 (no keeper fee after a drop). Posted updates, whose
+    ///         start again from column 0 (paid only while the round's columnCount fees last). Posted updates, whose
     ///         words are public and checked, cannot be dropped. Whoever sends it chooses the
     ///         relayed updates to leave out, as a relayer does; an owner who cannot risk that
     ///         posts itself.
@@ -179,9 +184,10 @@ contract PaperTask is BatchEngine {
         roundEntrants = k;
         _columnFold = kept;
         _headsFold = kept;
+        uint256 paid = _dropRound >> 128 == round ? uint128(_dropRound) : 0;
+        _dropRound = round << 128 | (paid + columnCursor);
         columnCursor = 0;
         _relayed = k > first ? (round << 128) | (first + 1) : 0;
-        _dropRound = round;
     }
 
     /// @notice 1 + list index of `round`'s first relayed update (0: none relayed, or not
@@ -219,8 +225,8 @@ contract PaperTask is BatchEngine {
     }
 
     function _armSeed(uint256 round) internal {
-        seedArm = round << 128 | (block.number + 1);
-        emit SeedArmed(round, block.number + 1);
+        seedArm = round << 128 | (block.number + SEED_LAG);
+        emit SeedArmed(round, block.number + SEED_LAG);
     }
 
     function _randomness(uint256 round) internal view returns (bytes32) {
@@ -234,8 +240,12 @@ contract PaperTask is BatchEngine {
         return _randomness(round);
     }
 
-    function _columnFee(uint256 round) internal view override returns (uint256) {
-        return _dropRound == round ? 0 : keeperFee;
+    /// @dev Fees of a round never exceed its reserve's columnCount fees: after a drop the
+    ///      columns sent again are paid only while the round's earlier passes left fees over.
+    function _columnFee(uint256 round, uint256 column) internal view override returns (uint256) {
+        uint256 drops = _dropRound;
+        if (drops >> 128 != round) return keeperFee;
+        return uint128(drops) + column < columnCount ? keeperFee : 0;
     }
 
     /// @dev Moves the relayed update at list index `from` to `to` (< from).

@@ -145,6 +145,32 @@ def _interval_mining(provider: Any) -> bool:
         return False
 
 
+def _automine(provider: Any) -> bool:
+    """Whether the node is an anvil that mines a block per transaction (a dev chain)."""
+    try:
+        return bool(provider.make_request("anvil_getAutomine", []))
+    except Exception:  # noqa: BLE001 - any other node mines on its own schedule
+        return False
+
+
+def await_block(provider: Any, number: int, poll: float = 0.5) -> None:
+    """Returns once the next block to be mined is ``number`` (or later): a seed armed for a
+    block is taken by a call in that block. An automining anvil mines empty blocks to get
+    there; any other node is waited for."""
+    web3 = provider.web3
+    automine = _automine(provider)
+    while web3.eth.block_number + 1 < number:
+        if automine:
+            provider.make_request("evm_mine", [])
+        else:
+            time.sleep(poll)
+
+
+def armed_block(word: int, round_: int) -> int:
+    """The block a seed (or draw) arm word ``round << 128 | block`` names for ``round_`` (0: none)."""
+    return word & ((1 << 128) - 1) if word >> 128 == round_ else 0
+
+
 def _event_args(receipt: Any, name: str) -> list[Any]:
     return [log for log in receipt.events if log.event_name == name]
 
@@ -474,11 +500,14 @@ class BatchTask:
             (wait or time.sleep)(left)
         round_ = self.current_round
         gas = 0
-        # The first call arms the next block; a call in that block draws with its randomness
-        # (one that lands later arms again).
+        # The first call arms a block two ahead; a call in that block draws with its
+        # randomness (one that lands later arms again).
         for _ in range(8):
             if int.from_bytes(bytes(self.contract.drawSeed(round_)), "big"):
                 return None
+            armed = [e for e in self.contract.DrawArmed.range(0, self.block_number + 1, search_topics={"round": round_})]
+            if armed and int(armed[-1].drawBlock) > self.block_number:
+                await_block(self.provider, int(armed[-1].drawBlock))
             receipt = self._send(self.draw_call(round_), sender)
             gas += int(receipt.gas_used)
             drawn = _event_args(receipt, "SeatsDrawn")
@@ -656,11 +685,14 @@ class BatchTask:
         column 0 goes out next, so if the next block is the armed one (the post or relay
         that filled the round armed it) column 0 takes the seed itself, one block sooner."""
         round_, gas = self.current_round, 0
-        if column_next and int(self.contract.seedArm()) == (round_ << 128 | (self.block_number + 1)):
-            return 0
         for _ in range(tries):
             if int.from_bytes(bytes(self.contract.roundSeed(round_)), "big"):
                 return gas
+            at = armed_block(int(self.contract.seedArm()), round_)
+            if at > self.block_number:
+                await_block(self.provider, at)
+                if column_next:
+                    return gas
             gas += int(self._send(Call(self.contract.sealSeed, (round_,), gas=SEAL_GAS), sender).gas_used)
         raise RuntimeError(f"round {round_}: the seed was not sealed after {tries} tries")
 

@@ -197,13 +197,21 @@ class Web3Task:
                 raise RuntimeError(f"{call.method} transaction {r['transactionHash'].hex()} reverted")
         return receipts
 
-    def _seal(self, acct: Any, round_: int, tries: int = 8) -> list[Any]:
+    def _seal(self, acct: Any, round_: int, tries: int = 8, column_next: bool = False) -> list[Any]:
         """Seals the round's seed (PaperTask.sealSeed): a call in the armed block takes its
-        randomness; one that lands later arms the next block, so it is sent again."""
+        randomness; one that lands later arms again, so it is sent again. ``column_next``:
+        once the armed block is next, column 0 (sent next) takes the seed itself."""
         receipts = []
         for _ in range(tries):
             if int.from_bytes(bytes(self.contract.functions.roundSeed(round_).call()), "big"):
                 return receipts
+            arm = int(self.contract.functions.seedArm().call())
+            at = arm & ((1 << 128) - 1) if arm >> 128 == round_ else 0
+            if at > self.web3.eth.block_number:
+                while self.web3.eth.block_number + 1 < at:  # the node mines on its schedule
+                    time.sleep(0.2)
+                if column_next:
+                    return receipts
             receipts += self._send(acct, [PlannedCall("sealSeed", (round_,), SEAL_GAS)])
         raise RuntimeError(f"round {round_}: the seed was not sealed after {tries} tries")
 
@@ -230,8 +238,7 @@ class Web3Task:
         plan = relay_plan(round_, [self._posted_words(round_, a) for a in names], relayed, self.column_words,
                           self.aggregation != "mean", max_relayed=cap, replay_heads=self.replay_heads)
         receipts = self._send(acct, plan.listing)
-        if int(c.seedArm().call()) != (round_ << 128 | (self.web3.eth.block_number + 1)):
-            receipts += self._seal(acct, round_)  # else column 0, next, takes the armed block's seed
+        receipts += self._seal(acct, round_, column_next=True)
         receipts += self._send(acct, plan.columns)
         rewarded = self.contract.events.Rewarded().process_receipt(receipts[-1])
         return {

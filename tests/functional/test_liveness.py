@@ -189,18 +189,24 @@ def test_a_relay_replaces_its_signers_partial_post(project, owner, clients, acco
 
 
 def test_column_zero_takes_the_randomness_of_a_block_armed_in_advance(task, owner, clients, chain, reverts):
-    """Column 0 in any block but the armed one reverts; sealSeed in a later block only arms
-    again. So neither the keeper nor the relayer chooses the seed, and no producer can grind
-    it through the block before (the seed has no block hash in it)."""
+    """Column 0 in any block but the armed one reverts; sealSeed before it reverts too, and
+    after it only arms again (two blocks ahead: the arming block's proposer knows the next
+    block's RANDAO value, not the one after). So neither the keeper nor the relayer chooses
+    the seed, and no producer can grind it through a block hash (none is in it)."""
     t = task
     for a, seed in zip(clients[:4], (1, 2, 3, 4)):
-        t.submit(a, 1, floats(honest(seed)))  # the fourth fills the round: it arms the next block
+        t.submit(a, 1, floats(honest(seed)))  # the fourth fills the round: it arms block b + 2
     updates = [t.posted_words(1, a) for a in t.entrants(1)]
-    chain.mine()  # the armed block passes unused
+    with reverts("SeedNotArmed"):
+        t.column_call(1, 0, updates).send(owner)  # block b + 1: too early
+    chain.mine()  # the armed block b + 2 passes unused
     with reverts("SeedNotArmed"):
         t.column_call(1, 0, updates).send(owner)
-    t.contract.sealSeed(1, sender=owner)  # arms the next block
-    receipt = t.contract.sealSeed(1, sender=owner)  # lands in it: sealed
+    armed = t.contract.sealSeed(1, sender=owner)  # arms c + 2
+    with reverts("SeedNotArmed"):
+        t.contract.sealSeed(1, sender=owner)  # c + 1 (a reverted transaction, mined): no re-arming
+    receipt = t.contract.sealSeed(1, sender=owner)  # c + 2: sealed
+    assert receipt.block_number == armed.block_number + 2
     assert [e.event_name for e in receipt.events] == ["SeedSealed"]
     with reverts("SeedAlreadySealed"):
         t.contract.sealSeed(1, sender=owner)
@@ -213,8 +219,8 @@ CONS = dataclasses.replace(S, min_participants=1, max_participants=2, column_wor
 def test_grinding_the_block_before_the_draw_no_longer_picks_the_seats(project, owner, accounts, chain):
     """The audit's MEDIUM: the producer of the block before the draw knew the next RANDAO
     value and made variants of its own block, whose hash was in the seed, until Sybils held
-    every seat. Twelve variants of that block (another sender each time: twelve hashes) are
-    made here. The contract's seed is keccak(prevrandao, task, round) of the armed block,
+    every seat. Twelve variants of the arming block (another sender each time: twelve hashes)
+    are made here. The contract's seed is keccak(prevrandao, task, round) of the armed block,
     checked on chain for each; with one RANDAO value (what that producer knows) the old
     formula gives many seatings across the variants (the grind), the new one exactly one.
     (anvil draws a fresh RANDAO value per block, which mainnet's producer cannot.)"""
@@ -237,8 +243,9 @@ def test_grinding_the_block_before_the_draw_no_longer_picks_the_seats(project, o
             arm = t.contract.drawSeats(1, sender=accounts[variant])
             assert [e.event_name for e in arm.events] == ["DrawArmed"]
             hashes.append(bytes(web3.eth.get_block(arm.block_number)["hash"]))
+            chain.mine()
             receipt = t.contract.drawSeats(1, sender=accounts[variant], gas_limit=3_000_000)
-            assert receipt.block_number == arm.block_number + 1
+            assert receipt.block_number == arm.block_number + 2
             (ev,) = [e for e in receipt.events if e.event_name == "SeatsDrawn"]
             mix = bytes(web3.eth.get_block(receipt.block_number)["mixHash"])
             assert bytes(ev.seed) == keccak(encode(["bytes32", "address", "uint256"], [mix, t.address, 1]))
