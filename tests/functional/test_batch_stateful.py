@@ -2,7 +2,8 @@
 (honest, copies, replays of old rounds, wild values), leave updates half posted, have them
 relayed, and attackers relay heads whose words never appear, whose later links open to
 nothing, or whose later lanes are out of range; time passes past the drop and abandon
-timeouts; anyone closes, aggregates (dropping what stalls) or abandons rounds; rounds fall
+timeouts; keepers crash after column 0; anyone closes, aggregates (dropping what stalls) or
+abandons rounds; rounds fall
 below quorum; participants withdraw, buyers buy access, the pool runs dry and is refilled,
 in any order. After every step the contract agrees with a plain-Python model built from
 ml.protocol (the model, every reward and fee, the money invariant) and the liveness
@@ -55,6 +56,7 @@ def test_batch_state_machine(project, accounts, chain):
             self.posted = []  # (actor, ints) of the open round, in list order
             self.relayed = []  # (address, ints or None, kind) relayed into the open round, in order
             self.partial = set()  # actors with one post of two in
+            self.crashed = False  # a keeper sent column 0 and stopped
 
         def teardown(self):
             chain.restore(self.snap)
@@ -104,17 +106,22 @@ def test_batch_state_machine(project, accounts, chain):
             self.partial.add(actor)
 
         def may_relay(self):
-            if not self.t.round_open or int(self.c.columnCursor()) != 0 or self.seats_taken() >= S.max_participants:
+            if not self.t.round_open or self.crashed or self.seats_taken() >= S.max_participants:
                 return False
             return int.from_bytes(bytes(self.c.roundSeed(self.t.current_round)), "big") == 0
 
-        def _relay(self, signer, words):
+        def _relay(self, signer, head):
+            from eth_account.messages import encode_typed_data
+
+            from ml.signing import compact
+
             round_ = self.t.current_round
-            head = protocol.update_links(words, 1)[0]
-            signed = self.t.sign(signer, round_, self._update(words))
+            sig = signer.sign_message(encode_typed_data(full_message=protocol.relay_typed_data(
+                self.t.chain_id, self.t.address, round_, head)))
+            r, vs = compact(int(sig.v), int.from_bytes(bytes(sig.r), "big"), int.from_bytes(bytes(sig.s), "big"))
             if chain.pending_timestamp < int(self.c.postDeadline()) and self.seats_taken() + 1 < S.max_participants:
                 chain.pending_timestamp = int(self.c.postDeadline())  # not a full house: after the deadline
-            self.c.relay(round_, [head], [signed.proof()], sender=keepers[0])
+            self.c.relay(round_, [head], [(str(signer.address), r, vs)], sender=keepers[0])
 
         def _update(self, words):
             from ml.chain import Update
@@ -129,7 +136,7 @@ def test_batch_state_machine(project, accounts, chain):
                 return
             ints = np.asarray(self._rng_ints("train", seed), dtype=np.int64)
             words = codec.pack(ints)
-            self._relay(people[actor], words)
+            self._relay(people[actor], protocol.update_links(words, 1)[0])
             self.t._updates[(self.t.current_round, str(people[actor].address))] = words
             self.relayed.append((str(people[actor].address), ints, "honest"))
 
@@ -141,17 +148,35 @@ def test_batch_state_machine(project, accounts, chain):
             addr = str(attackers[who].address)
             if any(a == addr for a, _, _ in self.relayed):
                 return
-            words = codec.pack(np.asarray(self._rng_ints("train", seed), dtype=np.int64))
-            if kind == "unopenable":
-                from eth_utils import keccak
+            from eth_utils import keccak
 
-                words = [words[0], int.from_bytes(keccak(seed.to_bytes(32, "big")), "big")]  # no such column
-            elif kind == "out_of_range":
-                words = [words[0], (words[1] & ~0xFFFF) | 0x0900]  # 2304 > 2047 in lane 0
-            self._relay(attackers[who], words)
-            if kind != "withheld":
-                self.t._updates[(self.t.current_round, addr)] = words  # public: still unusable
+            words = codec.pack(np.asarray(self._rng_ints("train", seed), dtype=np.int64))
+            if kind == "unopenable":  # column 0 public, its next link some hash nobody can open
+                link = keccak(b"unopenable" + seed.to_bytes(32, "big"))
+                head = keccak(words[0].to_bytes(32, "big") + link)
+                self._relay(attackers[who], head)
+                self.t._updates[(self.t.current_round, addr)] = words[:1]
+            else:
+                if kind == "out_of_range":
+                    words = [words[0], (words[1] & ~0xFFFF) | 0x0900]  # 2304 > 2047 in lane 0
+                self._relay(attackers[who], protocol.update_links(words, 1)[0])
+                if kind != "withheld":
+                    self.t._updates[(self.t.current_round, addr)] = words  # public: still unusable
             self.relayed.append((addr, None, kind))
+
+        @precondition(lambda self: self.t.round_open and int(self.c.columnCursor()) == 0 and not self.relayed
+                      and len(self.posted) >= S.min_participants
+                      and (chain.pending_timestamp >= int(self.c.postDeadline())
+                           or self.seats_taken() == S.max_participants))
+        @rule(k=st.integers(0, 1))
+        def keeper_crashes(self, k):
+            """A keeper seals the seed, sends column 0 and is gone: whoever aggregates next
+            continues from column 1 (and a relay is closed from here)."""
+            round_ = self.t.current_round
+            self.t.seal_seed(keepers[k], column_next=True)
+            self.t.column_call(round_, 0, [codec.pack(u) for _, u in self.posted]).send(keepers[k])
+            self.credit(keepers[k], FEE)
+            self.crashed = True
 
         @precondition(lambda self: self.t.round_open)
         @rule()
@@ -179,7 +204,6 @@ def test_batch_state_machine(project, accounts, chain):
             r = self.t.aggregate(keeper, wait=lambda s: setattr(chain, "pending_timestamp",
                                                                 chain.pending_timestamp + s))
             honest_relayed = [(a, u) for a, u, kind in self.relayed if kind == "honest"]
-            dropped = len(honest_relayed) != len(self.relayed)
             listed = [(str(people[a].address), u) for a, u in self.posted] + honest_relayed
             n = len(listed)
             if n < S.min_participants:
@@ -209,8 +233,8 @@ def test_batch_state_machine(project, accounts, chain):
                         self.owed[addr] = self.owed.get(addr, 0) + want
                         self.ledger.add_shares(addr, want)
                 self.history.extend(ups)
-                if not dropped:  # columns after a drop pay no fee
-                    self.credit(keeper, FEE * len(self.t.columns))
+                # a drop restarts the columns; fees stop once the round paid columnCount of them
+                self.credit(keeper, FEE * (len(self.t.columns) - self.crashed))
             self._new_round()
 
     run_state_machine_as_test(Engine, settings=settings(
