@@ -1,10 +1,12 @@
 """A stateful property test of ConsensusTask: more actors than seats commit (honest, small,
 Sybil copies, replays of old rounds, liars, oversized and idle updates), anyone draws the
-seats, seated actors reveal or not, the unseated take their stakes back, anyone closes and
-aggregates rounds (some below quorum), participants withdraw, buyers buy access, the pool
-runs dry and is refilled, in any order. After every step the contract agrees with a
-plain-Python model built from ml.protocol: the seat draw, every admission, reward, stake
-and fee, the model, and the money invariant."""
+seats, seated actors reveal, reveal half (post 0 of 2) or not at all, the unseated take
+their stakes back, keepers crash after column 0, time passes past the abandon time and
+anyone abandons, anyone closes and aggregates rounds (some below quorum), participants
+withdraw, buyers buy access, the pool runs dry and is refilled, in any order. After every
+step the contract agrees with a plain-Python model built from ml.protocol: the seat draw,
+every admission, reward, stake and fee, the model, the money invariant, and the liveness
+invariant (conftest.assert_way_out)."""
 
 import dataclasses
 
@@ -22,7 +24,7 @@ FEE, STAKE = 3, 1000
 S = BatchSettings(param_count=N, frac_bits=6, value_bits=12, post_duration=100, min_participants=2,
                   max_participants=3, access_price=7, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS,
                   aggregation="trimmed_mean", trim=1, column_words=1, post_words=1, duplicate_distance=1,
-                  replay_rounds=2, keeper_fee=FEE)
+                  replay_rounds=2, keeper_fee=FEE, aggregation_timeout=100)
 C = ConsensusSettings(commit_duration=100, stake=STAKE, min_move=2, max_move=60, max_move_ratio=3000)
 ACTORS = 5
 LO, HI = -2048, 2047
@@ -63,6 +65,8 @@ def test_consensus_state_machine(project, accounts, chain):
             self.finished = set()  # seated actors whose reveal finished (listed or refused)
             self.listed = []  # (actor, ints, move) in list order
             self.released = set()
+            self.half = set()  # seated actors that sent post 0 of 2 and stopped
+            self.crashed = False  # a keeper sent column 0 and stopped
 
         def teardown(self):
             chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
@@ -128,7 +132,7 @@ def test_consensus_state_machine(project, accounts, chain):
                       and not bool(self.c.postingClosed()))
         @rule(pick=st.integers(0, ACTORS - 1))
         def reveal(self, pick):
-            waiting = sorted(self.seated - self.finished)
+            waiting = sorted(self.seated - self.finished - self.half)
             if not waiting:
                 return
             actor = waiting[pick % len(waiting)]
@@ -146,6 +150,50 @@ def test_consensus_state_machine(project, accounts, chain):
                 self.stakes -= STAKE
                 if in_bounds:  # refused by the ratio bound alone: the stake comes back
                     self.credit(people[actor], STAKE)
+
+        @precondition(lambda self: self.t.round_open and self.seated and self.now() < int(self.c.postDeadline())
+                      and not bool(self.c.postingClosed()))
+        @rule(pick=st.integers(0, ACTORS - 1))
+        def reveal_half(self, pick):
+            """A seated committer sends post 0 of 2 and stops: a no-show that forfeits its stake."""
+            waiting = sorted(self.seated - self.finished - self.half)
+            if not waiting:
+                return
+            actor = waiting[pick % len(waiting)]
+            self.t.reveal_calls(self.commits[actor][0])[0].send(people[actor])
+            self.half.add(actor)
+
+        @precondition(lambda self: self.t.round_open and not self.crashed and bool(self.c.postingClosed())
+                      and len(self.listed) >= S.min_participants)
+        @rule(k=st.integers(0, 1))
+        def keeper_crashes(self, k):
+            """A keeper sends column 0 and is gone; whoever comes next continues from column 1."""
+            self.t.column_call(self.t.current_round, 0, [codec.pack(u) for _, u, _ in self.listed]).send(keepers[k])
+            self.credit(keepers[k], FEE)
+            self.crashed = True
+
+        @precondition(lambda self: self.t.round_open)
+        @rule(k=st.sampled_from([50, 100, 400]))
+        def time_passes(self, k):
+            self._move_to(self.now() + k)
+
+        @precondition(lambda self: self.t.round_open and self.now() >= self.t.round_state().abandonable_at)
+        @rule(k=st.integers(0, 1))
+        def abandon_stalled(self, k):
+            """Past postDeadline + 2 x aggregationTimeout anyone ends the round, whatever its
+            state: listed stakes back, seated no-shows forfeit, the unseated release theirs."""
+            round_ = self.t.current_round
+            self.t.abandon(keepers[k])
+            self._settle_unfinished(round_)
+
+        def _settle_unfinished(self, round_):
+            for actor, _, _ in self.listed:
+                self.credit(people[actor], STAKE)
+                self.stakes -= STAKE
+            self.stakes -= (len(self.seated or ()) - len(self.finished)) * STAKE
+            pending = [a for a in self.commits if a not in self.released and not (self.seated and a in self.seated)]
+            self._release_unseated(round_, pending)
+            self._new_round()
 
         def releasable(self):
             over = not self.t.round_open or self.now() >= int(self.c.postDeadline())
@@ -224,7 +272,7 @@ def test_consensus_state_machine(project, accounts, chain):
                         self.ledger.add_shares(addr, want)
                 self.history.extend(ups)
                 self.global_ = new
-                self.credit(keeper, FEE * len(self.t.columns))
+                self.credit(keeper, FEE * (len(self.t.columns) - self.crashed))
             # Committers never seated (or of a round never drawn) keep their stakes until they
             # release them; they do so now, before this model forgets the round.
             pending = [a for a in self.commits if a not in self.released and not (self.seated and a in self.seated)]
