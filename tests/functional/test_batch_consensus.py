@@ -197,6 +197,7 @@ def test_round_below_quorum_returns_accepted_stakes(btask, owner, clients, chain
 @pytest.mark.parametrize("change,error", [
     ({"stake": 0}, "ZeroStake"),
     ({"commit_duration": 0}, "BadDuration"),
+    ({"commit_duration": 30 * 86400 + 1}, "BadDuration"),  # every phase bounded: every round ends
     ({"min_move": 5, "max_move": 4}, "BadMoveBounds"),
     ({"max_move_ratio": 2**241}, "MoveRatioTooLarge"),
 ])
