@@ -725,8 +725,7 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev 1 + list index of `round`'s first relayed update (0: none relayed, or not known
     ///      any more: a later round was relayed). Relayed updates follow the posted ones.
     function _relayedFrom(uint256 round) internal view returns (uint256) {
-        uint256 r = _relayed;
-        return r >> 128 == round ? uint128(r) : 0;
+        return _ofRound(_relayed, round);
     }
 
     /// @notice Address of the update at list index `i` of `round` (the current round; an
@@ -734,6 +733,18 @@ abstract contract BatchEngine is RevenueShare {
     function entrant(uint256 round, uint256 i) public view returns (address) {
         uint256 s = _seats[i];
         return s >> 160 == round ? address(uint160(s)) : address(0);
+    }
+
+    /// @dev The value of a round-tagged word (round << 128 | value) for `round`; 0 if the word
+    ///      belongs to another round.
+    function _ofRound(uint256 word, uint256 round) internal pure returns (uint256) {
+        return word >> 128 == round ? uint128(word) : 0;
+    }
+
+    /// @dev `round` is the current round and open.
+    function _checkOpenRound(uint256 round) internal view {
+        if (round != currentRound) revert WrongRound(round, currentRound);
+        if (!roundOpen) revert RoundNotOpen(round);
     }
 
     /// @dev The participant's entry word in `round` (0 if its record is of another round).
@@ -863,8 +874,7 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     function _checkClosedRound(uint256 round) internal view {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
+        _checkOpenRound(round);
         if (!postingClosed()) revert PostingOpen(round, postDeadline);
     }
 
@@ -904,8 +914,7 @@ abstract contract BatchEngine is RevenueShare {
         view
         returns (uint256 e, bool last)
     {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
+        _checkOpenRound(round);
         if (block.timestamp >= postDeadline || roundEntrants >= maxParticipants) revert PostingClosed(round);
         e = _entry(round, msg.sender);
         if (uint8(e) >= POSTED) revert AlreadyPosted(msg.sender, round);

@@ -151,8 +151,7 @@ contract ConsensusTask is BatchEngine {
         if (round != currentRound || !roundOpen) revert RoundNotOpen(round);
         if (block.timestamp < commitDeadline || block.timestamp >= postDeadline) revert WrongPhase(round);
         if (drawSeed[round] != 0) revert SeatsAlreadyDrawn(round);
-        uint256 arm = _drawArm;
-        uint256 at = arm >> 128 == round ? uint128(arm) : 0;
+        uint256 at = _ofRound(_drawArm, round);
         if (at != block.number) {
             if (at > block.number) revert DrawNotArmed(round, at);
             _drawArm = round << 128 | (block.number + SEED_LAG);
@@ -238,8 +237,7 @@ contract ConsensusTask is BatchEngine {
         view
         returns (uint256 posted, uint256 w)
     {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
+        _checkOpenRound(round);
         if (columnCursor != 0) revert WrongColumn(0, columnCursor);
         if (count == 0) revert WrongLength(0, 1);
         if (count > maxRelayed) revert TooManyRelayed(count, maxRelayed);

@@ -104,8 +104,7 @@ contract PaperTask is BatchEngine {
     /// @dev Whether `count` updates may be relayed now; returns how many are listed already
     ///      and marks where the relayed ones start.
     function _openRelay(uint256 round, uint256 count, uint256 headsLength) internal returns (uint256 posted) {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
+        _checkOpenRound(round);
         if (columnCursor != 0 || uint64(_seed) == round || _dropRound >> 128 == round) revert RelayClosed(round);
         if (count == 0 || headsLength != count) revert WrongLength(headsLength, count);
         posted = roundEntrants;
@@ -130,8 +129,7 @@ contract PaperTask is BatchEngine {
     function sealSeed(uint256 round) external {
         _checkClosedRound(round);
         if (uint64(_seed) == round) revert SeedAlreadySealed(round);
-        uint256 arm = seedArm;
-        uint256 at = arm >> 128 == round ? uint128(arm) : 0;
+        uint256 at = _ofRound(seedArm, round);
         if (at == block.number) {
             _seed = (uint256(_randomness(round)) >> 64 << 64) | round;
             emit SeedSealed(round, bytes32(_seed));
@@ -153,8 +151,7 @@ contract PaperTask is BatchEngine {
     ///        from their posts, relayed ones from the relay transactions).
     /// @param dropped bit j set: the j-th relayed update is dropped (at least one).
     function drop(uint256 round, bytes32[] calldata heads, uint256 dropped) external {
-        if (round != currentRound) revert WrongRound(round, currentRound);
-        if (!roundOpen) revert RoundNotOpen(round);
+        _checkOpenRound(round);
         uint256 at = postDeadline + aggregationTimeout;
         if (block.timestamp < at) revert DropTooEarly(round, at);
         uint256 first = _relayedFrom(round);
@@ -184,7 +181,7 @@ contract PaperTask is BatchEngine {
         roundEntrants = k;
         _columnFold = kept;
         _headsFold = kept;
-        uint256 paid = _dropRound >> 128 == round ? uint128(_dropRound) : 0;
+        uint256 paid = _ofRound(_dropRound, round);
         _dropRound = round << 128 | (paid + columnCursor);
         columnCursor = 0;
         _relayed = k > first ? (round << 128) | (first + 1) : 0;
@@ -236,7 +233,7 @@ contract PaperTask is BatchEngine {
     /// @dev Column 0 without a sealed seed takes the armed block's randomness, in that block.
     function _columnSeed(uint256 round) internal view override returns (bytes32) {
         uint256 arm = seedArm;
-        if (arm != (round << 128 | block.number)) revert SeedNotArmed(round, arm >> 128 == round ? uint128(arm) : 0);
+        if (arm != (round << 128 | block.number)) revert SeedNotArmed(round, _ofRound(arm, round));
         return _randomness(round);
     }
 

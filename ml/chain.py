@@ -166,11 +166,6 @@ def await_block(provider: Any, number: int, poll: float = 0.5) -> None:
             time.sleep(poll)
 
 
-def armed_block(word: int, round_: int) -> int:
-    """The block a seed (or draw) arm word ``round << 128 | block`` names for ``round_`` (0: none)."""
-    return word & ((1 << 128) - 1) if word >> 128 == round_ else 0
-
-
 def _event_args(receipt: Any, name: str) -> list[Any]:
     return [log for log in receipt.events if log.event_name == name]
 
@@ -688,7 +683,7 @@ class BatchTask:
         for _ in range(tries):
             if int.from_bytes(bytes(self.contract.roundSeed(round_)), "big"):
                 return gas
-            at = armed_block(int(self.contract.seedArm()), round_)
+            at = protocol.of_round(int(self.contract.seedArm()), round_)
             if at > self.block_number:
                 await_block(self.provider, at)
                 if column_next:

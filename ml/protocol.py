@@ -129,6 +129,12 @@ def _word_hash(*values: int | bytes) -> int:
                           "big")
 
 
+def of_round(word: int, round_: int) -> int:
+    """BatchEngine._ofRound: the value of a round-tagged word (round << 128 | value) for
+    ``round_``, 0 if it is another round's (a seed's armed block, the relay start)."""
+    return word & ((1 << 128) - 1) if word >> 128 == round_ else 0
+
+
 def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> list[str]:
     """ConsensusTask.drawSeats: the committers in the contract's order after the draw; the
     first min(n, max_participants) hold the seats (a partial Fisher-Yates shuffle whose

@@ -205,8 +205,7 @@ class Web3Task:
         for _ in range(tries):
             if int.from_bytes(bytes(self.contract.functions.roundSeed(round_).call()), "big"):
                 return receipts
-            arm = int(self.contract.functions.seedArm().call())
-            at = arm & ((1 << 128) - 1) if arm >> 128 == round_ else 0
+            at = protocol.of_round(int(self.contract.functions.seedArm().call()), round_)
             if at > self.web3.eth.block_number:
                 while self.web3.eth.block_number + 1 < at:  # the node mines on its schedule
                     time.sleep(0.2)

@@ -132,7 +132,7 @@ def test_consensus_state_machine(project, accounts, chain):
                       and not bool(self.c.postingClosed()))
         @rule(pick=st.integers(0, ACTORS - 1))
         def reveal(self, pick):
-            waiting = sorted(self.seated - self.finished - self.half)
+            waiting = self._waiting()
             if not waiting:
                 return
             actor = waiting[pick % len(waiting)]
@@ -151,12 +151,16 @@ def test_consensus_state_machine(project, accounts, chain):
                 if in_bounds:  # refused by the ratio bound alone: the stake comes back
                     self.credit(people[actor], STAKE)
 
+        def _waiting(self):
+            """Seated actors that have not revealed, wholly or in part."""
+            return sorted(self.seated - self.finished - self.half)
+
         @precondition(lambda self: self.t.round_open and self.seated and self.now() < int(self.c.postDeadline())
                       and not bool(self.c.postingClosed()))
         @rule(pick=st.integers(0, ACTORS - 1))
         def reveal_half(self, pick):
             """A seated committer sends post 0 of 2 and stops: a no-show that forfeits its stake."""
-            waiting = sorted(self.seated - self.finished - self.half)
+            waiting = self._waiting()
             if not waiting:
                 return
             actor = waiting[pick % len(waiting)]
