@@ -4,15 +4,19 @@ pragma solidity ^0.8.28;
 import {CodeStore} from "./lib/CodeStore.sol";
 import {ColumnKit} from "./ColumnKit.sol";
 import {ColumnMath} from "./lib/ColumnMath.sol";
+import {Entry, Records, Tagged} from "./lib/Records.sol";
+import {Hooks, IRule} from "./interfaces/IRule.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
 /// @title BatchEngine
-/// @notice A round as a batch: participants post their updates as calldata (nothing per
-///         parameter is stored), then anyone aggregates the round column by column — one
-///         transaction carries the same words of every update, checks them against what was
-///         posted, computes those words of the new model by the task's aggregation rule
-///         (MEAN, MEDIAN or TRIMMED_MEAN) and writes them once as code. A reward rule
-///         (`PaperTask`, ...) decides who may post and what each update earns; the engine
+/// @notice The data plane of a fedchain task. A round is a batch: participants post their
+///         updates as calldata (nothing per parameter is stored), or have them relayed; then
+///         anyone aggregates the round column by column — one transaction carries the same
+///         words of every update, checks them against what was posted, computes those words
+///         of the new model by the task's aggregation rule (MEAN, MEDIAN or TRIMMED_MEAN)
+///         and writes them once as code. The reward rule is a separate contract (`IRule`,
+///         the engine's creator) called at the points it declares (`Hooks`): who may post or
+///         be relayed, what each update scores, what its escrow (stakes) does. The engine
 ///         pays the rewards with the last column, so there is no claim phase.
 /// @dev docs/PROTOCOL.md specifies it; `ml/protocol.py` mirrors every rule bit for bit.
 ///
@@ -26,11 +30,16 @@ import {RevenueShare} from "./RevenueShare.sol";
 ///      the one stored by the previous column (the fold of the heads, for column 0): one
 ///      storage word per column, however many updates.
 ///
+///      Relays. A relay lists updates by their head links only, vouched for by the rule (a
+///      signature, a commitment's opening); their words come in the columns like everyone's,
+///      where their lanes are checked and their distance to the starting model measured. One
+///      whose words never come is shed by `drop` after `aggregationTimeout`.
+///
 ///      Sizes. A column transaction carries maxParticipants x columnWords words; the
 ///      constructor refuses settings whose largest column would exceed MAX_COLUMN_BYTES of
-///      calldata (public transaction pools drop transactions over 128 KiB), so no sequence of
-///      posts can make a legal column too large to send.
-abstract contract BatchEngine is RevenueShare {
+///      calldata (public transaction pools drop transactions over 128 KiB) or MAX_COLUMN_GAS,
+///      so no sequence of posts and relays can make a legal column too large to send.
+contract BatchEngine is RevenueShare {
     /*//////////////////////////////////////////////////////////////
                                  TYPES
     //////////////////////////////////////////////////////////////*/
@@ -43,8 +52,6 @@ abstract contract BatchEngine is RevenueShare {
     /// @param minParticipants quorum: with fewer accepted updates the round keeps the model.
     /// @param maxParticipants updates per round (seats).
     /// @param accessPrice wei per access licence.
-    /// @param tierThresholds ascending score bounds of the reward tiers (the rule's score).
-    /// @param tierRewards wei per tier.
     /// @param aggregation MEAN (0), MEDIAN (1) or TRIMMED_MEAN (2).
     /// @param trim TRIMMED_MEAN: values dropped at each end of every coordinate.
     /// @param postWords words per post transaction: a multiple of columnWords.
@@ -68,8 +75,6 @@ abstract contract BatchEngine is RevenueShare {
         uint256 minParticipants;
         uint256 maxParticipants;
         uint256 accessPrice;
-        uint256[] tierThresholds;
-        uint256[] tierRewards;
         uint256 aggregation;
         uint256 trim;
         uint256 postWords;
@@ -81,6 +86,40 @@ abstract contract BatchEngine is RevenueShare {
         uint256 aggregationTimeout;
     }
 
+    /// @notice What a rule declares to its engine: the hooks it wants called (`Hooks`), the
+    ///         seconds between a round's opening and its posting phase (a commit phase), the
+    ///         gas its hooks add to the last column (per column, per seat), and the largest
+    ///         reward it pays one update (each round reserves it for every seat).
+    struct RuleSpec {
+        uint256 hooks;
+        uint256 postingDelay;
+        uint256 gasPerColumn;
+        uint256 gasPerSeat;
+        uint256 maxReward;
+    }
+
+    /// @notice The task's state in one read, for clients, keepers and rules: the open (or
+    ///         next) round, its phase, list and columns, what its relay and seed stand at,
+    ///         and the money (reward pool, the round's reserve, wei owed, the rule's escrow).
+    struct RoundView {
+        uint256 round;
+        bool open;
+        bool postingClosed;
+        uint256 postDeadline;
+        uint256 entrants;
+        uint256 columnCursor;
+        uint256 completedRounds;
+        uint256 relayedFrom;
+        uint256 seedArm;
+        bytes32 seed;
+        uint256 rewardPool;
+        uint256 roundReserve;
+        uint256 totalOwed;
+        uint256 escrowed;
+        uint256 endedAt;
+        uint256 initialColumns;
+    }
+
     /*//////////////////////////////////////////////////////////////
                                 CONSTANTS
     //////////////////////////////////////////////////////////////*/
@@ -88,7 +127,6 @@ abstract contract BatchEngine is RevenueShare {
     uint256 internal constant MEAN = 0;
     uint256 internal constant MEDIAN = 1;
     uint256 internal constant TRIMMED_MEAN = 2;
-    uint256 internal constant MAX_TIERS = 8;
     /// @notice Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
     uint256 internal constant MAX_SEATS = 256;
     /// @notice Largest column: a data contract under the 24,576-byte code limit (EIP-170).
@@ -96,10 +134,10 @@ abstract contract BatchEngine is RevenueShare {
     /// @notice Calldata bound of a column transaction (128 KiB pool limit, less room for the
     ///         selector, offsets and the transaction envelope).
     uint256 internal constant MAX_COLUMN_BYTES = 126 * 1024;
-    /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too (a reveal: selector,
-    ///      six head words, the words' length and the words), and its SWAR distance sums cannot
-    ///      overflow a 32-bit slot.
-    uint256 internal constant MAX_POST_WORDS = 4024;
+    /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too (selector, five
+    ///      head words, two lengths, a two-word proof and the words), and its SWAR distance
+    ///      sums cannot overflow a 32-bit slot.
+    uint256 internal constant MAX_POST_WORDS = 4022;
     /// @notice Seconds between `endTask` and the first `sweep`.
     uint256 internal constant EXIT_DELAY = 7 days;
     /// @notice Longest phase or timeout a task may set: every round ends within bounded time.
@@ -128,6 +166,8 @@ abstract contract BatchEngine is RevenueShare {
     ///      replayRounds lists of maxParticipants heads.
     uint256 internal constant GAS_REPLAY_LIST = 80_000;
     uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
+    /// @dev Column gas per seat and word when the rule measures distances to the new model.
+    uint256 internal constant GAS_PER_NEW_WORD = 600;
     /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
     uint256 internal constant MAX_REPLAY_ROUNDS = 16;
     /// @dev Blocks between arming a seed and the block whose RANDAO value it takes: the
@@ -140,11 +180,6 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev 1 in every 32-bit lane: a 16-bit lane of the word at even and odd positions.
     uint256 private constant _ONES32 = 0x0000000100000001000000010000000100000001000000010000000100000001;
 
-    // Participant status in a round (0: none).
-    uint8 internal constant POSTING = 1; // some posts in, not all
-    uint8 internal constant POSTED = 2; // complete: on the round's list
-    uint8 internal constant REFUSED = 3; // complete, but the rule refused it (`_admit`)
-
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
     //////////////////////////////////////////////////////////////*/
@@ -153,11 +188,16 @@ abstract contract BatchEngine is RevenueShare {
     event RoundStarted(uint256 indexed round, uint256 postDeadline, uint256 reserve);
     event Posted(uint256 indexed round, address indexed participant, uint256 post, uint256 index);
     event Relayed(uint256 indexed round, address indexed participant, address relayer, uint256 index, bytes32 head);
+    event Dropped(uint256 indexed round, address indexed participant, uint256 index);
+    event SeedArmed(uint256 indexed round, uint256 seedBlock);
+    event SeedSealed(uint256 indexed round, bytes32 seed);
     event ColumnAggregated(uint256 indexed round, uint256 column, address store, address keeper, uint256 fee);
-    event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 tier, uint256 reward,
-        bool duplicate, bool replay);
+    event Rewarded(uint256 indexed round, address indexed participant, uint256 score, uint256 reward, bool duplicate,
+        bool replay);
     event RoundFinalized(uint256 indexed round, uint256 version, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants);
+    /// @notice The rule's escrow changed (a stake deposited, released or forfeited).
+    event Escrowed(uint256 escrowed);
     event Withdrawn(address indexed account, uint256 owed, uint256 revenue);
     event TaskEnded(uint256 sweepableAt);
     event Swept(address indexed to, uint256 amount);
@@ -181,8 +221,6 @@ abstract contract BatchEngine is RevenueShare {
     error BadPostWords(uint256 postWords, uint256 columnWords);
     error ColumnTooLarge(uint256 bytes_, uint256 limit);
     error ColumnTooCostly(uint256 gas, uint256 limit);
-    error BadTiers(uint256 thresholds, uint256 rewards);
-    error TiersNotAscending(uint256 index);
     error BadAggregation(uint256 aggregation);
     error RewardsTooLarge(uint256 topReward, uint256 maxParticipants);
     error NotOwner(address caller);
@@ -209,12 +247,41 @@ abstract contract BatchEngine is RevenueShare {
     error Reentrancy();
     error TaskIsEnded();
     error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
+    /// @notice A hook-only function called by someone other than the task's rule.
+    error NotRule(address caller);
+    /// @notice The rule moved more of its escrow than it holds.
+    error EscrowExceeded(uint256 amount, uint256 escrowed);
+    /// @notice The rule scored a different number of updates than were listed.
+    error BadSettlement(uint256 scored, uint256 listed);
+    /// @notice The rule paid an update more than its declared `maxReward`.
+    error RewardTooLarge(uint256 reward, uint256 maxReward);
+    /// @notice The rule vouched for a different number of updates than were relayed.
+    error BadVouch(uint256 owners, uint256 heads);
+    /// @notice No relay once the round's seed is sealed, a column sent or relayed updates dropped.
+    error RelayClosed(uint256 round);
+    error SeedAlreadySealed(uint256 round);
+    /// @notice Column 0 must run in the armed block (or after `sealSeed` took its randomness).
+    error SeedNotArmed(uint256 round, uint256 armedBlock);
+    /// @notice The rule supplies the seed (`Hooks.SEED`): there is nothing to seal.
+    error RuleSeeds();
+    error DropTooEarly(uint256 round, uint256 droppableAt);
+    error NothingRelayed(uint256 round);
+    error BadDrop(uint256 round, uint256 dropped);
+    /// @notice The heads given to `drop` are not the list's.
+    error HeadsMismatch(uint256 round);
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
     address public immutable owner;
+    /// @notice The task's reward rule (the contract that created this engine).
+    IRule public immutable rule;
+    uint256 internal immutable _hooks;
+    uint256 internal immutable _postingDelay;
+    uint256 internal immutable _ruleGasPerColumn;
+    uint256 internal immutable _ruleGasPerSeat;
+    uint256 internal immutable _maxReward;
     uint256 internal immutable paramCount;
     uint256 internal immutable valueBits;
     uint256 internal immutable fracBits;
@@ -240,44 +307,50 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev This task's own ColumnKit (created by the constructor): stateless column math
     ///      kept out of the task's code (EIP-170).
     ColumnKit internal immutable _kit;
-    uint256[] internal _tierThresholds;
-    uint256[] internal _tierRewards;
 
     /// @notice Wei available to fund future rounds.
-    uint256 public rewardPool;
+    uint256 internal rewardPool;
     /// @notice Wei locked by the open round for its rewards and keeper fees.
-    uint256 public roundReserve;
+    uint256 internal roundReserve;
     /// @notice Wei credited (rewards, fees) and not yet withdrawn.
-    uint256 public totalOwed;
+    uint256 internal totalOwed;
+    /// @notice Wei the rule holds here (stakes), released or forfeited only by the rule.
+    uint256 internal escrowed;
     /// @notice The open (or next) round.
-    uint256 public currentRound;
+    uint256 internal currentRound;
     /// @notice Time `endTask` was called (0: the task runs); no round opens after it.
-    uint256 public endedAt;
+    uint256 internal endedAt;
     /// @notice Whether the current round exists and has not been finalized or abandoned.
-    bool public roundOpen;
-    uint256 public postDeadline;
+    bool internal roundOpen;
+    uint256 internal postDeadline;
     /// @notice Updates on the current round's list (complete posts, in order).
-    uint256 public roundEntrants;
+    uint256 internal roundEntrants;
     /// @notice Next column to aggregate in the current round.
-    uint256 public columnCursor;
+    uint256 internal columnCursor;
     /// @notice Model versions written (0: the initial model).
-    uint256 public completedRounds;
+    uint256 internal completedRounds;
     mapping(uint256 => uint256) public roundVersion;
+    /// @dev `settings()`, written once by the constructor (a copy of the immutables: 18 of
+    ///      them in one view would cost ~600 bytes of code).
+    uint256[18] internal _settings;
+    /// @notice Initial model columns written so far (round 1 needs all).
+    uint256 internal initialColumns;
+    /// @notice The block whose randomness seals the round's seed (round << 128 | block number).
+    Tagged internal seedArm;
 
-    // Per-seat and per-participant records are keyed without the round and carry it
-    // inside, so a returning participant and a reused list index rewrite a live slot
-    // (5,000 gas) instead of filling a fresh one (22,100) every round. A record of an
-    // earlier round reads as empty; history is in the events.
-    /// @dev List index -> address of the update at that index | round << 160.
+    /// @dev List index -> address of the update at that index | round << 160 (keyed without
+    ///      the round, so a reused index rewrites a live slot; history is in the events).
     mapping(uint256 => uint256) internal _seats;
-    /// @dev Participant -> status (8 bits) | next post (32) | list index (16) << 40
-    ///      | round (64) << 56 | rule's score accumulator (128) << 128.
-    mapping(address => uint256) internal _entries;
+    mapping(address => Entry) internal _entries;
     /// @dev Participant -> link its next post must start with (read only by a post that
     ///      follows one of the current round: its entry says so).
     mapping(address => bytes32) internal _cursor;
+    /// @dev Participant -> head link of its multi-post update (set by its first post).
+    mapping(address => bytes32) internal _headOf;
     /// @dev Fold of the links the next column must open (keccak chain over the list).
     bytes32 internal _columnFold;
+    /// @dev Fold of every head on the current list (what a drop must open).
+    bytes32 internal _headsFold;
     /// @dev The latest round's seed of its duplicate samples (its low 64 bits: the round).
     uint256 internal _seed;
     /// @dev Bitmap word -> pairs (a * n + b) of the current round refuted / confirmed as near
@@ -299,15 +372,26 @@ abstract contract BatchEngine is RevenueShare {
     /// @dev Version -> column -> data contract holding that column of the model.
     mapping(uint256 => mapping(uint256 => address)) internal _modelColumn;
     /// @dev The latest relay's round << 128 | 1 + list index of its first relayed update.
-    uint256 internal _relayed;
-    /// @notice Initial model columns written so far (round 1 needs all).
-    uint256 public initialColumns;
+    Tagged internal _relayed;
+    /// @dev The latest round with a drop << 128 | columns paid before its drops (no relay
+    ///      after a drop; fees only up to columnCount in all).
+    Tagged internal _dropRound;
+    /// @dev Distances so far in the current round, four 64-bit lanes per slot by list index
+    ///      (slot i >> 2, lane i & 3): relayed updates' to the starting model (`_fromOld`),
+    ///      every update's to the new model (`_toNew`, when the rule asks). Column 0
+    ///      rewrites the slots it touches, so a slot serves every round for 5,000 gas.
+    mapping(uint256 => uint256) internal _fromOld;
+    mapping(uint256 => uint256) internal _toNew;
 
     /*//////////////////////////////////////////////////////////////
                                CONSTRUCTOR
     //////////////////////////////////////////////////////////////*/
 
-    constructor(BatchSettings memory s) payable RevenueShare(s.accessPrice) {
+    /// @param s the task's settings.
+    /// @param owner_ the task's owner (the rule's deployer): writes the initial model, opens
+    ///        round 1, sets the access price, ends the task and sweeps.
+    /// @param spec what the rule (msg.sender) declares.
+    constructor(BatchSettings memory s, address owner_, RuleSpec memory spec) payable RevenueShare(s.accessPrice) {
         if (s.paramCount == 0) revert ZeroParamCount();
         if (s.valueBits < 2 || s.valueBits > 16) revert BadValueBits(s.valueBits);
         if (s.fracBits >= s.valueBits) revert BadFracBits(s.fracBits, s.valueBits);
@@ -328,33 +412,29 @@ abstract contract BatchEngine is RevenueShare {
         }
         uint256 column = s.columnWords < words ? s.columnWords : words;
         // selector + 4 head words (round, column, two offsets) + 2 length words, then the
-        // n x w words and the n next links; a relay adds an offset, a length and 3 words
-        // (signer, r, vs) per relayed seat.
-        uint256 columnBytes = 4 + 32 * 8 + 32 * (s.maxParticipants * (column + 1) + 3 * s.maxRelayed);
+        // n x w words and the n next links.
+        uint256 columnBytes = 4 + 32 * 6 + 32 * s.maxParticipants * (column + 1);
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
         ColumnKit kit = new ColumnKit();
         _kit = kit;
-        uint256 gasBound =
-            _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1, s.replayRounds * s.maxParticipants);
+        uint256 gasBound = _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1,
+            s.replayRounds * s.maxParticipants, spec);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
         }
         if (s.aggregation > TRIMMED_MEAN) revert BadAggregation(s.aggregation);
-        uint256 tiers = s.tierThresholds.length;
-        if (tiers == 0 || tiers > MAX_TIERS || tiers != s.tierRewards.length) {
-            revert BadTiers(tiers, s.tierRewards.length);
-        }
-        uint256 top = s.tierRewards[0];
-        for (uint256 i = 1; i < tiers; ++i) {
-            if (s.tierThresholds[i] <= s.tierThresholds[i - 1]) revert TiersNotAscending(i);
-            if (s.tierRewards[i] > top) top = s.tierRewards[i];
-        }
+        uint256 top = spec.maxReward;
         if (top > type(uint128).max / s.maxParticipants) revert RewardsTooLarge(top, s.maxParticipants);
         // the reserve (top x seats + fee x columns) stays below 2^129: startRound cannot overflow
         if (s.keeperFee > type(uint128).max / MAX_SEATS) revert FeeTooLarge(s.keeperFee, type(uint128).max / MAX_SEATS);
 
-        owner = msg.sender;
+        owner = owner_;
+        rule = IRule(msg.sender);
+        _hooks = spec.hooks;
+        _postingDelay = spec.postingDelay;
+        _ruleGasPerColumn = spec.gasPerColumn;
+        _ruleGasPerSeat = spec.gasPerSeat;
         paramCount = s.paramCount;
         valueBits = s.valueBits;
         fracBits = s.fracBits;
@@ -373,8 +453,11 @@ abstract contract BatchEngine is RevenueShare {
         replayRounds = s.replayRounds;
         keeperFee = s.keeperFee;
         aggregationTimeout = s.aggregationTimeout;
-        _tierThresholds = s.tierThresholds;
-        _tierRewards = s.tierRewards;
+        _settings = [s.paramCount, s.valueBits, s.fracBits, words, column, (words + column - 1) / column,
+            s.postWords < words ? s.postWords : words, (words + s.postWords - 1) / s.postWords, s.postDuration,
+            s.minParticipants, s.maxParticipants, s.maxRelayed, s.aggregation, s.trim, s.duplicateDistance,
+            s.replayRounds, s.keeperFee, s.aggregationTimeout];
+        _maxReward = top;
         uint256 bias = 1 << (s.valueBits - 1);
         _biasLanes = bias * _ONES32;
         _invalidLanes = (0xffff ^ ((1 << s.valueBits) - 1)) * _ONES32;
@@ -382,7 +465,7 @@ abstract contract BatchEngine is RevenueShare {
         _lastWordPadding = used == 0 ? 0 : type(uint256).max << (16 * used);
         if (msg.value != 0) {
             rewardPool = msg.value;
-            emit PoolFunded(msg.sender, msg.value, msg.value);
+            emit PoolFunded(owner_, msg.value, msg.value);
         }
     }
 
@@ -408,6 +491,16 @@ abstract contract BatchEngine is RevenueShare {
         assembly {
             tstore(0, 0)
         }
+    }
+
+
+    /// @dev Only the task's rule (hook callbacks: its escrow).
+    function _checkRule() internal view {
+        if (msg.sender != address(rule)) revert NotRule(msg.sender);
+    }
+
+    function _has(uint256 hook) internal view returns (bool) {
+        return _hooks & hook != 0;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -502,58 +595,91 @@ abstract contract BatchEngine is RevenueShare {
     ///         postDuration, minParticipants, maxParticipants, maxRelayed, aggregation, trim,
     ///         duplicateDistance, replayRounds, keeperFee, aggregationTimeout (`ml.settings.TaskConfig`).
     function settings() external view returns (uint256[18] memory) {
-        return [paramCount, valueBits, fracBits, modelWords, columnWords, columnCount, postWords, postCount,
-            postDuration, minParticipants, maxParticipants, maxRelayed, aggregation, trim, duplicateDistance,
-            replayRounds, keeperFee, aggregationTimeout];
+        return _settings;
     }
 
     /// @notice The protocol's limits (one read instead of a getter each): seats per round,
-    ///         tiers, words per column, calldata bytes per column, words per post, gas per
+    ///         words per column, calldata bytes per column, words per post, gas per
     ///         column, replay rounds, seconds from `endTask` to `sweep`, longest phase or
     ///         timeout, largest `duplicateDistance`.
-    function limits() external pure returns (uint256[10] memory) {
-        return [MAX_SEATS, MAX_TIERS, MAX_COLUMN_WORDS, MAX_COLUMN_BYTES, MAX_POST_WORDS, MAX_COLUMN_GAS,
+    function limits() external pure returns (uint256[9] memory) {
+        return [MAX_SEATS, MAX_COLUMN_WORDS, MAX_COLUMN_BYTES, MAX_POST_WORDS, MAX_COLUMN_GAS,
             MAX_REPLAY_ROUNDS, EXIT_DELAY, MAX_DURATION, MAX_DUPLICATE_DISTANCE];
     }
 
     /// @notice Wei a round locks when it opens: maxParticipants x top reward + fees.
     function roundReserveNeeded() public view returns (uint256) {
-        return _topReward() * maxParticipants + keeperFee * columnCount;
+        return _maxReward * maxParticipants + keeperFee * columnCount;
+    }
+
+    /// @notice The task's state in one read (see `RoundView`).
+    function roundView() external view returns (RoundView memory v) {
+        uint256 round = currentRound;
+        v.round = round;
+        v.open = roundOpen;
+        v.postingClosed = postingClosed();
+        v.postDeadline = postDeadline;
+        v.entrants = roundEntrants;
+        v.columnCursor = columnCursor;
+        v.completedRounds = completedRounds;
+        v.relayedFrom = _relayed.at(round);
+        v.seedArm = seedArm.at(round);
+        v.seed = roundSeed(round);
+        v.rewardPool = rewardPool;
+        v.roundReserve = roundReserve;
+        v.totalOwed = totalOwed;
+        v.escrowed = escrowed;
+        v.endedAt = endedAt;
+        v.initialColumns = initialColumns;
     }
 
     /// @notice An upper bound of a column transaction's gas with n seats, `relayed` of them
-    ///         relayed, and w words per update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN)
-    ///         or not (MEAN); the constructor refuses settings above MAX_COLUMN_GAS with
-    ///         maxParticipants seats and maxRelayed relayed, so no sequence of posts and
-    ///         relays can make a legal column exceed it (ml/settings mirrors it to size
-    ///         columns). It holds in the worst case a participant can arrange: every seat a
-    ///         fresh account, every pair of updates a confirmed near-duplicate.
-    function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) public view returns (uint256) {
-        return _columnGasBound(_kit, n, relayed, w, sorts, replayRounds * maxParticipants);
+    ///         relayed, and w words per update, sorted (`sorts` = 1) or not, with the rule's
+    ///         hooks (see `_columnGasBound`; `ml.settings.column_gas_bound` mirrors it).
+    function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) external view returns (uint256) {
+        return _columnGasBound(_kit, n, relayed, w, sorts, replayRounds * maxParticipants,
+            RuleSpec(_hooks, 0, _ruleGasPerColumn, _ruleGasPerSeat, 0));
     }
 
-    /// @dev `replayHeads`: replayRounds x maxParticipants, the most heads of earlier rounds
-    ///      column 0 may look up.
+    /// @dev An upper bound of a column transaction's gas with n seats, `relayed` of them
+    ///      relayed, and w words per update, sorted (`sorts` = 1: MEDIAN, TRIMMED_MEAN)
+    ///      or not (MEAN); the constructor refuses settings above MAX_COLUMN_GAS with
+    ///      maxParticipants seats and maxRelayed relayed, so no sequence of posts and
+    ///      relays can make a legal column exceed it (ml/settings mirrors it to size
+    ///      columns). It holds in the worst case a participant can arrange: every seat a
+    ///      fresh account, every pair of updates a confirmed near-duplicate.
+    ///      `replayHeads`: replayRounds x maxParticipants, the most heads of earlier rounds
+    ///      column 0 may look up; `spec`: the rule's hooks and the gas they add.
     function _columnGasBound(
         ColumnKit kit,
         uint256 n,
         uint256 relayed,
         uint256 w,
         uint256 sorts,
-        uint256 replayHeads
+        uint256 replayHeads,
+        RuleSpec memory spec
     ) internal view returns (uint256) {
         uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
         uint256 replays = replayHeads == 0 ? 0 : GAS_REPLAY_LIST + replayHeads * GAS_PER_REPLAY_HEAD;
         return GAS_COLUMN_BASE + n * GAS_PER_SEAT + replays + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
-            + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleColumnGas(n, w);
+            + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleGas(n, w, spec);
     }
 
-    /// @notice Whether the current round's posting phase is over (deadline passed, or
-    ///         every seat taken) while the round is open: columns may be sent.
-    function postingClosed() public view virtual returns (bool) {
-        return roundOpen && (block.timestamp >= postDeadline || roundEntrants >= maxParticipants);
+    /// @dev What the rule adds: its hooks' gas, and the distances to the new model it asks for.
+    function _ruleGas(uint256 n, uint256 w, RuleSpec memory spec) internal pure returns (uint256) {
+        uint256 toNew = spec.hooks & Hooks.DISTANCE_TO_NEW == 0 ? 0 : n * w * GAS_PER_NEW_WORD;
+        return toNew + spec.gasPerColumn + n * spec.gasPerSeat;
     }
+
+    /// @notice Whether the current round's posting phase is over (deadline passed, every seat
+    ///         taken, or the rule says so) while the round is open: columns may be sent.
+    function postingClosed() internal view returns (bool) {
+        if (!roundOpen) return false;
+        if (block.timestamp >= postDeadline || roundEntrants >= maxParticipants) return true;
+        return _has(Hooks.POSTING_OVER) && rule.postingOver(currentRound);
+    }
+
 
     /// @notice Ends a round whose posting closed below quorum, or any round not finished
     ///         by `abandonableAt()` (its posting deadline plus twice `aggregationTimeout`),
@@ -571,17 +697,25 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /// @notice Time from which anyone may abandon the open round whatever its state.
-    function abandonableAt() public view returns (uint256) {
+    function abandonableAt() internal view returns (uint256) {
         return postDeadline + 2 * aggregationTimeout;
     }
+
 
     /// @dev Ends the open round without a new model: the reserve returns to the pool.
     function _endRound(uint256 round) internal {
         roundOpen = false;
         rewardPool += roundReserve;
         roundReserve = 0;
-        _onRoundEnd(round);
-        emit RoundAbandoned(round, roundEntrants);
+        uint256 n = roundEntrants;
+        if (_has(Hooks.ROUND_END)) {
+            address[] memory listed = new address[](n);
+            for (uint256 i; i < n; ++i) {
+                listed[i] = entrant(round, i);
+            }
+            rule.roundEnded(round, false, listed);
+        }
+        emit RoundAbandoned(round, n);
     }
 
     /// @notice Aggregates column `column` of the current round (anyone, after posting).
@@ -596,12 +730,6 @@ abstract contract BatchEngine is RevenueShare {
     function aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
         external
     {
-        _aggregate(round, column, words, nextLinks);
-    }
-
-    function _aggregate(uint256 round, uint256 column, uint256[] calldata words, bytes32[] calldata nextLinks)
-        internal
-    {
         _checkClosedRound(round);
         uint256 n = roundEntrants;
         if (n < minParticipants) revert NoQuorum(round, n, minParticipants);
@@ -610,8 +738,8 @@ abstract contract BatchEngine is RevenueShare {
         uint256 w = to - from;
         if (words.length != n * w) revert WrongLength(words.length, n * w);
         if (nextLinks.length != n) revert WrongLength(nextLinks.length, n);
-        // The round's seed, fixed once every update is bound, in a block nobody chose (the
-        // rule's `_columnSeed`); a restarted column 0 keeps it.
+        // The round's seed, fixed once every update is bound, in a block nobody chose; a
+        // restarted column 0 keeps it.
         if (column == 0 && uint64(_seed) != round) _seed = (uint256(_columnSeed(round)) >> 64 << 64) | round;
 
         _checkColumnLinks(round, column, words, nextLinks, n, w);
@@ -619,7 +747,7 @@ abstract contract BatchEngine is RevenueShare {
         address store = _writeColumn(round, column, words, n, w);
         _modelColumn[version][column] = store;
         if (duplicateDistance != 0 && n > 1) _checkDuplicates(round, column, words, n, w);
-        _afterColumn(round, column, words, store, n, w);
+        _measure(round, column, words, store, n, w);
 
         uint256 fee = _columnFee(round, column);
         if (fee != 0) {
@@ -632,25 +760,208 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /*//////////////////////////////////////////////////////////////
-                                 RELAY
+                           RELAY, SEED, DROP
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev A relay carries an update its owner signed or committed to: it replaces a
-    ///      partial post of the owner's (which counts for nothing), not a complete one.
-    function _enlistRelayed(uint256 round, uint256 i, address who, uint256 score, bytes32 head) internal {
-        if (uint8(_entry(round, who)) >= POSTED) revert AlreadyPosted(who, round);
+    /// @notice Lists updates carried for their owners after the posted ones (anyone may
+    ///         relay): only their head links cross here, vouched for by the task's rule
+    ///         (`IRule.vouch`: a signature, a commitment's opening); their words come in the
+    ///         column transactions like everyone's. Unless posting is over with them (every
+    ///         seat taken, or the rule says so) only after the posting deadline: a relayer
+    ///         can leave updates out, so whoever it left out can post until then. Several
+    ///         relays may follow one another until the round's seed is sealed. A relayed
+    ///         update whose words nobody supplies (or whose lanes are out of range) can stall
+    ///         the columns only until `drop` sheds it.
+    /// @param round the current round.
+    /// @param heads each relayed update's head link (link 0: it binds every word).
+    /// @param proofs what the rule asks for each (in the same order).
+    function relay(uint256 round, bytes32[] calldata heads, bytes[] calldata proofs) external {
+        uint256 posted = _openRelay(round, heads.length, proofs.length);
+        address[] memory owners = rule.vouch(round, posted, heads, proofs);
+        if (owners.length != heads.length) revert BadVouch(owners.length, heads.length);
+        bytes32 fold = _columnFold;
+        for (uint256 j; j < heads.length; ++j) {
+            _enlistRelayed(round, posted + j, owners[j], heads[j]);
+            fold = keccak256(abi.encode(fold, heads[j]));
+        }
+        _columnFold = fold;
+        _headsFold = fold;
+        roundEntrants = posted + heads.length;
+        if (!postingClosed()) revert PostingOpen(round, postDeadline);
+        _armSeed(round);
+    }
+
+    /// @dev A relayed update at list index `i`: it replaces a partial post of its owner's
+    ///      (which counts for nothing), not a complete one.
+    function _enlistRelayed(uint256 round, uint256 i, address who, bytes32 head) internal {
+        if (_entry(round, who).status() >= Records.POSTED) revert AlreadyPosted(who, round);
         _seats[i] = uint160(who) | (round << 160);
-        _setEntry(round, who, POSTED | (postCount << 8) | (i << 40) | (score << 128));
+        _setEntry(who, Records.entry(Records.POSTED, postCount, i, round, 0));
         emit Relayed(round, who, msg.sender, i, head);
+    }
+
+    /// @dev Whether `count` updates may be relayed now; returns how many are listed already
+    ///      and marks where the relayed ones start.
+    function _openRelay(uint256 round, uint256 count, uint256 proofs) internal returns (uint256 posted) {
+        _checkOpenRound(round);
+        if (columnCursor != 0 || uint64(_seed) == round || _dropRound.isOf(round)) revert RelayClosed(round);
+        if (count == 0 || proofs != count) revert WrongLength(proofs, count);
+        posted = roundEntrants;
+        uint256 first = _relayed.at(round);
+        uint256 relayed = (first == 0 ? 0 : posted + 1 - first) + count;
+        if (relayed > maxRelayed) revert TooManyRelayed(relayed, maxRelayed);
+        if (posted + count > maxParticipants) revert RoundFull(round, maxParticipants);
+        if (first == 0) _relayed = Records.tag(round, posted + 1);
+    }
+
+    /// @notice Fixes the round's seed (duplicate samples, replay table) once posting is
+    ///         closed: a call arms the block SEED_LAG (2) ahead, and a call in that block (or
+    ///         column 0 sent in it) takes that block's RANDAO value, which neither the sender
+    ///         nor the arming block's proposer knew when arming, and no producer can grind (one
+    ///         can only withhold: a call after the armed block arms again; one before it
+    ///         reverts `SeedNotArmed`). The last post or relay that fills the round arms it
+    ///         too. Not for a rule that supplies the seed (`RuleSeeds`).
+    /// @param round the current round, posting closed, seed not yet sealed.
+    function sealSeed(uint256 round) external {
+        _checkClosedRound(round);
+        if (_has(Hooks.SEED)) revert RuleSeeds();
+        if (uint64(_seed) == round) revert SeedAlreadySealed(round);
+        uint256 at = seedArm.at(round);
+        if (at == block.number) {
+            _seed = (uint256(_randomness(round)) >> 64 << 64) | round;
+            emit SeedSealed(round, bytes32(_seed));
+        } else {
+            if (at > block.number) revert SeedNotArmed(round, at);
+            _armSeed(round);
+        }
+    }
+
+    /// @notice Sheds relayed updates that stall the round (their words withheld, never
+    ///         known, out of range in some column, or refused by the rule once measured): from
+    ///         `postDeadline + aggregationTimeout` anyone may drop relayed updates; the rest
+    ///         keep their order and the columns start again from column 0 (paid only while
+    ///         the round's columnCount fees last). Posted updates, whose words are public and
+    ///         checked, cannot be dropped. Whoever sends it chooses the relayed updates to
+    ///         leave out, as a relayer does; an owner who cannot risk that posts itself.
+    /// @param round the current round.
+    /// @param heads the head link of every update on the list, in list order (posted ones
+    ///        from their posts, relayed ones from the `Relayed` events).
+    /// @param dropped bit j set: the j-th relayed update is dropped (at least one).
+    function drop(uint256 round, bytes32[] calldata heads, uint256 dropped) external {
+        _checkOpenRound(round);
+        uint256 at = postDeadline + aggregationTimeout;
+        if (block.timestamp < at) revert DropTooEarly(round, at);
+        uint256 first = _relayed.at(round);
+        if (first == 0) revert NothingRelayed(round);
+        first -= 1;
+        uint256 n = roundEntrants;
+        if (heads.length != n) revert WrongLength(heads.length, n);
+        // n - first <= MAX_SEATS = 256 relayed updates: bits past them must be clear
+        if (dropped == 0 || (n - first < 256 && dropped >> (n - first) != 0)) revert BadDrop(round, dropped);
+        bytes32 fold = bytes32(round);
+        bytes32 kept = fold;
+        uint256 k = first;
+        for (uint256 i; i < n; ++i) {
+            fold = keccak256(abi.encode(fold, heads[i]));
+            if (i < first) {
+                kept = keccak256(abi.encode(kept, heads[i]));
+            } else if ((dropped >> (i - first)) & 1 == 0) {
+                kept = keccak256(abi.encode(kept, heads[i]));
+                _moveEntry(round, i, k++);
+            } else {
+                _dropEntry(round, i);
+            }
+        }
+        if (fold != _headsFold) revert HeadsMismatch(round);
+        roundEntrants = k;
+        _columnFold = kept;
+        _headsFold = kept;
+        _dropRound = Records.tag(round, _dropRound.at(round) + columnCursor);
+        columnCursor = 0;
+        _relayed = k > first ? Records.tag(round, first + 1) : Tagged.wrap(0);
+    }
+
+    /// @dev Marks the relayed update at list index `i` dropped (refused; the rule is told).
+    function _dropEntry(uint256 round, uint256 i) internal {
+        address who = entrant(round, i);
+        _setEntry(who, Records.entry(Records.REFUSED, postCount, 0, round, 0));
+        if (_has(Hooks.DROP)) rule.dropped(round, who);
+        emit Dropped(round, who, i);
+    }
+
+    /// @dev Moves the relayed update at list index `from` to `to` (< from).
+    function _moveEntry(uint256 round, uint256 from, uint256 to) internal {
+        uint256 seat = _seats[from];
+        _seats[to] = seat;
+        address who = address(uint160(seat));
+        _entries[who] = _entry(round, who).withIndex(to);
+    }
+
+    function _armSeed(uint256 round) internal {
+        if (_has(Hooks.SEED)) return;
+        seedArm = Records.tag(round, block.number + SEED_LAG);
+        emit SeedArmed(round, block.number + SEED_LAG);
+    }
+
+    function _randomness(uint256 round) internal view returns (bytes32) {
+        return keccak256(abi.encode(block.prevrandao, address(this), round));
+    }
+
+    /// @dev The seed of `round`'s duplicate samples and replay table, taken by column 0 after
+    ///      every update is bound, which neither its sender nor one block's producer may
+    ///      choose: the rule's (`Hooks.SEED`), the sealed one, or the armed block's
+    ///      randomness in that block.
+    function _columnSeed(uint256 round) internal view returns (bytes32) {
+        if (_has(Hooks.SEED)) return rule.columnSeed(round);
+        Tagged arm = seedArm;
+        if (Tagged.unwrap(arm) != Tagged.unwrap(Records.tag(round, block.number))) {
+            revert SeedNotArmed(round, arm.at(round));
+        }
+        return _randomness(round);
+    }
+
+    /// @dev Fees of a round never exceed its reserve's columnCount fees: after a drop the
+    ///      columns sent again are paid only while the round's earlier passes left fees over.
+    function _columnFee(uint256 round, uint256 column) internal view returns (uint256) {
+        if (!_dropRound.isOf(round)) return keeperFee;
+        return _dropRound.at(round) + column < columnCount ? keeperFee : 0;
     }
 
     /*//////////////////////////////////////////////////////////////
                               MONEY
     //////////////////////////////////////////////////////////////*/
 
+    /// @notice The rule puts the attached wei in its escrow here (a stake).
+    function deposit() external payable {
+        _checkRule();
+        escrowed += msg.value;
+        emit Escrowed(escrowed);
+    }
+
+    /// @notice The rule returns `amount` of its escrow to `to` (credited, withdrawn with `withdraw`).
+    function release(address to, uint256 amount) external {
+        _checkRule();
+        _takeEscrow(amount);
+        _credit(to, amount, 0);
+    }
+
+    /// @notice The rule moves `amount` of its escrow to the reward pool (a forfeited stake).
+    function forfeit(uint256 amount) external {
+        _checkRule();
+        _takeEscrow(amount);
+        rewardPool += amount;
+    }
+
+    function _takeEscrow(uint256 amount) internal {
+        uint256 held = escrowed;
+        if (amount > held) revert EscrowExceeded(amount, held);
+        escrowed = held - amount;
+        emit Escrowed(held - amount);
+    }
+
     /// @notice Pays the caller everything credited to it: rewards, fees and licence revenue.
     function withdraw() external nonReentrant {
-        uint256 amount = owed(msg.sender);
+        uint256 amount = _owedOf(msg.sender);
         if (amount != 0) {
             _clearOwed(msg.sender);
             totalOwed -= amount;
@@ -665,14 +976,9 @@ abstract contract BatchEngine is RevenueShare {
 
     /// @notice Wei `withdraw` would pay `account` now.
     function withdrawable(address account) external view returns (uint256) {
-        return owed(account) + revenueOf(account);
+        return _owedOf(account) + revenueOf(account);
     }
 
-    /// @notice Wei credited to `account` (rewards and fees) and not yet withdrawn; licence
-    ///         revenue is `revenueOf`.
-    function owed(address account) public view returns (uint256) {
-        return _owedOf(account);
-    }
 
     /*//////////////////////////////////////////////////////////////
                                  VIEWS
@@ -698,20 +1004,15 @@ abstract contract BatchEngine is RevenueShare {
         }
     }
 
-    /// @notice Words [from, to) of the current global model.
-    function globalModelSlice(uint256 from, uint256 to) external view returns (uint256[] memory) {
-        return modelSlice(completedRounds, from, to);
-    }
-
     /// @notice A participant's standing in a round: status (0 none, 1 posting, 2 on the
-    ///         list), its next post, its index on the list.
+    ///         list, 3 refused or dropped), its next post, its index on the list.
     function statusOf(uint256 round, address participant)
         external
         view
         returns (uint256 status, uint256 nextPost, uint256 index)
     {
-        uint256 e = _entry(round, participant);
-        return (uint8(e), uint32(e >> 8), uint16(e >> 40));
+        Entry e = _entry(round, participant);
+        return (e.status(), e.nextPost(), e.index());
     }
 
     /// @notice Seed of `round`'s duplicate samples, fixed by its first column (after every
@@ -722,23 +1023,11 @@ abstract contract BatchEngine is RevenueShare {
         return uint64(seed) == round ? bytes32(seed) : bytes32(0);
     }
 
-    /// @dev 1 + list index of `round`'s first relayed update (0: none relayed, or not known
-    ///      any more: a later round was relayed). Relayed updates follow the posted ones.
-    function _relayedFrom(uint256 round) internal view returns (uint256) {
-        return _ofRound(_relayed, round);
-    }
-
     /// @notice Address of the update at list index `i` of `round` (the current round; an
     ///         earlier round's index reads as 0 once a later round reuses it).
     function entrant(uint256 round, uint256 i) public view returns (address) {
         uint256 s = _seats[i];
         return s >> 160 == round ? address(uint160(s)) : address(0);
-    }
-
-    /// @dev The value of a round-tagged word (round << 128 | value) for `round`; 0 if the word
-    ///      belongs to another round.
-    function _ofRound(uint256 word, uint256 round) internal pure returns (uint256) {
-        return word >> 128 == round ? uint128(word) : 0;
     }
 
     /// @dev `round` is the current round and open.
@@ -747,30 +1036,14 @@ abstract contract BatchEngine is RevenueShare {
         if (!roundOpen) revert RoundNotOpen(round);
     }
 
-    /// @dev The participant's entry word in `round` (0 if its record is of another round).
-    function _entry(uint256 round, address who) internal view returns (uint256 e) {
+    /// @dev The participant's record in `round` (empty if its record is of another round).
+    function _entry(uint256 round, address who) internal view returns (Entry e) {
         e = _entries[who];
-        if (uint64(e >> 56) != round) e = 0;
+        if (e.round() != round) e = Entry.wrap(0);
     }
 
-    function _setEntry(uint256 round, address who, uint256 e) internal {
-        _entries[who] = e | (round << 56);
-    }
-
-    /// @notice Tier of a score: the first i with score <= tierThresholds[i], else tierCount.
-    function rewardTier(uint256 score) public view returns (uint256 tier_) {
-        uint256 tiers = _tierThresholds.length;
-        while (tier_ < tiers && score > _tierThresholds[tier_]) ++tier_;
-    }
-
-    /// @notice Number of reward tiers.
-    function tierCount() external view returns (uint256) {
-        return _tierThresholds.length;
-    }
-
-    /// @notice Threshold and reward of tier `i`.
-    function tier(uint256 i) external view returns (uint256 threshold, uint256 reward) {
-        return (_tierThresholds[i], _tierRewards[i]);
+    function _setEntry(address who, Entry e) internal {
+        _entries[who] = e;
     }
 
     /// @notice Offset inside column `column` (of `w` words) of duplicate sample `j` of the
@@ -796,57 +1069,6 @@ abstract contract BatchEngine is RevenueShare {
     }
 
     /*//////////////////////////////////////////////////////////////
-                             RULE HOOKS
-    //////////////////////////////////////////////////////////////*/
-
-    /// @dev Called after each column's model words are written; the rule accumulates its
-    ///      per-update terms. `store` holds the new column.
-    function _afterColumn(uint256 round, uint256 column, uint256[] calldata words, address store, uint256 n, uint256 w)
-        internal
-        virtual;
-
-    /// @dev The score of list entry `i`, participant `who`, once every column is in.
-    function _score(uint256 round, uint256 i, address who) internal view virtual returns (uint256);
-
-    /// @dev What the rule adds to a column's gas bound with n seats and w words per update.
-    function _ruleColumnGas(uint256, uint256) internal pure virtual returns (uint256) {
-        return 0;
-    }
-
-    /// @dev Seconds between a round's opening and its posting phase (a commit phase).
-    function _postingDelay() internal view virtual returns (uint256) {
-        return 0;
-    }
-
-    /// @dev The seed of `round`'s duplicate samples and replay table, taken by column 0
-    ///      after every update is bound; neither its sender nor one block's producer may
-    ///      choose it (PAPER: the randomness of a block armed in advance; CONSENSUS: the draw's).
-    function _columnSeed(uint256 round) internal virtual returns (bytes32);
-
-    /// @dev Keeper fee of column `column` of `round`.
-    function _columnFee(uint256, uint256) internal view virtual returns (uint256) {
-        return keeperFee;
-    }
-
-    /// @dev Called when a round opens (after `postDeadline` is set).
-    function _onRoundStart(uint256 round) internal virtual {}
-
-    /// @dev Extra checks before msg.sender posts (`post` of its update, entry word `e`).
-    function _mayPost(uint256 round, uint256 post, uint256 e) internal view virtual {}
-
-    /// @dev Whether msg.sender's complete update (score accumulator `score`) goes on the
-    ///      list; a refused one is marked REFUSED and never aggregated.
-    function _admit(uint256, uint256) internal virtual returns (bool) {
-        return true;
-    }
-
-    /// @dev Called for each listed update after its reward is credited.
-    function _settled(uint256 round, address who) internal virtual {}
-
-    /// @dev Called when a round ends (finished or abandoned), before the next one opens.
-    function _onRoundEnd(uint256 round) internal virtual {}
-
-    /*//////////////////////////////////////////////////////////////
                                INTERNAL
     //////////////////////////////////////////////////////////////*/
 
@@ -868,8 +1090,8 @@ abstract contract BatchEngine is RevenueShare {
         roundEntrants = 0;
         columnCursor = 0;
         _columnFold = bytes32(round); // never zero: the first update rewrites a live slot
-        postDeadline = block.timestamp + _postingDelay() + postDuration;
-        _onRoundStart(round);
+        postDeadline = block.timestamp + _postingDelay + postDuration;
+        if (_has(Hooks.ROUND_START)) rule.roundStarted(round, postDeadline);
         emit RoundStarted(round, postDeadline, reserve);
     }
 
@@ -878,27 +1100,43 @@ abstract contract BatchEngine is RevenueShare {
         if (!postingClosed()) revert PostingOpen(round, postDeadline);
     }
 
-    /// @dev Records a post of `words` (post number `post`) by msg.sender: checks order,
-    ///      length, padding, lanes and the link chain; puts a complete update on the list.
-    ///      `scoreAdd` is added to the update's score accumulator. Returns whether the update
-    ///      is now complete and its list index.
-    function _post(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink, uint256 scoreAdd)
-        internal
-        returns (bool complete)
+    /// @notice Posts words [post*postWords, ...) of the caller's update for `round`; posts
+    ///         go in order, and the last one puts the update on the round's list (if the
+    ///         rule admits it).
+    /// @param round the current round.
+    /// @param post the caller's next post (0 first).
+    /// @param words the post's packed words (16 int16 lanes each, unused lanes 0).
+    /// @param nextLink the link of the update's next post (0 for the last): the reverse
+    ///        hash chain over columns that binds the update for the column transactions.
+    /// @param proof what the task's rule asks of a post (CONSENSUS: post 0 opens the
+    ///        commitment); empty for rules that ask nothing.
+    function submit(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink, bytes calldata proof)
+        external
     {
-        (uint256 e, bool last) = _checkPost(round, post, words, nextLink);
+        (Entry e, bool last) = _checkPost(round, post, words, nextLink);
         bytes32 head = _chainLinks(words, nextLink);
         if (post != 0 && head != _cursor[msg.sender]) revert BrokenLink(round, post);
-        uint256 score = (e >> 128) + scoreAdd;
+        if (_has(Hooks.BEFORE_POST)) rule.beforePost(round, msg.sender, post, head, proof);
+        uint256 score = e.score() + _distanceToModel(words, post * postWords, completedRounds);
+        if (_record(round, post, last, head, nextLink, score) && roundEntrants == maxParticipants) _armSeed(round);
+    }
+
+    /// @dev Records a checked post (number `post`, the update's last if `last`) by msg.sender,
+    ///      its distance accumulator now `score`; puts a complete update the rule admits on
+    ///      the list. Returns whether the update is now on the list.
+    function _record(uint256 round, uint256 post, bool last, bytes32 head, bytes32 nextLink, uint256 score)
+        internal
+        returns (bool)
+    {
         if (!last) {
             if (post == 0) _headOf[msg.sender] = head;
             _cursor[msg.sender] = nextLink;
-            _setEntry(round, msg.sender, POSTING | ((post + 1) << 8) | (score << 128));
+            _setEntry(msg.sender, Records.entry(Records.POSTING, post + 1, 0, round, score));
             emit Posted(round, msg.sender, post, 0);
             return false;
         }
-        if (!_admit(round, score)) {
-            _setEntry(round, msg.sender, REFUSED | (postCount << 8) | (score << 128));
+        if (_has(Hooks.ADMIT) && !rule.admit(round, msg.sender, score)) {
+            _setEntry(msg.sender, Records.entry(Records.REFUSED, postCount, 0, round, score));
             emit Posted(round, msg.sender, post, type(uint256).max);
             return false;
         }
@@ -907,19 +1145,18 @@ abstract contract BatchEngine is RevenueShare {
         return true;
     }
 
-    /// @dev Order, range, length, padding and lanes of a post; returns the entry word and
+    /// @dev Order, range, length, padding and lanes of a post; returns the entry and
     ///      whether the post is the update's last.
     function _checkPost(uint256 round, uint256 post, uint256[] calldata words, bytes32 nextLink)
         internal
         view
-        returns (uint256 e, bool last)
+        returns (Entry e, bool last)
     {
         _checkOpenRound(round);
         if (block.timestamp >= postDeadline || roundEntrants >= maxParticipants) revert PostingClosed(round);
         e = _entry(round, msg.sender);
-        if (uint8(e) >= POSTED) revert AlreadyPosted(msg.sender, round);
-        _mayPost(round, post, e);
-        uint256 expected = uint32(e >> 8);
+        if (e.status() >= Records.POSTED) revert AlreadyPosted(msg.sender, round);
+        uint256 expected = e.nextPost();
         if (post != expected) revert WrongPost(post, expected);
         if (post >= postCount) revert WrongPost(post, postCount);
         uint256 from = post * postWords;
@@ -935,13 +1172,12 @@ abstract contract BatchEngine is RevenueShare {
         uint256 index = roundEntrants;
         roundEntrants = index + 1;
         _seats[index] = uint160(msg.sender) | (round << 160);
-        _setEntry(round, msg.sender, POSTED | (postCount << 8) | (index << 40) | (score << 128));
-        _columnFold = keccak256(abi.encode(_columnFold, head));
+        _setEntry(msg.sender, Records.entry(Records.POSTED, postCount, index, round, score));
+        bytes32 fold = keccak256(abi.encode(_columnFold, head));
+        _columnFold = fold;
+        _headsFold = fold;
         emit Posted(round, msg.sender, post, index);
     }
-
-    /// @dev Participant -> head link of its multi-post update (set by its first post).
-    mapping(address => bytes32) internal _headOf;
 
     function _checkWords(uint256[] calldata words, uint256 from, uint256 to) internal view {
         if (words.length != to - from) revert WrongLength(words.length, to - from);
@@ -1028,47 +1264,33 @@ abstract contract BatchEngine is RevenueShare {
     ///      included, for a second identical copy) is a replay.
     function _noteReplays(uint256 round, address heads) internal {
         uint256 window = replayRounds;
-        ColumnKit kit = _kit;
-        bytes32 salt = roundSeed(round);
-        bytes4 selector = ColumnKit.replays.selector;
-        // ColumnKit.replays(heads, ring, round, window, salt), encoded by hand with the ring's
-        // slots read straight into the calldata (the ABI encoder would cost ~300 bytes of
-        // code the CONSENSUS task has no room for).
-        assembly {
-            let ring := add(window, 1)
-            let p := mload(0x40)
-            mstore(p, selector)
-            mstore(add(p, 0x04), heads)
-            mstore(add(p, 0x24), 0xa0)
-            mstore(add(p, 0x44), round)
-            mstore(add(p, 0x64), window)
-            mstore(add(p, 0x84), salt)
-            mstore(add(p, 0xa4), ring)
-            for { let k := 0 } lt(k, ring) { k := add(k, 1) } {
-                mstore(0, k)
-                mstore(0x20, _headLists.slot)
-                mstore(add(p, add(0xc4, shl(5, k))), sload(keccak256(0, 0x40)))
-            }
-            if iszero(staticcall(gas(), kit, p, add(0xc4, shl(5, ring)), 0, 0)) {
-                returndatacopy(0, 0, returndatasize())
-                revert(0, returndatasize())
-            }
-            // (uint256[] flags): offset, length 1 (n <= MAX_SEATS = 256), the word
-            returndatacopy(0, 0x40, 0x20)
-            sstore(_replays.slot, mload(0))
-            // this round's list, for the ring once the round is accepted (`_finishRound`)
-            sstore(_pendingHeads.slot, or(heads, shl(160, round)))
+        uint256[] memory ring = new uint256[](window + 1);
+        for (uint256 k; k <= window; ++k) {
+            ring[k] = _headLists[k];
         }
+        _replays = _kit.replays(heads, ring, round, window, roundSeed(round))[0];
+        // this round's list, for the ring once the round is accepted (`_finishRound`)
+        _pendingHeads = uint160(heads) | (round << 160);
     }
 
-    /// @dev The new model's column by the aggregation rule, written as a data contract (a
-    ///      rule may override it to measure its updates in the same pass).
-    function _writeColumn(uint256, uint256, uint256[] calldata words, uint256 n, uint256 w)
+    /// @dev The new model's column by the aggregation rule, written as a data contract. With
+    ///      relayed updates under MEAN, one pass over the column computes the new model and
+    ///      each relayed update's distance to the starting model (the words are loaded, split
+    ///      and looped over once, and the old word once per model word instead of once per
+    ///      update); sorted rules measure in `_measure`.
+    function _writeColumn(uint256 round, uint256 column, uint256[] calldata words, uint256 n, uint256 w)
         internal
-        virtual
         returns (address)
     {
         uint256 t = _trimmedCount(n);
+        uint256 first = _relayed.at(round);
+        if (first != 0 && t == 0) {
+            first -= 1;
+            (uint256 old, uint256 accs) = _scratch(column, w, n - first);
+            address store = CodeStore.deploy(_fusedColumn(words, n, w, first, old, accs), w);
+            _addDistances(_fromOld, column, first, n, accs);
+            return store;
+        }
         (uint256 code, uint256 data) = CodeStore.alloc(w);
         if (t == 0) {
             for (uint256 j; j < w; ++j) {
@@ -1185,21 +1407,85 @@ abstract contract BatchEngine is RevenueShare {
         return _kit.duplicateFlags(live, n);
     }
 
+    /// @dev After a column's model words are written: relayed updates, never posted, have
+    ///      their lanes checked and (under a sorted rule) their distance to the starting model
+    ///      added up; with `Hooks.DISTANCE_TO_NEW` every update's distance to the new column.
+    function _measure(uint256 round, uint256 column, uint256[] calldata words, address store, uint256 n, uint256 w)
+        internal
+    {
+        uint256 first = _relayed.at(round);
+        if (first != 0) {
+            first -= 1;
+            (uint256 from, uint256 to) = _columnRange(column);
+            for (uint256 i = first; i < n; ++i) {
+                _checkWords(words[i * w:(i + 1) * w], from, to);
+            }
+            if (_trimmedCount(n) != 0) {
+                // the starting model's column, loaded once for every relayed update; each
+                // distance (< 2^32: 16 lanes of < 2^16 in at most 767 words) as one slot
+                (uint256 g, uint256 accs) = _scratch(column, w, n - first);
+                _sliceDistances(words, w, first, n, g, accs);
+                _addDistances(_fromOld, column, first, n, accs);
+            }
+        }
+        if (_has(Hooks.DISTANCE_TO_NEW)) {
+            uint256 g = _loadColumn(store, w);
+            uint256 accs = _accumulators(n);
+            _sliceDistances(words, w, 0, n, g, accs);
+            _addDistances(_toNew, column, 0, n, accs);
+        }
+    }
+
+    /// @dev Each update i in [first, n)'s distance to the w words at memory `g`, at accs[i - first].
+    function _sliceDistances(uint256[] calldata words, uint256 w, uint256 first, uint256 n, uint256 g, uint256 accs)
+        internal
+        pure
+    {
+        for (uint256 i = first; i < n; ++i) {
+            uint256 d = _sliceDistance(words[i * w:(i + 1) * w], g);
+            assembly {
+                mstore(add(accs, shl(5, sub(i, first))), d)
+            }
+        }
+    }
+
+    /// @dev The last column: relayed updates are admitted (`Hooks.ADMIT_RELAYED`), every
+    ///      listed update is scored by the rule and paid by its tier with its escrow refund
+    ///      (nothing for near duplicates and recent replays), and the next round opens.
     function _finishRound(uint256 round, uint256 version, uint256 n) internal {
+        address[] memory who = new address[](n);
+        uint256[] memory fromOld = new uint256[](n);
+        uint256 first = _relayed.at(round);
+        first = first == 0 ? n : first - 1;
+        for (uint256 i; i < n; ++i) {
+            who[i] = entrant(round, i);
+            fromOld[i] = i < first ? _entry(round, who[i]).score() : _lane(_fromOld, i);
+        }
+        if (first < n && _has(Hooks.ADMIT_RELAYED)) {
+            address[] memory rw = new address[](n - first);
+            uint256[] memory rd = new uint256[](n - first);
+            for (uint256 i = first; i < n; ++i) {
+                rw[i - first] = who[i];
+                rd[i - first] = fromOld[i];
+            }
+            rule.admitRelayed(round, rw, rd);
+        }
+        uint256[] memory toNew = new uint256[](_has(Hooks.DISTANCE_TO_NEW) ? n : 0);
+        for (uint256 i; i < toNew.length; ++i) {
+            toNew[i] = _lane(_toNew, i);
+        }
+        (uint256[] memory scores, uint256[] memory rewards, uint256 refund) = rule.settle(round, who, fromOld, toNew);
+        if (scores.length != n || rewards.length != n) revert BadSettlement(rewards.length, n);
+        _takeEscrow(refund * n);
         uint256[] memory dups = _duplicateFlags(n);
         for (uint256 i; i < n; ++i) {
-            address who = entrant(round, i);
-            uint256 score = _score(round, i, who);
             bool dup = (dups[i >> 8] >> (i & 255)) & 1 != 0;
             bool replay = (_replays >> i) & 1 != 0;
-            uint256 tier_ = rewardTier(score);
-            uint256 reward = dup || replay || tier_ >= _tierRewards.length ? 0 : _tierRewards[tier_];
-            if (reward != 0) {
-                roundReserve -= reward;
-                _credit(who, reward, reward);
-            }
-            _settled(round, who);
-            emit Rewarded(round, who, score, tier_, reward, dup, replay);
+            uint256 reward = dup || replay ? 0 : rewards[i];
+            if (reward > _maxReward) revert RewardTooLarge(reward, _maxReward);
+            roundReserve -= reward;
+            if (reward + refund != 0) _credit(who[i], reward + refund, reward);
+            emit Rewarded(round, who[i], scores[i], reward, dup, replay);
         }
         if (replayRounds != 0) _headLists[round % (replayRounds + 1)] = _pendingHeads;
         completedRounds = version;
@@ -1207,9 +1493,14 @@ abstract contract BatchEngine is RevenueShare {
         roundOpen = false;
         rewardPool += roundReserve;
         roundReserve = 0;
-        _onRoundEnd(round);
+        if (_has(Hooks.ROUND_END)) rule.roundEnded(round, true, new address[](0));
         emit RoundFinalized(round, version, n);
         _startRound(false);
+    }
+
+    /// @dev List index i's 64-bit lane of a distance map.
+    function _lane(mapping(uint256 => uint256) storage map, uint256 i) internal view returns (uint256) {
+        return uint64(map[i >> 2] >> ((i & 3) << 6));
     }
 
     function _credit(address account, uint256 amount, uint256 shares) internal {
@@ -1221,11 +1512,6 @@ abstract contract BatchEngine is RevenueShare {
         rewardPool += value;
     }
 
-    function _topReward() internal view returns (uint256 top) {
-        for (uint256 i; i < _tierRewards.length; ++i) {
-            if (_tierRewards[i] > top) top = _tierRewards[i];
-        }
-    }
 
     /// @dev sum |a - b| over the 16 int16 lanes of two wire words.
     function _wordDistance(uint256 a, uint256 b) internal view returns (uint256) {
@@ -1285,6 +1571,133 @@ abstract contract BatchEngine is RevenueShare {
             for {} acc { acc := shr(32, acc) } {
                 total := add(total, and(acc, 0xffffffff))
             }
+        }
+    }
+    /// @dev The MEAN column's data contract code (see `_writeColumn`), with the relayed
+    ///      updates' slot distances added up at `accs`.
+    function _fusedColumn(uint256[] calldata words, uint256 n, uint256 w, uint256 first, uint256 old, uint256 accs)
+        internal
+        pure
+        returns (uint256 code)
+    {
+        uint256 data;
+        (code, data) = CodeStore.alloc(w);
+        uint256 p;
+        assembly {
+            p := words.offset
+        }
+        // p walks the first update's words; each step sums word j of every update.
+        for (uint256 end = p + 32 * w; p < end; p += 32) {
+            (uint256 even, uint256 odd) = _meanAndDistances(p, first, n, w, old, accs);
+            uint256 word = ColumnMath.packMeans(even, odd, n, SIGN_BIAS);
+            assembly {
+                mstore(data, word)
+                data := add(data, 0x20)
+                old := add(old, 0x20)
+            }
+        }
+    }
+
+    /// @dev The starting model's column (w words) and `k` accumulators, in memory.
+    function _scratch(uint256 column, uint256 w, uint256 k) internal view returns (uint256 old, uint256 accs) {
+        old = _loadColumn(_modelColumn[completedRounds][column], w);
+        assembly {
+            accs := mload(0x40)
+            mstore(0x40, add(accs, shl(5, k)))
+        }
+        // 2 per 32-bit slot per word: the + 1 per slot that `_meanAndDistances` leaves out
+        uint256 start = (2 * w) * 0x0000000100000001000000010000000100000001000000010000000100000001;
+        for (uint256 i; i < k; ++i) {
+            assembly {
+                mstore(add(accs, shl(5, i)), start) // memory past the free pointer may hold scratch
+            }
+        }
+    }
+
+    /// @dev One word of the column at calldata `p` (update 0's copy): the slot sums of all n
+    ///      updates (as `_meanWord`) and, for updates [first, n), |v - g| per 32-bit slot
+    ///      against the starting model's word at memory `g`, added to their accumulators at
+    ///      `accs` (which start at 2 per slot per word: see below). Parameters are reused
+    ///      as locals (stack depth).
+    function _meanAndDistances(uint256 p, uint256 first, uint256 n, uint256 w, uint256 g, uint256 accs)
+        internal
+        pure
+        returns (uint256 even, uint256 odd)
+    {
+        assembly {
+            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let sign := SIGN_LANES
+            w := shl(5, w) // the stride between updates
+            first := add(p, mul(first, w)) // the first relayed update's word
+            n := add(p, mul(n, w)) // the end
+            for {} lt(p, first) { p := add(p, w) } {
+                let x := xor(calldataload(p), sign)
+                even := add(even, and(x, low16))
+                odd := add(odd, and(shr(16, x), low16))
+            }
+            // d = v + (2^16 - g) per slot never borrows, and bit 16 of d is s = (v >= g).
+            // Then |v - g| = (d xor (0xffff + s)) + 1 - s: d - 2^16 when s, else 2^16 - d.
+            // The relayed loop sums d instead of v (k relayed updates: k (2^16 - g) too
+            // many, taken off first; sums are exact mod 2^256, so a borrow on the way is
+            // repaid) and leaves the + 1 per slot to the accumulators' start.
+            let zo := xor(mload(g), sign)
+            g := sub(0x0001000000010000000100000001000000010000000100000001000000010000, and(zo, low16))
+            zo := sub(0x0001000000010000000100000001000000010000000100000001000000010000, and(shr(16, zo), low16))
+            even := sub(even, mul(div(sub(n, first), w), g))
+            odd := sub(odd, mul(div(sub(n, first), w), zo))
+            // A literal in the loop would be copied from code on every use (few optimizer
+            // runs): 1 per 32-bit slot goes in `first`, free now.
+            first := 0x0000000100000001000000010000000100000001000000010000000100000001
+            for {} lt(p, n) { p := add(p, w) } {
+                let x := xor(calldataload(p), sign)
+                let de := add(and(x, low16), g)
+                x := add(and(shr(16, x), low16), zo)
+                even := add(even, de)
+                odd := add(odd, x)
+                let se := and(shr(16, de), first)
+                let so := and(shr(16, x), first)
+                mstore(
+                    accs,
+                    sub(add(mload(accs), add(xor(de, add(low16, se)), xor(x, add(low16, so)))), add(se, so))
+                )
+                accs := add(accs, 0x20)
+            }
+        }
+    }
+
+    /// @dev `k` zeroed accumulators in fresh memory.
+    function _accumulators(uint256 k) internal pure returns (uint256 accs) {
+        assembly {
+            accs := mload(0x40)
+            mstore(0x40, add(accs, shl(5, k)))
+        }
+        for (uint256 i; i < k; ++i) {
+            assembly {
+                mstore(add(accs, shl(5, i)), 0) // memory past the free pointer may hold scratch
+            }
+        }
+    }
+
+    /// @dev Adds the distances of list entries [first, n) in this column (SWAR accumulators
+    ///      of 32-bit slots at `accs`) to the four-lane map `map` (column 0 rewrites it).
+    function _addDistances(mapping(uint256 => uint256) storage map, uint256 column, uint256 first, uint256 n,
+        uint256 accs) internal {
+        for (uint256 k = first >> 2; k << 2 < n; ++k) {
+            uint256 packed = column == 0 ? 0 : map[k];
+            for (uint256 lane; lane < 4; ++lane) {
+                uint256 i = (k << 2) | lane;
+                if (i < first || i >= n) continue;
+                uint256 acc;
+                assembly {
+                    acc := mload(add(accs, shl(5, sub(i, first))))
+                }
+                uint256 total;
+                for (; acc != 0; acc >>= 32) {
+                    total += acc & 0xffffffff;
+                }
+                packed += total << (lane << 6);
+            }
+            map[k] = packed;
         }
     }
 }

@@ -51,8 +51,8 @@ def aggregate(values: list[np.ndarray] | np.ndarray, rule: str = "mean", trim: i
 
 
 def distance(local: np.ndarray, global_: np.ndarray) -> int:
-    """floor(sum |v_p - g_p| / N) in fixed-point units: PaperTask's score (distance to the
-    round's old model), ConsensusTask's mean move and distance to the new model."""
+    """floor(sum |v_p - g_p| / N) in fixed-point units: PaperRule's score (distance to the
+    round's old model), ConsensusRule's mean move and distance to the new model."""
     a = np.asarray(local, dtype=np.int64)
     b = np.asarray(global_, dtype=np.int64)
     if a.shape != b.shape:
@@ -61,7 +61,7 @@ def distance(local: np.ndarray, global_: np.ndarray) -> int:
 
 
 def reward_tier(dist: int, thresholds: list[int]) -> int:
-    """BatchEngine.rewardTier: first i with dist <= thresholds[i], else len(thresholds)."""
+    """TieredRule.rewardTier: first i with dist <= thresholds[i], else len(thresholds)."""
     for i, t in enumerate(thresholds):
         if dist <= t:
             return i
@@ -81,7 +81,7 @@ def chunk_ranges(model_words: int, chunk_words: int) -> list[tuple[int, int]]:
 
 
 def commitment_hash(task: str, round_: int, participant: str, salt: bytes, move: int, first_link: bytes) -> bytes:
-    """ConsensusTask.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
+    """ConsensusRule.commitmentHash: keccak256(abi.encode(task, round, participant, salt,
     move, head link))."""
     from eth_utils import keccak, to_bytes
 
@@ -93,14 +93,14 @@ def commitment_hash(task: str, round_: int, participant: str, salt: bytes, move:
 
 
 def claim_score(dist: int, move: int, mean_move: int) -> int:
-    """ConsensusTask.claimScore: (distance + mean_move - move) in per-mille of mean_move,
+    """ConsensusRule.claimScore: (distance + mean_move - move) in per-mille of mean_move,
     saturating at 0; lower is better."""
     m = mean_move if mean_move else 1
     return 0 if dist + m < move else (dist + m - move) * 1000 // m
 
 
 def move_accepted(move: int, min_move: int, max_move: int, max_move_ratio: int = 0, reference_mean: int = 0) -> bool:
-    """ConsensusTask._admit on a reveal whose measured move is the declared one (means per
+    """ConsensusRule.admit on a reveal whose measured move is the declared one (means per
     parameter): min_move <= move <= max_move and, when the ratio is set and the reference
     (move_reference) is not 0, move <= max_move_ratio/1000 x it."""
     if not min_move <= move <= max_move:
@@ -115,7 +115,7 @@ def within_ratio(move: int, mean_move: int, max_move_ratio: int) -> bool:
 
 
 def move_reference(seated_means: list[int]) -> int:
-    """ConsensusTask.moveReference (set by drawSeats): the lower median of the mean moves
+    """ConsensusRule.moveReference (set by drawSeats): the lower median of the mean moves
     (each floor(move / N)) declared by the round's seated committers; 0 with no seat."""
     if not seated_means:
         return 0
@@ -136,7 +136,7 @@ def of_round(word: int, round_: int) -> int:
 
 
 def draw_seats(seed: bytes, committers: list[str], max_participants: int) -> list[str]:
-    """ConsensusTask.drawSeats: the committers in the contract's order after the draw; the
+    """ConsensusRule.drawSeats: the committers in the contract's order after the draw; the
     first min(n, max_participants) hold the seats (a partial Fisher-Yates shuffle whose
     i-th step swaps position i with i + keccak(seed, i) mod (n - i))."""
     order = list(committers)
@@ -198,16 +198,6 @@ def relay_digest(chain_id: int, task: str, round_: int, head: bytes) -> bytes:
                     + to_bytes(hexstr=task).rjust(32, b"\0"))
     struct = keccak(keccak(b"Update(uint256 round,bytes32 head)") + word(round_) + head)
     return keccak(b"\x19\x01" + domain + struct)
-
-
-def fold_links(links: list[bytes]) -> bytes:
-    """BatchEngine's fold of a list's links, in list order: f = keccak256(abi.encode(f, link))."""
-    from eth_utils import keccak
-
-    f = b"\0" * 32
-    for link in links:
-        f = keccak(f + link)
-    return f
 
 
 def word_distance(a: int, b: int) -> int:

@@ -14,12 +14,11 @@ from typing import Any, Sequence
 
 from . import codec
 
-RULES = ("paper", "consensus")  # PaperTask, ConsensusTask
 
 #: BatchEngine.MAX_SEATS: seats a round can hold (a list index is 16 bits; the seat lottery
 #: and the column's n^2 duplicate pairs keep practical rounds far below).
 MAX_SEATS = 256
-#: BatchEngine.MAX_TIERS.
+#: TieredRule.MAX_TIERS: tiers a rule may set.
 MAX_TIERS = 8
 #: Gas limit of a commit and of a seat draw (measured: ~142k and ~370k for 20 seats).
 COMMIT_GAS = 200_000
@@ -29,7 +28,7 @@ DRAW_GAS = 3_000_000
 EXIT_DELAY = 7 * 24 * 3600
 MAX_DURATION = 30 * 24 * 3600
 MAX_DUPLICATE_DISTANCE = 1 << 16
-#: Gas limits of PaperTask.relay (a signature and two seat records per relayed update),
+#: Gas limits of PaperRule.relay (a signature and two seat records per relayed update),
 #: sealSeed, and drop (a head, and a moved seat, per listed update).
 RELAY_GAS_BASE, RELAY_GAS_PER_SEAT = 250_000, 70_000
 SEAL_GAS = 80_000
@@ -38,7 +37,7 @@ DROP_GAS_BASE, DROP_GAS_PER_SEAT = 150_000, 40_000
 
 class Status(IntEnum):
     """Where a participant stands in a round (BatchTask.status: BatchEngine.statusOf, and
-    ConsensusTask.seatOf under CONSENSUS)."""
+    ConsensusRule.seatOf under CONSENSUS)."""
 
     NONE = 0
     COMMITTED = 1  # CONSENSUS: committed, seats not drawn yet (or drawn without it)
@@ -54,13 +53,13 @@ AGGREGATIONS = ("mean", "median", "trimmed_mean")  # index = BatchEngine.MEAN / 
 #: and a column transaction stays under public pools' 128 KiB with room for its envelope.
 MAX_COLUMN_WORDS = 767
 MAX_COLUMN_BYTES = 126 * 1024
-#: Calldata of a column transaction besides the words: selector, 5 head words, 3 lengths (relay).
-COLUMN_OVERHEAD_BYTES = 4 + 32 * 8
-#: ...and per seat besides its words: its next link; per relayable seat, its (signer, r, vs).
+#: Calldata of a column transaction besides the words: selector, 4 head words, 2 lengths.
+COLUMN_OVERHEAD_BYTES = 4 + 32 * 6
+#: ...and per seat besides its words: its next link.
 COLUMN_SEAT_BYTES = 32
-COLUMN_RELAYED_BYTES = 32 * 3
-#: Largest post transaction: words of one update per submit (calldata under 128 KiB).
-MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 7) // 32  # a reveal: six head words and a length
+#: Largest post transaction: words of one update per submit (calldata under 128 KiB): the
+#: selector, five head words, two lengths and a two-word proof (a CONSENSUS opening).
+MAX_POST_WORDS = (MAX_COLUMN_BYTES - 4 - 32 * 9) // 32
 #: Gas limit of a post: the EIP-7623 floor is 40 gas per nonzero calldata byte (1,280 per
 #: word), and the lane checks, hashing and distance stay under it (measured ~1,430 per word
 #: with the first round's storage writes). Column transactions are estimated by the node:
@@ -82,14 +81,25 @@ def post_gas(words: int, column_words: int) -> int:
 MAX_COLUMN_GAS = 12_000_000
 GAS_COLUMN_BASE, GAS_PER_SEAT, GAS_PER_PAIR = 300_000, 100_000, 1_000
 GAS_PER_UPDATE_WORD, GAS_PER_COMPARATOR_WORD, GAS_PER_MODEL_WORD = 1_000, 320, 8_000
-#: ConsensusTask.GAS_PER_SEAT_CONSENSUS / GAS_PER_SEAT_WORD_CONSENSUS / GAS_PER_COLUMN_CONSENSUS.
-GAS_PER_SEAT_CONSENSUS, GAS_PER_SEAT_WORD_CONSENSUS, GAS_PER_COLUMN_CONSENSUS = 40_000, 600, 200_000
+#: BatchEngine.GAS_PER_NEW_WORD: per seat and word, when the rule asks for distances to the
+#: new model (Hooks.DISTANCE_TO_NEW).
+GAS_PER_NEW_WORD = 600
 
 
-#: BatchEngine.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relay may add to a column
-#: (measured: ~55k to enlist each relayed update with its signature or opening in column 0,
-#: ~300 per relayed word for head, lanes and distance), counted for the task's maxRelayed
-#: seats.
+@dataclass(frozen=True)
+class RuleCost:
+    """What a rule adds to a column's gas bound (its ``RuleSpec``): the last column's hook
+    calls, per column and per seat, and whether the engine measures every update's distance
+    to the new model for it."""
+
+    per_column: int = 30_000
+    per_seat: int = 5_000
+    distance_to_new: bool = False
+
+
+#: BatchEngine.GAS_PER_RELAYED_SEAT / GAS_PER_RELAYED_WORD: what a relayed update may add to
+#: a column (its distance slot and lanes; ~300 per relayed word for lanes and distance),
+#: counted for the task's maxRelayed seats.
 GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
 #: BatchEngine.GAS_REPLAY_LIST / GAS_PER_REPLAY_HEAD / MAX_REPLAY_ROUNDS: column 0 keeps the
 #: round's head list and looks each head of the last replayRounds rounds' lists up (counted
@@ -119,64 +129,60 @@ def comparators(n: int) -> int:
     return count
 
 
-def column_gas_bound(n: int, w: int, sorts: bool, consensus: bool = False, relayed: int | None = None,
+def column_gas_bound(n: int, w: int, sorts: bool, cost: RuleCost | None = None, relayed: int | None = None,
                      replay_heads: int = 0) -> int:
-    """BatchEngine.columnGasBound (with ConsensusTask's per-seat work): an upper bound of a
-    column transaction's gas with n seats, ``relayed`` of them relayed (default: all), in a
-    task whose column 0 looks up ``replay_heads`` (replayRounds x maxParticipants) heads."""
+    """BatchEngine._columnGasBound: an upper bound of a column transaction's gas with n seats,
+    ``relayed`` of them relayed (default: all), in a task whose rule adds ``cost`` and whose
+    column 0 looks up ``replay_heads`` (replayRounds x maxParticipants) heads."""
+    cost = cost or RuleCost()
     r = n if relayed is None else relayed
     c = comparators(n) if sorts and n >= 2 else 0
-    rule = r * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD)
-    if consensus:
-        rule += GAS_PER_COLUMN_CONSENSUS + n * (GAS_PER_SEAT_CONSENSUS + w * GAS_PER_SEAT_WORD_CONSENSUS)
+    rule = cost.per_column + n * cost.per_seat + (n * w * GAS_PER_NEW_WORD if cost.distance_to_new else 0)
     replays = GAS_REPLAY_LIST + replay_heads * GAS_PER_REPLAY_HEAD if replay_heads else 0
     return (GAS_COLUMN_BASE + n * GAS_PER_SEAT + replays + n * n * GAS_PER_PAIR
-            + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD) + rule)
+            + w * (n * GAS_PER_UPDATE_WORD + c * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
+            + r * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + rule)
 
 
-def column_fit(max_participants: int, aggregation: str = "mean", consensus: bool = False,
+def column_fit(max_participants: int, aggregation: str = "mean", cost: RuleCost | None = None,
                relayed: int | None = None, replay_rounds: int = 0) -> int:
     """Words per update of the widest column whose transaction carries every seat's words
-    (``relayed`` of them relayed, default all) under MAX_COLUMN_BYTES and whose gas bound
+    under MAX_COLUMN_BYTES and whose gas bound (``relayed`` relayable seats, default all)
     stays under MAX_COLUMN_GAS; below 1 when not even one word fits."""
     n = max_participants
     r = n if relayed is None else relayed
-    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n - COLUMN_RELAYED_BYTES * r) // (32 * n)
+    fit = (MAX_COLUMN_BYTES - COLUMN_OVERHEAD_BYTES - COLUMN_SEAT_BYTES * n) // (32 * n)
     sorts = aggregation != "mean"
-    base = column_gas_bound(n, 0, sorts, consensus, r, replay_rounds * n)
-    per_word = column_gas_bound(n, 1, sorts, consensus, r, replay_rounds * n) - base
+    base = column_gas_bound(n, 0, sorts, cost, r, replay_rounds * n)
+    per_word = column_gas_bound(n, 1, sorts, cost, r, replay_rounds * n) - base
     return min(fit, (MAX_COLUMN_GAS - base) // per_word)
 
 
 def default_max_relayed(param_count: int, max_participants: int, aggregation: str = "mean",
-                        consensus: bool = False, column_words: int = 0, replay_rounds: int = 0) -> int:
+                        cost: RuleCost | None = None, column_words: int = 0, replay_rounds: int = 0) -> int:
     """Every seat relayable when a fully relayed column is at least half as wide as a
-    posts-only one (or as wide as the ``column_words`` asked for; CONSENSUS: when the whole
-    model fits that one column, the only shape it relays); otherwise none. The relay's
-    per-seat gas narrows the column: with many seats a relayable round would need several
-    times the column transactions (48 seats of 8,192 parameters: 3 words, not 82)."""
+    posts-only one (or as wide as the ``column_words`` asked for); otherwise none. The
+    relay's per-seat gas narrows the column: with many seats a relayable round would need
+    several times the column transactions (48 seats of 8,192 parameters: 3 words, not 82)."""
     words = codec.word_count(param_count)
-    fit = min(column_fit(max_participants, aggregation, consensus, max_participants, replay_rounds),
+    fit = min(column_fit(max_participants, aggregation, cost, max_participants, replay_rounds),
               MAX_COLUMN_WORDS, words)
     if column_words:
         ok = fit >= column_words
     else:
-        ok = fit >= 1 and 2 * fit >= min(column_fit(max_participants, aggregation, consensus, 0, replay_rounds),
+        ok = fit >= 1 and 2 * fit >= min(column_fit(max_participants, aggregation, cost, 0, replay_rounds),
                                          MAX_COLUMN_WORDS, words)
-    width = column_words or fit
-    if not ok or (consensus and width < words):
-        return 0
-    return max_participants
+    return max_participants if ok else 0
 
 
 def default_column_words(param_count: int, max_participants: int, aggregation: str = "mean",
-                         consensus: bool = False, relayed: int | None = None, replay_rounds: int = 0) -> int:
+                         cost: RuleCost | None = None, relayed: int | None = None, replay_rounds: int = 0) -> int:
     """The widest column (``column_fit``, at most MAX_COLUMN_WORDS and the model) for
     ``relayed`` relayable seats (default: ``default_max_relayed``)."""
     n = max_participants
     if relayed is None:
-        relayed = default_max_relayed(param_count, n, aggregation, consensus, replay_rounds=replay_rounds)
-    fit = column_fit(n, aggregation, consensus, relayed, replay_rounds)
+        relayed = default_max_relayed(param_count, n, aggregation, cost, replay_rounds=replay_rounds)
+    fit = column_fit(n, aggregation, cost, relayed, replay_rounds)
     if fit < 1:
         raise ValueError(f"{n} seats ({relayed} relayable) cannot fit one word each in a column under "
                          f"{MAX_COLUMN_BYTES} bytes and {MAX_COLUMN_GAS:,} gas ({aggregation})")
@@ -208,9 +214,9 @@ class BatchSettings:
     #: Seconds after the posting deadline from which relayed updates that stall a round may
     #: be dropped; after twice this anyone may abandon the round (BatchEngine.abandonableAt).
     aggregation_timeout: int = 3600
-    #: Not a struct field: size default columns for ConsensusTask's extra column work
-    #: (BatchTask.deploy sets it when deploying one).
-    consensus: bool = False
+    #: Not a struct field: the reward rule (``ml.rules``), whose hooks' gas sizes default
+    #: columns; its tiers are the two tier fields above.
+    rule: str = "paper"
 
     def __post_init__(self) -> None:
         codec.FixedPoint(self.frac_bits, self.value_bits)
@@ -235,16 +241,22 @@ class BatchSettings:
         return codec.FixedPoint(self.frac_bits, self.value_bits)
 
     @property
+    def cost(self) -> RuleCost:
+        from .rules import adapter_for
+
+        return adapter_for(self.rule).cost
+
+    @property
     def resolved_max_relayed(self) -> int:
         if self.max_relayed is not None:
             return self.max_relayed
-        return default_max_relayed(self.param_count, self.max_participants, self.aggregation, self.consensus,
+        return default_max_relayed(self.param_count, self.max_participants, self.aggregation, self.cost,
                                    self.column_words, self.replay_rounds)
 
     @property
     def resolved_column_words(self) -> int:
         return self.column_words or default_column_words(self.param_count, self.max_participants, self.aggregation,
-                                                         self.consensus, self.resolved_max_relayed,
+                                                         self.cost, self.resolved_max_relayed,
                                                          self.replay_rounds)
 
     @property
@@ -265,11 +277,10 @@ class BatchSettings:
         return max(self.tier_rewards) * self.max_participants + self.keeper_fee * self.column_count
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """The constructor argument, in the struct's field order."""
+        """The engine's settings struct, in its field order (the tiers go to the rule)."""
         return (
             self.param_count, self.value_bits, self.frac_bits, self.post_duration, self.min_participants,
-            self.max_participants, self.access_price, list(self.tier_thresholds), list(self.tier_rewards),
-            AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
+            self.max_participants, self.access_price, AGGREGATIONS.index(self.aggregation), self.trim, self.resolved_post_words, self.resolved_column_words,
             self.duplicate_distance, self.replay_rounds, self.keeper_fee, self.resolved_max_relayed,
             self.aggregation_timeout,
         )
@@ -315,7 +326,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class ConsensusSettings:
-    """The CONSENSUS rule's own settings (ConsensusTask.ConsensusSettings); moves are mean
+    """The CONSENSUS rule's own settings (ConsensusRule.ConsensusSettings); moves are mean
     |v - g| per parameter in fixed-point units, the ratio in per-mille."""
 
     commit_duration: int = 3600

@@ -3,7 +3,7 @@
 A participant signs the EIP-712 ``Update(round, head)`` of its quantized update (the head
 link binds every word; the domain binds the chain and the task), and anyone may then carry
 the words and the signature to the task in a column transaction
-(``PaperTask.relay``). The relayer can leave an update out, nothing else: changed words
+(``BatchEngine.relay``, vouched for by the rule's ``SignedRelay``). The relayer can leave an update out, nothing else: changed words
 change the head, an old round's or another task's signature recovers another address.
 
 This module needs only ``eth_account`` and numpy, so a process without ape (a Flower
@@ -38,13 +38,11 @@ class SignedUpdate:
     def owner(self) -> str:
         return self.signer
 
-    def signature(self) -> tuple[str, bytes, bytes]:
-        """The contract's ``Signature`` struct (signer, r, vs)."""
-        return (self.signer, self.r, self.vs)
+    def proof(self) -> bytes:
+        """What the relay carries for this update (``SignedRelay``): abi.encode(signer, r, vs)."""
+        from eth_abi import encode
 
-    def proof(self) -> tuple[str, bytes, bytes]:
-        """What ``PaperTask.relay`` takes for this update: its signature."""
-        return self.signature()
+        return encode(["address", "bytes32", "bytes32"], [self.signer, self.r, self.vs])
 
     def as_json(self) -> dict[str, Any]:
         return {"signer": self.signer, "round": self.round, "words": [hex(w) for w in self.words],
@@ -61,7 +59,7 @@ class OpenedUpdate:
     """A seated CONSENSUS committer's update as it travels to a relayer: its owner, round,
     packed words and the opening of its commitment (salt, declared move). No signature: the
     commitment, sent from the owner's own account, binds words, salt and move already, so
-    ``ConsensusTask.relay`` accepts the opening from anyone and a relayer can change nothing."""
+    ``ConsensusRule.vouch`` accepts the opening from anyone and a relayer can change nothing."""
 
     owner: str
     round: int
@@ -70,9 +68,12 @@ class OpenedUpdate:
     move: int
     saturated: int = 0
 
-    def proof(self) -> tuple[str, bytes, int]:
-        """The contract's ``Opening`` struct (owner, salt, move)."""
-        return (self.owner, self.salt, self.move)
+    def proof(self) -> bytes:
+        """What the relay carries for this update (``ConsensusRule.vouch``): abi.encode(owner,
+        salt, move)."""
+        from eth_abi import encode
+
+        return encode(["address", "bytes32", "uint256"], [self.owner, self.salt, self.move])
 
     def as_json(self) -> dict[str, Any]:
         return {"owner": self.owner, "round": self.round, "words": [hex(w) for w in self.words],

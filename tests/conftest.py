@@ -63,15 +63,14 @@ def median_harness(project, owner):
 
 @pytest.fixture(scope="session")
 def launch_task(project, owner):
-    """Deploys a PaperTask (or with ``consensus`` a ConsensusTask) with a zero initial model
+    """Deploys a PAPER task (or with ``consensus`` a CONSENSUS one) with a zero initial model
     and round 1 open; the pool funds ``rounds`` rounds."""
 
     def launch(settings: BatchSettings, consensus: ConsensusSettings | None = None, rounds: int = 5,
                initial=None) -> BatchTask:
-        container = project.ConsensusTask if consensus else project.PaperTask
         init = np.zeros(settings.param_count) if initial is None else initial
-        return BatchTask.launch(container, owner, settings, init, funding=settings.round_reserve * rounds,
-                                consensus=consensus)
+        return BatchTask.launch("consensus" if consensus else "paper", owner, settings, init,
+                                funding=settings.round_reserve * rounds, extra=consensus)
 
     return launch
 
@@ -99,8 +98,9 @@ def reverts(project):
     from ape.exceptions import ContractLogicError
 
     selectors = {}
-    for name in ("PaperTask", "ConsensusTask", "RevenueShare"):
-        selectors.update(_error_selectors(getattr(project, name).contract_type))
+    for name in ("BatchEngine", "RevenueShare", "PaperRule", "ConsensusRule", "ConsortiumRule"):
+        if hasattr(project, name):
+            selectors.update(_error_selectors(getattr(project, name).contract_type))
 
     @contextmanager
     def check(error: str):
@@ -116,17 +116,17 @@ def reverts(project):
     return check
 
 
-def assert_money_conserved(contract, ledger) -> None:
-    """The contract's ETH balance is exactly what it owes or holds in trust: pool, the open
-    round's reserve, credits (rewards, fees, returned stakes), stakes held (CONSENSUS),
+def assert_money_conserved(t, ledger) -> None:
+    """The engine's ETH balance is exactly what it owes or holds in trust: pool, the open
+    round's reserve, credits (rewards, fees, returned stakes), the rule's escrow (stakes),
     revenue owed (per the reference ledger) and the floor dust of the revenue split, which
-    is bounded and never paid out."""
+    is bounded and never paid out. The rule holds no ETH."""
     revenue_owed = sum(ledger.revenue_of(a) for a in ledger.shares)
     dust = ledger.received - ledger.withdrawn - revenue_owed
     assert 0 <= dust <= len(ledger.shares)
-    stakes = int(contract.totalStakes()) if hasattr(contract, "totalStakes") else 0
-    assert contract.balance == (int(contract.rewardPool()) + int(contract.roundReserve()) + int(contract.totalOwed())
-                                + stakes + revenue_owed + dust)
+    s = t.round_state()
+    assert t.engine.balance == s.reward_pool + s.round_reserve + s.total_owed + s.escrowed + revenue_owed + dust
+    assert t.rule_contract.balance == 0
 
 
 def assert_way_out(t, chain, keeper, owner, accounts) -> None:
@@ -140,38 +140,39 @@ def assert_way_out(t, chain, keeper, owner, accounts) -> None:
     from ml.settings import EXIT_DELAY, MAX_COLUMN_GAS
 
     snap, pending = chain.snapshot(), chain.pending_timestamp
-    c, web3 = t.contract, t.provider.web3
+    c, r_, web3 = t.engine, t.rule_contract, t.web3
     used = []
 
-    def send(method, args, sender, gas=MAX_COLUMN_GAS):
+    def send(contract, method, args, sender, gas=MAX_COLUMN_GAS):
         # bare web3 on anvil's unlocked accounts: a few requests a transaction, not ape's ~40
-        h = web3.eth.send_transaction({"from": str(getattr(sender, "address", sender)), "to": str(c.address),
-                                       "data": bytes(method.encode_input(*args)), "gas": gas})
+        h = web3.eth.send_transaction({"from": str(getattr(sender, "address", sender)), "to": str(contract.address),
+                                       "data": bytes(getattr(contract, method).encode_input(*args)), "gas": gas})
         r = web3.eth.wait_for_transaction_receipt(h, timeout=60)
-        assert r["status"] == 1, f"{method.abis[0].name}{args} reverted: no way out"
+        assert r["status"] == 1, f"{method}{args} reverted: no way out"
         used.append(int(r["gasUsed"]))
 
     try:
-        if t.round_open:
-            chain.pending_timestamp = max(chain.pending_timestamp,
-                                          int(c.postDeadline()) + 2 * t.config.aggregation_timeout)
-            send(c.abandon, (t.current_round,), keeper)
-        if not int(c.endedAt()):
-            send(c.endTask, (), owner)
-        chain.pending_timestamp = max(chain.pending_timestamp, int(c.endedAt()) + EXIT_DELAY)
-        if t.round_open or int(c.rewardPool()):
-            send(c.sweep, (), owner)
+        s = t.round_state()
+        if s.open:
+            chain.pending_timestamp = max(chain.pending_timestamp, s.abandonable_at)
+            send(c, "abandon", (s.round,), keeper)
+        if not t.round_state().ended_at:
+            send(c, "endTask", (), owner)
+        chain.pending_timestamp = max(chain.pending_timestamp, t.round_state().ended_at + EXIT_DELAY)
+        s = t.round_state()
+        if s.open or s.reward_pool:
+            send(c, "sweep", (), owner)
         assert not t.round_open
-        if t.consensus:
-            for e in c.Committed.range(0, t.block_number + 1):
-                if int(c.seatOf(e.round, e.participant)[0]) == 1:  # committed, never seated
-                    send(c.releaseStake, (e.round,), e.participant)
-            assert int(c.totalStakes()) == 0
+        if t.rule == "consensus":
+            for e in t.events("Committed", target="rule"):
+                if int(r_.seatOf(e.round, e.participant)[0]) == 1:  # committed, never seated
+                    send(r_, "releaseStake", (e.round,), e.participant)
         for a in accounts:
             if t.withdrawable(a):
-                send(c.withdraw, (), a)
+                send(c, "withdraw", (), a)
         assert max(used, default=0) <= MAX_COLUMN_GAS
-        assert int(c.totalOwed()) == 0 and int(c.rewardPool()) == 0 and int(c.roundReserve()) == 0
+        s = t.round_state()
+        assert s.total_owed == 0 and s.reward_pool == 0 and s.round_reserve == 0 and s.escrowed == 0
         assert c.balance <= len(accounts), c.balance
     finally:
         chain.restore(snap)
@@ -234,5 +235,5 @@ class MoneyRules:
 
     @_invariant()
     def money_is_conserved(self):
-        assert_money_conserved(self.c, self.ledger)
-        assert int(self.c.totalOwed()) == sum(self.owed.values())
+        assert_money_conserved(self.t, self.ledger)
+        assert self.t.total_owed == sum(self.owed.values())

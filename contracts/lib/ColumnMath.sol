@@ -15,14 +15,15 @@ pragma solidity ^0.8.28;
 ///      schedule computed once per column. Sums split each row into even and odd lanes in
 ///      32-bit slots.
 library ColumnMath {
-    /// @dev PackedLanes.ONES32, .BIT16 and .LOW16 (assembly reads only literal constants).
+    /// @dev 1 in, bit 16 of, and the low 16 bits of every 32-bit slot (assembly reads only
+    ///      literal constants).
     uint256 internal constant ONES32 = 0x0000000100000001000000010000000100000001000000010000000100000001;
     uint256 internal constant BIT16 = 0x0001000000010000000100000001000000010000000100000001000000010000;
     uint256 internal constant LOW16 = 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff;
 
     /// @notice The even lanes (parameters 0, 2, .., 14) of a wire word, each biased by
-    ///         2^(B-1) into its own 32-bit slot: one AND, one ADD, one AND (cheaper than
-    ///         `PackedLanes.spread`, and the lane order does not matter to a sort or a sum).
+    ///         2^(B-1) into its own 32-bit slot: one AND, one ADD, one AND (the lane order does not
+    ///         matter to a sort or a sum).
     function evenLanes(uint256 x, uint256 biasLanes) internal pure returns (uint256 y) {
         assembly {
             y := and(add(and(x, LOW16), biasLanes), LOW16)

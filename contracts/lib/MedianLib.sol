@@ -2,7 +2,7 @@
 pragma solidity ^0.8.28;
 
 /// @title MedianLib
-/// @notice Order statistics of small in-memory arrays (mirrored by `ml/reference.py`).
+/// @notice Order statistics of small in-memory arrays (mirrored by `ml/protocol.py`).
 library MedianLib {
     /// @notice The lower median of `values` (element (n-1)/2 in ascending order), 0 for an
     ///         empty array. Reorders `values` in place.

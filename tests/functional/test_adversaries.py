@@ -63,7 +63,7 @@ def study_runs(project, owner, accounts, chain):
     def advance(seconds: int) -> None:
         chain.pending_timestamp += seconds
 
-    containers = {"paper": project.PaperTask, "consensus": project.ConsensusTask}
+    containers = {"paper": project.PaperRule, "consensus": project.ConsensusRule}
     clients = list(accounts)[1 : 1 + len(STUDY_POP)]
     with isolated(chain):
         yield {rule: run_population(containers, owner, clients, STUDY_POP, digits, parts, rule, 2,

@@ -36,7 +36,7 @@ def batch_tasks(project, owner):
     out = {}
     for rule, trim in (("mean", 0), ("median", 0), ("trimmed_mean", 1)):
         s = dataclasses.replace(BASE, aggregation=rule, trim=trim)
-        out[rule] = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 20)
+        out[rule] = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 20)
     return out
 
 
@@ -64,17 +64,17 @@ def test_post_checks_links_order_and_lanes(batch_tasks, clients, chain, reverts)
     assert len(calls) == 2  # 3 words in posts of 2
     with isolated(chain):
         with reverts("WrongPost"):
-            calls[1].send(clients[0])  # post 1 before post 0
-        calls[0].send(clients[0])
-        bad = dataclasses.replace(calls[1], args=(1, 1, [u.words[2] ^ 1], b"\0" * 32))
+            t.send(calls[1], clients[0])  # post 1 before post 0
+        t.send(calls[0], clients[0])
+        bad = dataclasses.replace(calls[1], args=(1, 1, [u.words[2] ^ 1], b"\0" * 32, b""))
         with reverts("BrokenLink"):
-            bad.send(clients[0])  # not the words post 0 linked to
+            t.send(bad, clients[0])  # not the words post 0 linked to
         with reverts("NonZeroPadding"):
-            dataclasses.replace(calls[1], args=(1, 1, [u.words[2] | (1 << 255)], b"\0" * 32)).send(clients[0])
-        calls[1].send(clients[0])
+            t.send(dataclasses.replace(calls[1], args=(1, 1, [u.words[2] | (1 << 255)], b"\0" * 32, b"")), clients[0])
+        t.send(calls[1], clients[0])
         with reverts("AlreadyPosted"):
-            calls[0].send(clients[0])
-        assert int(t.contract.roundEntrants()) == 1
+            t.send(calls[0], clients[0])
+        assert t.round_state().entrants == 1
 
 
 def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain, reverts):
@@ -90,13 +90,13 @@ def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain,
         forged[1][0] = words[0][0]  # the keeper swaps in another value for update 1
         t.seal_seed(owner)
         with reverts("ColumnMismatch"):
-            t.column_call(1, 0, forged).send(owner)
+            t.send(t.column_call(1, 0, forged), owner)
         with reverts("ColumnMismatch"):
-            t.column_call(1, 0, [words[1], words[0], words[2]]).send(owner)  # reordered
+            t.send(t.column_call(1, 0, [words[1], words[0], words[2]]), owner)  # reordered
         with reverts("WrongLength"):
-            t.column_call(1, 0, words[:2]).send(owner)  # one left out
+            t.send(t.column_call(1, 0, words[:2]), owner)  # one left out
         with reverts("WrongColumn"):
-            t.column_call(1, 1, words).send(owner)  # out of order
+            t.send(t.column_call(1, 1, words), owner)  # out of order
         r = t.aggregate(owner)
         assert r.completed
 
@@ -104,7 +104,7 @@ def test_column_with_a_forged_update_reverts(batch_tasks, clients, owner, chain,
 def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
     s = dataclasses.replace(BASE, keeper_fee=7)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 3)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 3)
         ups = [np.full(N, 3), np.full(N, 50), np.full(N, 2000)]
         for a, u in zip(clients, ups):
             t.submit(a, 1, floats(u))
@@ -113,8 +113,8 @@ def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
         r = t.aggregate(keeper)
         assert [r.rewards[str(a.address)] for a in clients[:3]] == [300, 200, 0]
         assert t.withdrawable(keeper) == 7 * len(t.columns)
-        c = t.contract
-        assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed())
+        st = t.round_state()
+        assert t.engine.balance == st.reward_pool + st.round_reserve + st.total_owed
 
 
 # --- settings the engine refuses --------------------------------------------------------
@@ -132,16 +132,16 @@ def test_rewards_fees_and_money(project, clients, owner, chain, accounts):
 def test_bad_settings_revert(project, owner, reverts, change, error):
     s = dataclasses.replace(BASE, **change)
     with reverts(error):
-        project.PaperTask.deploy(s.as_tuple(), sender=owner)
+        project.PaperRule.deploy(s.as_tuple(), list(s.tier_thresholds), list(s.tier_rewards), sender=owner)
 
 
 @pytest.mark.parametrize("index,value,error", [
-    (9, 3, "BadAggregation"), (12, 0, "BadColumnWords"),
+    (7, 3, "BadAggregation"), (10, 0, "BadColumnWords"),
     # every phase and timeout is bounded, so every round ends within bounded time
-    (3, 0, "BadDuration"), (3, 30 * 86400 + 1, "BadDuration"), (17, 0, "BadDuration"),
+    (3, 0, "BadDuration"), (3, 30 * 86400 + 1, "BadDuration"), (15, 0, "BadDuration"),
     # "no limit" would overflow the sample bound in every column and lock the round
-    (13, 2**16 + 1, "BadDuplicateDistance"),
-    (15, 2**128, "FeeTooLarge"),  # the reserve could overflow and no round ever open
+    (11, 2**16 + 1, "BadDuplicateDistance"),
+    (13, 2**128, "FeeTooLarge"),  # the reserve could overflow and no round ever open
 ])
 def test_raw_settings_python_would_not_build_revert(project, owner, reverts, index, value, error):
     """Values the Python settings never produce (an unknown rule; column 0, which Python reads
@@ -149,7 +149,7 @@ def test_raw_settings_python_would_not_build_revert(project, owner, reverts, ind
     t = list(BASE.as_tuple())
     t[index] = value
     with reverts(error):
-        project.PaperTask.deploy(tuple(t), sender=owner)
+        project.PaperRule.deploy(tuple(t), list(BASE.tier_thresholds), list(BASE.tier_rewards), sender=owner)
 
 
 # --- attacks ----------------------------------------------------------------------------
@@ -160,7 +160,7 @@ GUARDED = dataclasses.replace(BASE, duplicate_distance=1, replay_rounds=3, max_p
 @pytest.fixture
 def guarded(project, owner, chain):
     with isolated(chain):
-        yield BatchTask.launch(project.PaperTask, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve * 5)
+        yield BatchTask.launch(project.PaperRule, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve * 5)
 
 
 def _run_round(t, owner, chain, posters):
@@ -224,17 +224,17 @@ def test_an_earlier_rounds_records_cannot_be_reused(guarded, owner, clients, cha
     list index round 1 used and round 2 does not reads as no one."""
     t = guarded
     first, _ = t.post_calls(1, t.encode(floats(_honest(7))))
-    first.send(clients[0])
-    assert int(t.contract.statusOf(1, clients[0])[0]) == 1  # POSTING
+    t.send(first, clients[0])
+    assert int(t.engine.statusOf(1, clients[0])[0]) == 1  # POSTING
     r1 = _run_round(t, owner, chain, [(clients[1], _honest(1)), (clients[2], _honest(2)), (clients[3], _honest(3))])
     assert r1.completed and str(clients[0].address) not in r1.rewards
     _, second = t.post_calls(2, t.encode(floats(_honest(7))))
     with reverts("WrongPost"):
-        second.send(clients[0])
-    assert int(t.contract.statusOf(2, clients[0])[0]) == 0
+        t.send(second, clients[0])
+    assert int(t.engine.statusOf(2, clients[0])[0]) == 0
     r2 = _run_round(t, owner, chain, [(clients[0], _honest(7)), (clients[1], _honest(11))])
     assert r2.completed and r2.rewards[str(clients[0].address)] > 0
-    assert int(str(t.contract.entrant(2, 2)), 16) == 0 and int(str(t.contract.entrant(1, 2)), 16) != 0
+    assert int(str(t.engine.entrant(2, 2)), 16) == 0 and int(str(t.engine.entrant(1, 2)), 16) != 0
 
 
 def test_updates_that_did_not_move_on_the_samples_are_not_called_copies(guarded, owner, clients, chain):
@@ -256,11 +256,11 @@ def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, 
     update back from the post transactions) and is paid the keeper fee."""
     fee = dataclasses.replace(GUARDED, keeper_fee=5)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
+        t = BatchTask.launch(project.PaperRule, owner, fee, np.zeros(N), funding=fee.round_reserve * 2)
         for a, seed in zip(clients[:3], (1, 2, 3)):
             t.submit(a, 1, floats(_honest(seed)))
         chain.pending_timestamp += fee.post_duration
-        stranger = BatchTask.at(project.PaperTask, t.address)  # a fresh handle: no local copies
+        stranger = BatchTask.at(t.address)  # a fresh handle: no local copies
         r = stranger.aggregate(clients[1])
         assert r.completed and t.completed_rounds == 1
         assert t.withdrawable(clients[1]) == r.rewards[str(clients[1].address)] + 5 * len(t.columns)
@@ -269,14 +269,14 @@ def test_withheld_aggregation_does_not_stall_the_round(project, owner, clients, 
 def test_round_below_quorum_is_abandoned_and_its_reserve_returned(project, owner, clients, chain, reverts):
     s = dataclasses.replace(BASE, min_participants=3)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 2)
         pool = t.reward_pool
         t.submit(clients[0], 1, floats(_honest(1)))
         with reverts("PostingOpen"):
-            t.contract.abandon(1, sender=owner)
+            t.engine.abandon(1, sender=owner)
         chain.pending_timestamp += s.post_duration
         with reverts("NoQuorum"):
-            t.column_call(1, 0, [t.posted_words(1, str(clients[0].address))]).send(owner)
+            t.send(t.column_call(1, 0, [t.posted_words(1, str(clients[0].address))]), owner)
         r = t.aggregate(owner)
         assert not r.completed and t.completed_rounds == 0 and t.current_round == 2
         assert t.reward_pool == pool  # round 1's reserve came back; round 2 locked the same again
@@ -294,7 +294,7 @@ def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clien
         s = BatchSettings(param_count=n_params, frac_bits=12, max_participants=seats, aggregation=rule, trim=2,
                           tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=1)
         with isolated(chain):
-            t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(n_params), funding=10**18)
+            t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(n_params), funding=10**18)
             posters = list(accounts)[1 : seats + 1]
             for i, a in enumerate(posters):
                 t.submit(a, 1, floats(np.roll(ext, i), s.fmt))
@@ -321,13 +321,13 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             noise = np.random.default_rng(i).integers(-1, 2, N) if kind == "jitter" else 0
             ups.append(np.clip(src + noise, LO, HI))
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 2)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 2)
         posters = list(zip(clients, ups))
         r = _run_round(t, owner, chain, posters)
         words = [codec.pack(u) for u in ups]
         columns = [[[w[c]] for w in words] for c in range(len(t.columns))]
         old = [[0] for _ in t.columns]
-        seed = bytes(t.contract.roundSeed(1))
+        seed = bytes(t.engine.roundSeed(1))
         dup = protocol.near_duplicates(columns, old, seed, s.duplicate_distance)
         heads = [protocol.update_links(w, 1)[0] for w in words]
         replay = {i for i in range(k) if heads[i] in heads[:i]}
@@ -363,8 +363,8 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
     cons = ConsensusSettings(stake=10**15, max_move=2**16) if consensus else None
     rng = np.random.default_rng(words * 31 + n)
     with isolated(chain):
-        t = BatchTask.launch(project.ConsensusTask if consensus else project.PaperTask, owner, s,
-                             np.zeros(16 * words), funding=10**18, consensus=cons)
+        t = BatchTask.launch(project.ConsensusRule if consensus else project.PaperRule, owner, s,
+                             np.zeros(16 * words), funding=10**18, extra=cons)
         fresh = [accounts.generate_test_account() for _ in range(n)]
         for a in fresh:
             owner.transfer(a, 10**17)
@@ -386,9 +386,9 @@ def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, ac
         if not relay:
             chain.pending_timestamp += s.post_duration
             r = t.aggregate(owner)  # each column's gas limit is the bound: exceeding it would revert
-        assert t.max_relayed == (0 if consensus and w < words else n)
-        bound = column_gas_bound(n, w, rule != "mean", consensus, t.max_relayed, s.replay_rounds * n)
-        assert bound == int(t.contract.columnGasBound(n, t.max_relayed, w, int(rule != "mean")))
+        assert t.max_relayed == dataclasses.replace(s, rule=t.rule).resolved_max_relayed
+        bound = column_gas_bound(n, w, rule != "mean", t.adapter.cost, t.max_relayed, s.replay_rounds * n)
+        assert bound == int(t.engine.columnGasBound(n, t.max_relayed, w, int(rule != "mean")))
         assert r.completed and r.max_tx_gas <= bound, (n, words, w, rule, r.max_tx_gas, bound)
         assert (set(r.duplicates) == {str(a.address) for a in fresh}) == (sybils and n > 1)
 
@@ -408,8 +408,8 @@ def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project
                           keeper_fee=1)
         cons = ConsensusSettings(stake=10**15, max_move=2**16) if consensus else None
         with isolated(chain):
-            t = BatchTask.launch(project.ConsensusTask if consensus else project.PaperTask, owner, s,
-                                 np.zeros(s.param_count), funding=10**18, consensus=cons)
+            t = BatchTask.launch(project.ConsensusRule if consensus else project.PaperRule, owner, s,
+                                 np.zeros(s.param_count), funding=10**18, extra=cons)
             sybils = [accounts.generate_test_account() for _ in range(seats)]
             for a in sybils:
                 owner.transfer(a, 10**17)
@@ -425,7 +425,7 @@ def test_sybils_holding_every_seat_cannot_push_a_column_past_the_gas_cap(project
                 for a in sybils:
                     t.submit(a, 1, one)
             r = t.aggregate(owner)
-            bound = column_gas_bound(seats, t.column_words, rule != "mean", consensus, t.max_relayed,
+            bound = column_gas_bound(seats, t.column_words, rule != "mean", t.adapter.cost, t.max_relayed,
                                      t.replay_heads)
             assert r.completed and r.transactions == len(t.columns) > 1
             assert r.max_tx_gas <= bound <= 12_000_000, (rule, r.max_tx_gas, bound)
@@ -439,7 +439,7 @@ def test_withdraw_cannot_be_reentered_and_a_refused_payment_keeps_the_credit(pro
     credit stays; a plain receive() then gets it exactly once."""
     s = dataclasses.replace(BASE, keeper_fee=5, max_participants=1)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=10**18)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=10**18)
         keeper = project.Reenterer.deploy(t.address, sender=owner)
         u = t.encode(floats(np.arange(N) % 7 - 3))
         t.submit(clients[0], 1, u)
@@ -465,7 +465,7 @@ def test_an_ended_task_finishes_its_round_then_the_owner_sweeps_only_the_pool(pr
     the owner sweeps the pool, never what contributors are owed."""
     s = dataclasses.replace(BASE, max_participants=2, keeper_fee=3)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 3)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 3)
         with reverts("NotOwner"):
             t.end_task(clients[0])
         sweepable = t.end_task(owner)
@@ -490,38 +490,43 @@ def test_an_ended_task_finishes_its_round_then_the_owner_sweeps_only_the_pool(pr
         assert [t.withdrawable(a) for a in (clients[0], clients[1], owner)] == owed  # nobody's credit touched
         with reverts("NothingToWithdraw"):
             t.sweep(owner)
-        assert t.withdraw(clients[0]) == 300 and t.contract.balance == owed[1] + owed[2]
+        assert t.withdraw(clients[0]) == 300 and t.engine.balance == owed[1] + owed[2]
 
 
 def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts):
     """Every protocol constant ml.settings states once is the contract's own: limits by their
     getters, the aggregation codes by what the constructor accepts, the gas terms through
-    columnGasBound itself (PaperTask and ConsensusTask) over seats, widths and sorting."""
+    columnGasBound itself (PAPER and CONSENSUS hooks) over seats, widths and sorting."""
     from ml import settings as S
+    from ml.rules import adapter_for
 
-    c = batch_tasks["mean"].contract
-    limits = (S.MAX_SEATS, S.MAX_TIERS, S.MAX_COLUMN_WORDS, S.MAX_COLUMN_BYTES, S.MAX_POST_WORDS, S.MAX_COLUMN_GAS,
+    c = batch_tasks["mean"].engine
+    assert int(batch_tasks["mean"].rule_contract.MAX_TIERS()) == S.MAX_TIERS
+    limits = (S.MAX_SEATS, S.MAX_COLUMN_WORDS, S.MAX_COLUMN_BYTES, S.MAX_POST_WORDS, S.MAX_COLUMN_GAS,
               S.MAX_REPLAY_ROUNDS, S.EXIT_DELAY, S.MAX_DURATION, S.MAX_DUPLICATE_DISTANCE)
     assert tuple(int(x) for x in c.limits()) == limits
     for i, rule in enumerate(S.AGGREGATIONS):
-        assert int(batch_tasks[rule].contract.settings()[12]) == i
+        assert int(batch_tasks[rule].engine.settings()[12]) == i
     with reverts("BadAggregation"):
-        project.PaperTask.deploy((*BASE.as_tuple()[:9], len(S.AGGREGATIONS), *BASE.as_tuple()[10:]), sender=owner)
+        project.PaperRule.deploy((*BASE.as_tuple()[:7], len(S.AGGREGATIONS), *BASE.as_tuple()[8:]),
+                                 list(BASE.tier_thresholds), list(BASE.tier_rewards), sender=owner)
     # column 0 looks up every head of the last replayRounds rounds: bounded
     with reverts("BadReplayRounds"):
-        project.PaperTask.deploy((*BASE.as_tuple()[:14], S.MAX_REPLAY_ROUNDS + 1, *BASE.as_tuple()[15:]),
-                                 sender=owner)
+        project.PaperRule.deploy((*BASE.as_tuple()[:12], S.MAX_REPLAY_ROUNDS + 1, *BASE.as_tuple()[13:]),
+                                 list(BASE.tier_thresholds), list(BASE.tier_rewards), sender=owner)
     with pytest.raises(ValueError, match="replay_rounds"):
         dataclasses.replace(BASE, replay_rounds=S.MAX_REPLAY_ROUNDS + 1)
-    cons = BatchTask.launch(project.ConsensusTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
-                            consensus=S.ConsensusSettings()).contract
-    # the largest post is a reveal (six head words and a length besides the words): it fits
-    reveal = len(cons.reveal.encode_input(1, 0, [1] * S.MAX_POST_WORDS, b"\1" * 32, b"\1" * 32, 1))
+    cons = BatchTask.launch(project.ConsensusRule, owner, BASE, np.zeros(N), funding=BASE.round_reserve,
+                            extra=S.ConsensusSettings()).engine
+    # the largest post is a reveal's first (five head words, two lengths and a two-word
+    # opening besides the words): it fits
+    reveal = len(cons.submit.encode_input(1, 0, [1] * S.MAX_POST_WORDS, b"\1" * 32, b"\1" * 64))
     assert reveal <= S.MAX_COLUMN_BYTES < reveal + 32
     for n, r, w, sorts in ((1, 1, 1, 0), (2, 0, 7, 1), (10, 10, 400, 0), (10, 3, 375, 1), (33, 33, 50, 1),
                            (64, 0, 1, 0)):
         assert int(c.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), relayed=r)
-        assert int(cons.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts), True, r)
-    guarded = BatchTask.launch(project.PaperTask, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve).contract
+        assert int(cons.columnGasBound(n, r, w, sorts)) == S.column_gas_bound(n, w, bool(sorts),
+                                                                              adapter_for("consensus").cost, r)
+    guarded = BatchTask.launch(project.PaperRule, owner, GUARDED, np.zeros(N), funding=GUARDED.round_reserve).engine
     heads = GUARDED.replay_rounds * GUARDED.max_participants
     assert int(guarded.columnGasBound(6, 0, 1, 0)) == S.column_gas_bound(6, 1, False, relayed=0, replay_heads=heads)

@@ -44,9 +44,9 @@ def test_consensus_state_machine(project, accounts, chain):
             chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
             from ml.chain import BatchTask
 
-            self.t = BatchTask.launch(project.ConsensusTask, owner, S, np.zeros(N), funding=S.round_reserve * 3,
-                                      consensus=C)
-            self.c = self.t.contract
+            self.t = BatchTask.launch(project.ConsensusRule, owner, S, np.zeros(N), funding=S.round_reserve * 3,
+                                      extra=C)
+            self.c = self.t.engine
             self.global_ = np.zeros(N, dtype=np.int64)
             self.history = []  # ints of every accepted update, for replays
             self.accepted_in = {}  # head link -> round
@@ -164,7 +164,7 @@ def test_consensus_state_machine(project, accounts, chain):
             if not waiting:
                 return
             actor = waiting[pick % len(waiting)]
-            self.t.reveal_calls(self.commits[actor][0])[0].send(people[actor])
+            self.t.send(self.t.reveal_calls(self.commits[actor][0])[0], people[actor])
             self.half.add(actor)
 
         @precondition(lambda self: self.t.round_open and not self.crashed and bool(self.c.postingClosed())
@@ -172,7 +172,7 @@ def test_consensus_state_machine(project, accounts, chain):
         @rule(k=st.integers(0, 1))
         def keeper_crashes(self, k):
             """A keeper sends column 0 and is gone; whoever comes next continues from column 1."""
-            self.t.column_call(self.t.current_round, 0, [codec.pack(u) for _, u, _ in self.listed]).send(keepers[k])
+            self.t.send(self.t.column_call(self.t.current_round, 0, [codec.pack(u) for _, u, _ in self.listed]), keepers[k])
             self.credit(keepers[k], FEE)
             self.crashed = True
 

@@ -41,8 +41,8 @@ def test_batch_state_machine(project, accounts, chain):
             self.snap = chain.snapshot()
             from ml.chain import BatchTask
 
-            self.t = BatchTask.launch(project.PaperTask, owner, S, np.zeros(N), funding=S.round_reserve * 3)
-            self.c = self.t.contract
+            self.t = BatchTask.launch(project.PaperRule, owner, S, np.zeros(N), funding=S.round_reserve * 3)
+            self.c = self.t.engine
             self.global_ = np.zeros(N, dtype=np.int64)
             self.history = []  # ints of every accepted update, for replays
             self.accepted_in = {}  # head link -> round
@@ -102,7 +102,7 @@ def test_batch_state_machine(project, accounts, chain):
             if self._listed(actor) or actor in self.partial:
                 return
             u = self.t.encode(codec.dequantize(self._rng_ints("train", seed), self.t.fmt))
-            self.t.post_calls(self.t.current_round, u)[0].send(people[actor])
+            self.t.send(self.t.post_calls(self.t.current_round, u)[0], people[actor])
             self.partial.add(actor)
 
         def may_relay(self):
@@ -174,7 +174,7 @@ def test_batch_state_machine(project, accounts, chain):
             continues from column 1 (and a relay is closed from here)."""
             round_ = self.t.current_round
             self.t.seal_seed(keepers[k], column_next=True)
-            self.t.column_call(round_, 0, [codec.pack(u) for _, u in self.posted]).send(keepers[k])
+            self.t.send(self.t.column_call(round_, 0, [codec.pack(u) for _, u in self.posted]), keepers[k])
             self.credit(keepers[k], FEE)
             self.crashed = True
 

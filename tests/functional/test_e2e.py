@@ -28,7 +28,7 @@ def test_full_federation_matches_float_fedavg(project, accounts, chain, digits, 
     cfg = RunConfig(model=model_name, rounds=3, seed=3, train=TrainConfig(local_epochs=2, lr=0.1))
     with isolated(chain):
         init = initial_weights(model_name, digits, 3, settings.fmt)
-        task = BatchTask.launch(project.PaperTask, accounts[0], settings, init, funding=settings.round_reserve * 3)
+        task = BatchTask.launch(project.PaperRule, accounts[0], settings, init, funding=settings.round_reserve * 3)
         records = run_onchain(task, accounts[0], clients, digits, parts, cfg)
 
         assert [r.round for r in records] == [1, 2, 3]
@@ -49,7 +49,7 @@ def test_full_federation_matches_float_fedavg(project, accounts, chain, digits, 
 
         # a stranger downloads the model with view calls only and gets the same accuracy
         nonce_before = accounts[11].nonce
-        model = download_model(project.PaperTask, task.address,
+        model = download_model(project.PaperRule, task.address,
                                build_model(model_name, digits.n_features, digits.n_classes))
         assert accounts[11].nonce == nonce_before
         assert np.isclose(accuracy(model, digits.x_test, digits.y_test), records[-1].accuracy)

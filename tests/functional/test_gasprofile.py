@@ -24,7 +24,7 @@ def test_a_relayed_round_is_charged_whole_to_functions_and_intrinsic_gas(project
     n, k = 16 * 40, 3
     rng = np.random.default_rng(3)
     with isolated(chain):
-        t, base = bench.bench_task(project.PaperTask, owner, clients[:k], n, "mean", rng, relay=True)
+        t, base = bench.bench_task(project.PaperRule, owner, clients[:k], n, "mean", rng, relay=True)
         start = chain.blocks.height
         bench.play_round(t, owner, clients[:k], base, n, rng, 2, relay=True)
         web3 = chain.provider.web3

@@ -35,7 +35,7 @@ def honest(seed):
 @pytest.fixture
 def task(project, owner, chain):
     with isolated(chain):
-        yield BatchTask.launch(project.PaperTask, owner, S, np.zeros(N), funding=S.round_reserve * 4)
+        yield BatchTask.launch(project.PaperRule, owner, S, np.zeros(N), funding=S.round_reserve * 4)
 
 
 def _advance(chain):
@@ -59,7 +59,7 @@ def _relay_heads(t, sender, heads_and_signers):
         r, vs = _sign_head(t, account, t.current_round, head)
         proofs.append((str(account.address), r, vs))
         heads.append(head)
-    return t.contract.relay(t.current_round, heads, proofs, sender=sender)
+    return t.engine.relay(t.current_round, heads, proofs, sender=sender)
 
 
 def test_a_relayed_head_over_an_unopenable_link_is_dropped_and_the_round_completes(task, owner, clients, accounts,
@@ -83,13 +83,13 @@ def test_a_relayed_head_over_an_unopenable_link_is_dropped_and_the_round_complet
     t.seal_seed(attacker)
     posted = [t.posted_words(1, str(a.address)) for a in clients[:2]]
     nexts = [protocol.update_links(w, 1)[1] for w in posted] + [unopenable]
-    t.contract.aggregate(1, 0, [w[0] for w in posted] + col0, nexts, sender=attacker)
-    assert int(t.contract.columnCursor()) == 1
+    t.engine.aggregate(1, 0, [w[0] for w in posted] + col0, nexts, sender=attacker)
+    assert int(t.engine.columnCursor()) == 1
     # nobody can send column 1: the attacker's link has no preimage
     with reverts("DropTooEarly"):
         t.drop(owner, [2])
     with reverts("QuorumReached"):
-        t.contract.abandon(1, sender=owner)
+        t.engine.abandon(1, sender=owner)
     keeper = accounts[12]
     r = t.aggregate(keeper, wait=_advance(chain))  # waits for the drop time, drops, starts over
     assert r.completed and t.completed_rounds == 1
@@ -115,9 +115,9 @@ def test_a_relayed_update_out_of_range_in_a_later_column_is_dropped(task, owner,
     updates = [t.posted_words(1, a) for a in t.entrants(1)]
     t.seal_seed(owner)
     for c in (0, 1):
-        t.column_call(1, c, updates).send(owner)
+        t.send(t.column_call(1, c, updates), owner)
     with reverts("ValueOutOfRange"):
-        t.column_call(1, 2, updates).send(owner)
+        t.send(t.column_call(1, 2, updates), owner)
     assert t.stalled(1) == [2]
     r = t.aggregate(accounts[12], wait=_advance(chain))
     assert r.completed and str(attacker.address) not in r.rewards and len(r.rewards) == 2
@@ -135,7 +135,7 @@ def test_a_full_house_of_withholding_keys_costs_one_round_and_locks_nothing(task
     assert t.round_state().posting_closed
     r = t.aggregate(accounts[12], wait=_advance(chain))
     assert not r.completed and t.current_round == 2 and t.completed_rounds == 0
-    assert t.reward_pool == pool and t.contract.balance == pool + t.round_reserve
+    assert t.reward_pool == pool and t.engine.balance == pool + t.round_reserve
 
 
 def test_any_round_is_abandoned_after_twice_the_timeout_whatever_its_state(task, owner, clients, accounts, chain,
@@ -148,13 +148,13 @@ def test_any_round_is_abandoned_after_twice_the_timeout_whatever_its_state(task,
     chain.pending_timestamp += S.post_duration
     t.seal_seed(owner)
     updates = [t.posted_words(1, a) for a in t.entrants(1)]
-    t.column_call(1, 0, updates).send(accounts[12])  # then the keeper is gone
-    at = int(t.contract.postDeadline()) + 2 * T
+    t.send(t.column_call(1, 0, updates), accounts[12])  # then the keeper is gone
+    at = int(t.engine.postDeadline()) + 2 * T
     chain.pending_timestamp = at - 5
     with reverts("QuorumReached"):
-        t.contract.abandon(1, sender=accounts[13])
+        t.engine.abandon(1, sender=accounts[13])
     chain.pending_timestamp = at
-    t.contract.abandon(1, sender=accounts[13])
+    t.engine.abandon(1, sender=accounts[13])
     assert t.current_round == 2 and t.completed_rounds == 0 and t.withdrawable(accounts[12]) == S.keeper_fee
 
 
@@ -166,12 +166,12 @@ def test_sweep_after_the_exit_delay_whatever_the_round(task, owner, clients, acc
         t.submit(a, 1, floats(honest(seed)))
     chain.pending_timestamp += S.post_duration
     t.seal_seed(owner)
-    t.column_call(1, 0, [t.posted_words(1, a) for a in t.entrants(1)]).send(accounts[12])
+    t.send(t.column_call(1, 0, [t.posted_words(1, a) for a in t.entrants(1)]), accounts[12])
     t.end_task(owner)
     chain.pending_timestamp += EXIT_DELAY
     assert t.sweep(owner) > 0 and not t.round_open
     assert t.withdraw(accounts[12]) == S.keeper_fee
-    assert t.contract.balance == 0
+    assert t.engine.balance == 0
 
 
 def test_a_relay_replaces_its_signers_partial_post(project, owner, clients, accounts, chain):
@@ -179,9 +179,9 @@ def test_a_relay_replaces_its_signers_partial_post(project, owner, clients, acco
     a relayer; the relay takes the seat (a partial post counts for nothing) instead of
     reverting for everyone."""
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, S, np.zeros(N), funding=S.round_reserve)
+        t = BatchTask.launch(project.PaperRule, owner, S, np.zeros(N), funding=S.round_reserve)
         u = t.encode(floats(honest(1)))
-        t.post_calls(1, u)[0].send(clients[0])
+        t.send(t.post_calls(1, u)[0], clients[0])
         assert t.status(1, clients[0])[0].name == "POSTING"
         signed = [t.sign(a, 1, floats(honest(i + 1))) for i, a in enumerate(clients[:4])]
         r = t.relay(accounts[12], signed, wait=_advance(chain))
@@ -198,18 +198,18 @@ def test_column_zero_takes_the_randomness_of_a_block_armed_in_advance(task, owne
         t.submit(a, 1, floats(honest(seed)))  # the fourth fills the round: it arms block b + 2
     updates = [t.posted_words(1, a) for a in t.entrants(1)]
     with reverts("SeedNotArmed"):
-        t.column_call(1, 0, updates).send(owner)  # block b + 1: too early
+        t.send(t.column_call(1, 0, updates), owner)  # block b + 1: too early
     chain.mine()  # the armed block b + 2 passes unused
     with reverts("SeedNotArmed"):
-        t.column_call(1, 0, updates).send(owner)
-    armed = t.contract.sealSeed(1, sender=owner)  # arms c + 2
+        t.send(t.column_call(1, 0, updates), owner)
+    armed = t.engine.sealSeed(1, sender=owner)  # arms c + 2
     with reverts("SeedNotArmed"):
-        t.contract.sealSeed(1, sender=owner)  # c + 1 (a reverted transaction, mined): no re-arming
-    receipt = t.contract.sealSeed(1, sender=owner)  # c + 2: sealed
+        t.engine.sealSeed(1, sender=owner)  # c + 1 (a reverted transaction, mined): no re-arming
+    receipt = t.engine.sealSeed(1, sender=owner)  # c + 2: sealed
     assert receipt.block_number == armed.block_number + 2
     assert [e.event_name for e in receipt.events] == ["SeedSealed"]
     with reverts("SeedAlreadySealed"):
-        t.contract.sealSeed(1, sender=owner)
+        t.engine.sealSeed(1, sender=owner)
     assert t.aggregate(owner).completed
 
 
@@ -228,23 +228,23 @@ def test_grinding_the_block_before_the_draw_no_longer_picks_the_seats(project, o
     from eth_utils import keccak
 
     with isolated(chain):
-        t = BatchTask.launch(project.ConsensusTask, owner, CONS, np.zeros(N), funding=CONS.round_reserve * 2,
-                             consensus=ConsensusSettings(commit_duration=100, stake=10, max_move=2**16))
+        t = BatchTask.launch(project.ConsensusRule, owner, CONS, np.zeros(N), funding=CONS.round_reserve * 2,
+                             extra=ConsensusSettings(commit_duration=100, stake=10, max_move=2**16))
         committers = [str(a.address) for a in accounts[12:20]]
         for i, a in enumerate(accounts[12:20]):
             t.commit(a, t.prepare(1, floats(honest(i))))
-        drawable = int(t.contract.commitDeadline())
+        drawable = int(t.engine.commitDeadline())
         web3 = chain.provider.web3
         hashes, randao = [], None
         for variant in range(12):
             snap = chain.snapshot()
             chain.pending_timestamp = drawable
             # the block before the draw, made 12 ways: another sender arms it each time
-            arm = t.contract.drawSeats(1, sender=accounts[variant])
+            arm = t.engine.drawSeats(1, sender=accounts[variant])
             assert [e.event_name for e in arm.events] == ["DrawArmed"]
             hashes.append(bytes(web3.eth.get_block(arm.block_number)["hash"]))
             chain.mine()
-            receipt = t.contract.drawSeats(1, sender=accounts[variant], gas_limit=3_000_000)
+            receipt = t.engine.drawSeats(1, sender=accounts[variant], gas_limit=3_000_000)
             assert receipt.block_number == arm.block_number + 2
             (ev,) = [e for e in receipt.events if e.event_name == "SeatsDrawn"]
             mix = bytes(web3.eth.get_block(receipt.block_number)["mixHash"])

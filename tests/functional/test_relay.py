@@ -30,7 +30,7 @@ def floats(ints):
 @pytest.fixture(scope="module")
 def relay_task(project, owner):
     """Round 1 open on the zero model; round 2 needs one aggregated round first."""
-    return BatchTask.launch(project.PaperTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 10)
+    return BatchTask.launch(project.PaperRule, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 10)
 
 
 def vectors():
@@ -50,7 +50,7 @@ def test_the_digest_is_eip712_and_the_reference(relay_task, owner):
     head = bytes(range(32))
     ours = protocol.relay_digest(t.chain_id, t.address, 7, head)
     m = encode_typed_data(full_message=protocol.relay_typed_data(t.chain_id, t.address, 7, head))
-    assert bytes(t.contract.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
+    assert bytes(t.engine.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
 
 
 @settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +83,7 @@ def test_relayed_updates_are_aggregated_and_paid_like_posted_ones(relay_task, cl
 def wide_task(project, owner):
     """Two-word columns (columns [0, 2) and [2, 3)): MEAN measures relayed distances in the
     same pass as the column, word by word, with one accumulator per relayed update."""
-    return BatchTask.launch(project.PaperTask, owner, dataclasses.replace(BASE, column_words=2, post_words=2),
+    return BatchTask.launch(project.PaperRule, owner, dataclasses.replace(BASE, column_words=2, post_words=2),
                             np.zeros(N), funding=BASE.round_reserve * 10)
 
 
@@ -140,23 +140,23 @@ def test_changed_words_revert(round_with_signed, owner, reverts):
     words[0] ^= 1  # column 0: the head no longer matches the signature
     changed[1] = dataclasses.replace(changed[1], words=words)
     with reverts("BadSignature"):
-        _calls(t, changed)[0].send(owner)
+        t.send(_calls(t, changed)[0], owner)
 
 
 def test_changed_later_column_reverts(round_with_signed, owner, reverts):
     t, signed, _ = round_with_signed
     calls = _calls(t, signed)  # the listing (heads and signatures), then columns 0, 1, 2
-    calls[0].send(owner)
+    t.send(calls[0], owner)
     t.seal_seed(owner)
-    calls[1].send(owner)
+    t.send(calls[1], owner)
     changed = list(signed)
     words = list(changed[2].words)
     words[1] ^= 1 << 4  # column 1: the link signed through column 0's next link
     changed[2] = dataclasses.replace(changed[2], words=words)
     with reverts("ColumnMismatch"):
-        _calls(t, changed)[2].send(owner)
-    calls[2].send(owner)
-    calls[3].send(owner)
+        t.send(_calls(t, changed)[2], owner)
+    t.send(calls[2], owner)
+    t.send(calls[3], owner)
     assert t.current_round == 2
 
 
@@ -166,22 +166,22 @@ def test_reordered_updates_revert(round_with_signed, owner, reverts):
     t, signed, _ = round_with_signed
     swapped = [signed[1], signed[0]] + signed[2:]
     calls = _calls(t, signed)
-    calls[0].send(owner)
+    t.send(calls[0], owner)
     t.seal_seed(owner)
     with reverts("ColumnMismatch"):
-        _calls(t, swapped)[1].send(owner)
-    calls[1].send(owner)
+        t.send(_calls(t, swapped)[1], owner)
+    t.send(calls[1], owner)
     with reverts("WrongColumn"):
-        calls[1].send(owner)  # column 0 again
+        t.send(calls[1], owner)  # column 0 again
     with reverts("RelayClosed"):
-        calls[0].send(owner)  # and no relay once the seed is sealed
+        t.send(calls[0], owner)  # and no relay once the seed is sealed
 
 
 def test_signature_paired_with_other_words_reverts(round_with_signed, owner, reverts):
     t, signed, _ = round_with_signed
     mixed = [dataclasses.replace(signed[0], words=signed[1].words)] + signed[1:]
     with reverts("BadSignature"):
-        _calls(t, mixed)[0].send(owner)
+        t.send(_calls(t, mixed)[0], owner)
 
 
 def test_forged_signer_reverts(round_with_signed, owner, accounts, reverts):
@@ -190,16 +190,16 @@ def test_forged_signer_reverts(round_with_signed, owner, accounts, reverts):
     t, signed, _ = round_with_signed
     other = dataclasses.replace(signed[0], signer=str(accounts[15].address))
     with reverts("BadSignature"):
-        _calls(t, [other] + signed[1:])[0].send(owner)
+        t.send(_calls(t, [other] + signed[1:])[0], owner)
     garbage = dataclasses.replace(signed[0], signer="0x" + "00" * 20, r=b"\1" * 32, vs=b"\2" * 32)
     with reverts("BadSignature"):
-        _calls(t, [garbage] + signed[1:])[0].send(owner)
+        t.send(_calls(t, [garbage] + signed[1:])[0], owner)
     vs = int.from_bytes(signed[0].vs, "big")
     parity, s = vs >> 255, vs & ((1 << 255) - 1)
     twin = ((1 - parity) << 255) | (signing._ORDER - s)
     high = dataclasses.replace(signed[0], vs=twin.to_bytes(32, "big"))
     with reverts("BadSignature"):
-        _calls(t, [high] + signed[1:])[0].send(owner)
+        t.send(_calls(t, [high] + signed[1:])[0], owner)
 
 
 def test_replays_revert(relay_task, project, clients, owner, chain, reverts):
@@ -211,14 +211,14 @@ def test_replays_revert(relay_task, project, clients, owner, chain, reverts):
         t.relay(owner, old)
         assert t.current_round == 2
         with reverts("BadSignature"):
-            t.relay_calls(2, [], [dataclasses.replace(s, round=2) for s in old])[0].send(owner)
-        other = BatchTask.launch(project.PaperTask, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 2)
+            t.send(t.relay_calls(2, [], [dataclasses.replace(s, round=2) for s in old])[0], owner)
+        other = BatchTask.launch(project.PaperRule, owner, BASE, np.zeros(N), funding=BASE.round_reserve * 2)
         foreign = _signed(other, clients, ups, round_=2)
         with reverts("BadSignature"):
-            t.relay_calls(2, [], foreign)[0].send(owner)
+            t.send(t.relay_calls(2, [], foreign)[0], owner)
         fresh = _signed(t, clients, ups, round_=2)
         with reverts("AlreadyPosted"):
-            t.relay_calls(2, [], [fresh[0], fresh[1], fresh[2], fresh[0]])[0].send(owner)
+            t.send(t.relay_calls(2, [], [fresh[0], fresh[1], fresh[2], fresh[0]])[0], owner)
 
 
 def test_relayed_values_are_range_checked(relay_task, clients, owner, chain, reverts):
@@ -232,22 +232,22 @@ def test_relayed_values_are_range_checked(relay_task, clients, owner, chain, rev
         bad[1] = (bad[1] & ~0xFFFF) | 0x0900  # 2304 > 2047 in lane 0 of word 1 (column 1)
         forged = t.sign(clients[3], 1, protocol_update(t, bad))
         calls = t.relay_calls(1, [], signed + [forged])
-        calls[0].send(owner)
+        t.send(calls[0], owner)
         t.seal_seed(owner)
-        calls[1].send(owner)
+        t.send(calls[1], owner)
         with reverts("ValueOutOfRange"):
-            calls[2].send(owner)
+            t.send(calls[2], owner)
     with isolated(chain):
         pad = list(signed[0].words)
         pad[2] |= 1 << 255
         forged = t.sign(clients[3], 1, protocol_update(t, pad))
         calls = t.relay_calls(1, [], signed + [forged])
-        calls[0].send(owner)
+        t.send(calls[0], owner)
         t.seal_seed(owner)
-        calls[1].send(owner)
-        calls[2].send(owner)
+        t.send(calls[1], owner)
+        t.send(calls[2], owner)
         with reverts("NonZeroPadding"):
-            calls[3].send(owner)
+            t.send(calls[3], owner)
 
 
 def protocol_update(t, words):
@@ -262,7 +262,7 @@ def protocol_update(t, words):
 def test_leaving_someone_out_cannot_close_posting_early(round_with_signed, owner, reverts):
     t, signed, _ = round_with_signed
     with reverts("PostingOpen"):
-        _calls(t, signed[:3])[0].send(owner)  # three of four seats: must wait for the deadline
+        t.send(_calls(t, signed[:3])[0], owner)  # three of four seats: must wait for the deadline
 
 
 def test_a_censored_client_posts_itself_and_is_aggregated(round_with_signed, clients, owner, chain, reverts):
@@ -274,7 +274,7 @@ def test_a_censored_client_posts_itself_and_is_aggregated(round_with_signed, cli
     chain.pending_timestamp += BASE.post_duration
     mine = t.posted_words(1, str(clients[3].address))
     with reverts("AlreadyPosted"):
-        _calls(t, [signed[0], signed[3]], posted=[mine])[0].send(owner)  # its signed copy too
+        t.send(_calls(t, [signed[0], signed[3]], posted=[mine])[0], owner)  # its signed copy too
     r = t.relay(owner, signed[:3])
     assert r.completed and r.participants == 4
     assert set(r.rewards) == {str(a.address) for a in clients[:4]}
@@ -293,7 +293,7 @@ def test_a_relay_over_the_seats_reverts(round_with_signed, clients, reverts, own
         _calls(t, signed + [extra])
     (first,) = relay_plan(1, [], signed + [extra], t.column_words, False).listing
     with reverts("TooManyRelayed"):
-        getattr(t.contract, first.method)(*first.args, sender=owner)
+        getattr(t.engine, first.method)(*first.args, sender=owner)
 
 
 def test_a_seat_taken_by_a_poster_meanwhile(round_with_signed, clients, owner, reverts):
@@ -303,7 +303,7 @@ def test_a_seat_taken_by_a_poster_meanwhile(round_with_signed, clients, owner, r
     t, signed, ups = round_with_signed
     t.submit(clients[5], 1, floats(ups[0] + 3))
     with reverts("RoundFull"):
-        _calls(t, signed, posted=[t.posted_words(1, str(clients[5].address))])[0].send(owner)
+        t.send(_calls(t, signed, posted=[t.posted_words(1, str(clients[5].address))])[0], owner)
     r = t.relay(owner, signed, wait=lambda s: pytest.fail("the seats are full: no waiting"))
     assert r.completed and r.participants == 4
     assert set(r.rewards) == {str(a.address) for a in (clients[5], *clients[:3])}
@@ -333,7 +333,7 @@ def test_a_relay_counts_only_what_it_will_carry_before_deciding_to_wait(round_wi
 def capped_task(project, owner):
     """Four seats, of which a relay carries at most two."""
     s = dataclasses.replace(BASE, max_relayed=2)
-    return BatchTask.launch(project.PaperTask, owner, s, np.zeros(N), funding=s.round_reserve * 10)
+    return BatchTask.launch(project.PaperRule, owner, s, np.zeros(N), funding=s.round_reserve * 10)
 
 
 def test_a_relay_over_max_relayed_reverts_and_the_sdk_says_so(capped_task, clients, owner, chain, reverts):
@@ -346,7 +346,7 @@ def test_a_relay_over_max_relayed_reverts_and_the_sdk_says_so(capped_task, clien
         signed = _signed(t, clients[:4], ups)
         (first,) = relay_plan(1, [], signed[:3], t.column_words, False).listing  # no SDK cap: the contract's
         with reverts("TooManyRelayed"):
-            getattr(t.contract, first.method)(*first.args, sender=owner)
+            getattr(t.engine, first.method)(*first.args, sender=owner)
         with pytest.raises(ValueError, match="at most 2"):
             t.relay_calls(1, [], signed[:3])
 
@@ -403,19 +403,19 @@ def test_max_relayed_settings_are_checked(project, owner):
 
     raw = list(BASE.as_tuple())
     raw[16] = BASE.max_participants + 1  # maxRelayed
-    assert selector("BadMaxRelayed(uint256,uint256)") in _constructor_error(project, owner, project.PaperTask,
+    assert selector("BadMaxRelayed(uint256,uint256)") in _constructor_error(project, owner, project.PaperRule,
                                                                               tuple(raw))
     multi = dataclasses.replace(BASE, max_relayed=1)  # 3 one-word columns
     assert selector("RelayNeedsOneColumn(uint256)") in _constructor_error(
-        project, owner, project.ConsensusTask, multi.as_tuple(), ConsensusSettings(stake=1).as_tuple())
+        project, owner, project.ConsensusRule, multi.as_tuple(), ConsensusSettings(stake=1).as_tuple())
     sixty = BatchSettings(param_count=8192, max_participants=60, tier_thresholds=(10**9,), tier_rewards=(1,))
     assert sixty.resolved_max_relayed == 0 and sixty.resolved_column_words == 30
     with pytest.raises(ValueError, match="cannot fit one word"):
         default_column_words(8192, 60, relayed=60)
     relayable = dataclasses.replace(sixty, max_relayed=60, column_words=1, post_words=1)
-    assert selector("ColumnTooCostly(uint256,uint256)") in _constructor_error(project, owner, project.PaperTask,
+    assert selector("ColumnTooCostly(uint256,uint256)") in _constructor_error(project, owner, project.PaperRule,
                                                                                 relayable.as_tuple())
-    t = BatchTask.deploy(project.PaperTask, owner, sixty, funding=sixty.round_reserve)
+    t = BatchTask.deploy(project.PaperRule, owner, sixty, funding=sixty.round_reserve)
     assert t.max_relayed == 0 and t.max_participants == 60 and t.column_words == 30
 
 
@@ -434,7 +434,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bou
                       tier_thresholds=(10**9,), tier_rewards=(1,), duplicate_distance=1, replay_rounds=3,
                       keeper_fee=1, max_relayed=seats)
     with isolated(chain):
-        t = BatchTask.launch(project.PaperTask, owner, s, np.zeros(s.param_count), funding=10**18)
+        t = BatchTask.launch(project.PaperRule, owner, s, np.zeros(s.param_count), funding=10**18)
         assert t.column_words == w and len(t.columns) == 2
         sybils = [accounts.generate_test_account() for _ in range(seats)]
         one = np.random.default_rng(2).normal(0, 2, s.param_count)

@@ -43,12 +43,12 @@ def near(offset, seed):
 
 @pytest.fixture(scope="module")
 def ctask(project, owner):
-    return BatchTask.launch(project.ConsensusTask, owner, ONE_COLUMN, np.zeros(N),
-                            funding=ONE_COLUMN.round_reserve * 10, consensus=CONS)
+    return BatchTask.launch(project.ConsensusRule, owner, ONE_COLUMN, np.zeros(N),
+                            funding=ONE_COLUMN.round_reserve * 10, extra=CONS)
 
 
 def money_ok(t):
-    c = t.contract
+    c = t.engine
     assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed()) + int(c.totalStakes()) \
         + int(c.revenueReceived()) - int(c.revenueWithdrawn())
 
@@ -97,7 +97,7 @@ def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, o
             assert t.withdrawable(a) == reward + STAKE
         assert t.withdrawable(relayer) == ONE_COLUMN.keeper_fee
         assert r.max_tx_gas <= column_gas_bound(k, 3, False, consensus=True, replay_heads=t.replay_heads)
-        assert int(t.contract.totalStakes()) == 0
+        assert int(t.engine.totalStakes()) == 0
         money_ok(t)
 
 
@@ -111,7 +111,7 @@ def test_every_seat_relayed_closes_the_round_before_the_deadline(ctask, clients,
         before = int(t.provider.get_block("pending").timestamp)
         r = t.relay(owner, openings(t, cs, clients[:4]), wait=lambda s: pytest.fail(f"waited {s} s"))
         assert r.completed and r.transactions == 1
-        assert before < int(t.contract.postDeadline())
+        assert before < int(t.engine.postDeadline())
         assert t.current_round == 2
 
 
@@ -139,7 +139,7 @@ def test_changed_words_revert(seated, owner, reverts):
     words[0] ^= 1
     changed = [opened[0], dataclasses.replace(opened[1], words=words), *opened[2:]]
     with reverts("BadReveal"):
-        _relay_call(t, changed).send(owner)
+        t.send(_relay_call(t, changed), owner)
 
 
 def test_swapped_owners_revert(seated, owner, reverts):
@@ -147,27 +147,27 @@ def test_swapped_owners_revert(seated, owner, reverts):
     swapped = [dataclasses.replace(opened[0], owner=opened[1].owner),
                dataclasses.replace(opened[1], owner=opened[0].owner), *opened[2:]]
     with reverts("BadReveal"):
-        _relay_call(t, swapped).send(owner)
+        t.send(_relay_call(t, swapped), owner)
 
 
 def test_changed_salt_or_move_reverts(seated, owner, reverts):
     t, _, opened = seated
     for forged in (dataclasses.replace(opened[2], salt=bytes(32)), dataclasses.replace(opened[2], move=opened[2].move + 1)):
         with reverts("BadReveal"):
-            _relay_call(t, [*opened[:2], forged, opened[3]]).send(owner)
+            t.send(_relay_call(t, [*opened[:2], forged, opened[3]]), owner)
 
 
 def test_one_owner_twice_reverts(seated, owner, reverts):
     t, _, opened = seated
     with reverts("NotSeated"):
-        _relay_call(t, [opened[0], opened[1], opened[0]]).send(owner)
+        t.send(_relay_call(t, [opened[0], opened[1], opened[0]]), owner)
 
 
 def test_a_committer_who_revealed_cannot_be_relayed_again(seated, clients, owner, reverts):
     t, cs, opened = seated
     assert t.reveal(clients[0], cs[clients[0]]) is not None
     with reverts("NotSeated"):
-        _relay_call(t, opened[:2], posted=[cs[clients[0]].words]).send(owner)
+        t.send(_relay_call(t, opened[:2], posted=[cs[clients[0]].words]), owner)
 
 
 def test_leaving_someone_out_cannot_close_the_reveal_early(seated, clients, owner, chain, reverts):
@@ -175,7 +175,7 @@ def test_leaving_someone_out_cannot_close_the_reveal_early(seated, clients, owne
     reveals itself, and the relay then carries the rest beside it."""
     t, cs, opened = seated
     with reverts("PostingOpen"):
-        _relay_call(t, opened[:3]).send(owner)
+        t.send(_relay_call(t, opened[:3]), owner)
     assert t.reveal(clients[3], cs[clients[3]]) is not None
     r = t.relay(owner, opened, wait=lambda s: pytest.fail(f"waited {s} s"))  # drops the revealed owner
     assert r.completed and r.participants == 4
@@ -196,7 +196,7 @@ def test_a_false_move_is_refused_before_aggregation(ctask, clients, owner, chain
             t.commit(a, cs[a])
         t.draw_seats(owner, wait=t.advance_time)
         with reverts("BadReveal"):
-            _relay_call(t, openings(t, cs, clients[:3])).send(owner)
+            t.send(_relay_call(t, openings(t, cs, clients[:3])), owner)
         pool = t.reward_pool
         assert t.reveal(clients[2], cs[clients[2]]) is None
         assert t.reward_pool == pool + STAKE
@@ -217,10 +217,10 @@ def test_unseated_and_uncommitted_owners_revert(ctask, clients, owner, accounts,
         assert len(unseated) == 1
         seated_ = [a for a in clients[:5] if t.seated(1, a)]
         with reverts("NotSeated"):
-            _relay_call(t, openings(t, cs, [*seated_[:3], unseated[0]])).send(owner)
+            t.send(_relay_call(t, openings(t, cs, [*seated_[:3], unseated[0]])), owner)
         stranger = dataclasses.replace(t.opening(seated_[3], cs[seated_[3]]), owner=str(accounts[13].address))
         with reverts("NotSeated"):
-            _relay_call(t, [*openings(t, cs, seated_[:3]), stranger]).send(owner)
+            t.send(_relay_call(t, [*openings(t, cs, seated_[:3]), stranger]), owner)
 
 
 def test_a_relay_before_the_draw_reverts(ctask, clients, owner, chain, reverts):
@@ -229,7 +229,7 @@ def test_a_relay_before_the_draw_reverts(ctask, clients, owner, chain, reverts):
         posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:2])]
         cs = committed(t, owner, posters, draw=False)
         with reverts("SeatsNotDrawn"):
-            _relay_call(t, openings(t, cs, clients[:2])).send(owner)
+            t.send(_relay_call(t, openings(t, cs, clients[:2])), owner)
 
 
 def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, reverts):
@@ -237,8 +237,8 @@ def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, revert
     reveal. The SDK refuses to plan it; the contract refuses it too."""
     multi = dataclasses.replace(ONE_COLUMN, column_words=1, post_words=1)
     with isolated(chain):
-        t = BatchTask.launch(project.ConsensusTask, owner, multi, np.zeros(N), funding=multi.round_reserve * 2,
-                             consensus=CONS)
+        t = BatchTask.launch(project.ConsensusRule, owner, multi, np.zeros(N), funding=multi.round_reserve * 2,
+                             extra=CONS)
         posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:2])]
         cs = committed(t, owner, posters)
         opened = openings(t, cs, clients[:2])
@@ -247,7 +247,7 @@ def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, revert
         words = [w for o in opened for w in o.words[:1]]
         assert t.max_relayed == 0  # the constructor refuses more (RelayNeedsOneColumn)
         with reverts("TooManyRelayed"):
-            t.contract.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
+            t.engine.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
 
 
 def test_the_keeper_draws_and_relays_together(ctask, clients, owner, chain):
@@ -259,7 +259,7 @@ def test_the_keeper_draws_and_relays_together(ctask, clients, owner, chain):
         cs = committed(t, owner, posters, draw=False)
         r = t.relay(owner, openings(t, cs, clients[:3]), wait=t.advance_time)
         assert r.completed and r.participants == 3 and r.transactions == 1
-        assert int.from_bytes(bytes(t.contract.drawSeed(1)), "big") != 0
+        assert int.from_bytes(bytes(t.engine.drawSeed(1)), "big") != 0
 
 
 def test_more_committers_than_seats_draw_first_and_relay_the_seated(ctask, clients, owner, chain):
@@ -269,7 +269,7 @@ def test_more_committers_than_seats_draw_first_and_relay_the_seated(ctask, clien
         cs = committed(t, owner, posters, draw=False)
         r = t.relay(owner, openings(t, cs, clients[:5]), wait=t.advance_time)
         assert r.completed and r.participants == 4
-        status = {str(a.address): int(t.contract.seatOf(1, a)[0]) for a in clients[:5]}
+        status = {str(a.address): int(t.engine.seatOf(1, a)[0]) for a in clients[:5]}
         assert sorted(status.values()) == [1, 4, 4, 4, 4]  # one committed, never seated
         assert set(r.rewards) == {a for a, s in status.items() if s == 4}
 
@@ -340,8 +340,8 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
                       tier_rewards=(1,), duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     cons = ConsensusSettings(stake=10**15, max_move=2**16)
     with isolated(chain):
-        t = BatchTask.launch(project.ConsensusTask, owner, s, np.zeros(s.param_count), funding=10**18,
-                             consensus=cons)
+        t = BatchTask.launch(project.ConsensusRule, owner, s, np.zeros(s.param_count), funding=10**18,
+                             extra=cons)
         assert t.column_words == w and len(t.columns) == 1
         sybils = [accounts.generate_test_account() for _ in range(seats)]
         for a in sybils:

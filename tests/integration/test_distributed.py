@@ -49,7 +49,7 @@ def net(tmp_path_factory, project, accounts, networks):
     # The test watches the task through the SDK, connected to the processes' node.
     connection = networks.parse_network_choice(anvil.uri)
     connection.__enter__()
-    task = BatchTask.at(project.ConsensusTask, json.loads(record.read_text())["address"])
+    task = BatchTask.at(project.ConsensusRule, json.loads(record.read_text())["address"])
     clients = [client_proc(folder, anvil.uri, record, i, CLIENTS, account=i + 1).start() for i in range(CLIENTS)]
     keeper = keeper_proc(folder, anvil.uri, record, account=CLIENTS + 1).start()
     addrs = [accounts[i + 1].address for i in range(CLIENTS)]
@@ -84,7 +84,7 @@ def test_client_killed_between_commit_and_reveal_reveals_after_restart(net):
 
 def test_keeper_killed_mid_round_and_restarted_aggregates_once(net):
     task, keeper = net["task"], net["keeper"]
-    r = wait_until(lambda: task.round_open and int(task.contract.roundCommitters(task.current_round)) > 0
+    r = wait_until(lambda: task.round_open and int(task.engine.roundCommitters(task.current_round)) > 0
                    and task.current_round, 120, "a round with commits")
     keeper.kill()
     done_before = task.completed_rounds
@@ -120,7 +120,7 @@ def test_node_restarted_from_state_dump_between_rounds(net):
 def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
     uri, record = net["anvil"].uri, str(net["record"])
     deployer = accounts[0].address
-    nonce = net["task"].contract.provider.web3.eth.get_transaction_count(deployer)
+    nonce = net["task"].engine.provider.web3.eth.get_transaction_count(deployer)
     cases = {
         "malformed": ("model = [unclosed", "not valid TOML"),
         "unknown setting": ('model = "logreg"\nlearning_rate = 3', "unknown setting(s) learning_rate"),
@@ -143,4 +143,4 @@ def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
     expect.append("wrong --network")
     for res, expected in zip(ape_run_many(runs), expect):
         assert res.returncode != 0 and expected in res.stdout + res.stderr, (res.args, res.stdout, res.stderr)
-    assert net["task"].contract.provider.web3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
+    assert net["task"].engine.provider.web3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
