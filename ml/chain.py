@@ -505,15 +505,16 @@ class TaskClient:
             return self.aggregate(sender, wait, extra_gas=extra_gas)
         for s in relayed:
             self._updates[(round_, s.owner)] = list(s.words)
-        extra = self.broadcast([(c, sender) for c in self.relay_calls(round_, names, relayed)[:1]])
+        posted = [self.posted_words(round_, a) for a in names]
+        extra = self.broadcast([(c, sender) for c in self.relay_calls(round_, posted, relayed)[:1]])
         return self.aggregate(sender, wait, extra_gas=extra_gas + sum(r.gas_used for r in extra))
 
-    def relay_calls(self, round_: int, names: Sequence[str], relayed: Sequence[Relayable]) -> list[Call]:
-        """Every transaction of a relay of ``relayed`` after the listed updates ``names``:
-        the listing (``relay``: heads and proofs), then every column (which need the seed
-        sealed first: ``seal_seed``)."""
-        plan = relay_plan(round_, [self.posted_words(round_, a) for a in names], relayed, self.column_words,
-                          self.sorts, self.adapter.cost, self.max_relayed, self.replay_heads)
+    def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
+        """Every transaction of a relay of ``relayed`` after the ``posted`` updates (the list
+        so far, in order): the listing (``relay``: heads and proofs), then every column
+        (which need the seed sealed first: ``seal_seed``)."""
+        plan = relay_plan(round_, posted, relayed, self.column_words, self.sorts, self.adapter.cost,
+                          self.max_relayed, self.replay_heads)
         return plan.listing + plan.columns
 
     # --- seeds, drops and the way out ------------------------------------------------------

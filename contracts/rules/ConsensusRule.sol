@@ -62,6 +62,8 @@ contract ConsensusRule is TieredRule {
     event StakeForfeited(uint256 indexed round, uint256 seats, uint256 amount);
 
     error ZeroStake();
+    /// @notice The commit phase must last (0, 30 days]: every round ends within bounded time.
+    error BadDuration(uint256 duration, uint256 limit);
     error BadMoveBounds(uint256 minMove, uint256 maxMove);
     error MoveRatioTooLarge(uint256 maxMoveRatio, uint256 limit);
     error RoundNotOpen(uint256 round);
@@ -113,7 +115,7 @@ contract ConsensusRule is TieredRule {
         TieredRule(thresholds, rewards)
     {
         if (c.stake == 0) revert ZeroStake();
-        if (c.commitDuration == 0 || c.commitDuration > 30 days) revert WrongPhase(0);
+        if (c.commitDuration == 0 || c.commitDuration > 30 days) revert BadDuration(c.commitDuration, 30 days);
         if (c.minMove > c.maxMove) revert BadMoveBounds(c.minMove, c.maxMove);
         if (c.maxMoveRatio > type(uint256).max >> 16) revert MoveRatioTooLarge(c.maxMoveRatio, type(uint256).max >> 16);
         commitDuration = c.commitDuration;

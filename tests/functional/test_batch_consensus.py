@@ -40,9 +40,10 @@ def btask(project, owner, chain):
 
 
 def money_ok(t):
-    c = t.engine
-    assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed()) + int(c.totalStakes()) \
+    c, s = t.engine, t.round_state()
+    assert c.balance == s.reward_pool + s.round_reserve + s.total_owed + s.escrowed \
         + int(c.revenueReceived()) - int(c.revenueWithdrawn())
+    assert t.rule_contract.balance == 0
 
 
 def commit_all(t, posters):
@@ -74,7 +75,7 @@ def test_full_round_pays_by_consensus_and_returns_stakes(btask, owner, clients, 
         assert r.scores[str(a.address)] == score
         assert r.rewards[str(a.address)] == protocol.reward_for(score, [500, 900, 1300], [300, 200, 100])
         assert t.withdrawable(a) == r.rewards[str(a.address)] + STAKE  # stake back with the reward
-    assert int(t.engine.totalStakes()) == 0
+    assert t.escrowed == 0
     money_ok(t)
 
 
@@ -130,14 +131,14 @@ def test_commit_and_reveal_reverts(btask, owner, clients, chain, reverts):
     # a copied commitment: bound to the victim's address, it can never be opened by the copier
     t.commit(clients[1], c0, bound_to=clients[0])
     with reverts("WrongPhase"):
-        t.engine.drawSeats(1, sender=owner)  # commit phase still running
+        t.rule_contract.drawSeats(1, sender=owner)  # commit phase still running
     with reverts("SeatsNotDrawn"):
         t.send(t.reveal_calls(c0)[0], clients[0])
     t.draw_seats(owner, wait=t.advance_time)
     with reverts("WrongPhase"):
         t.send(call, clients[2])  # commit phase over
     with reverts("SeatsAlreadyDrawn"):
-        t.engine.drawSeats(1, sender=owner)
+        t.rule_contract.drawSeats(1, sender=owner)
     with reverts("BadReveal"):
         t.reveal(clients[1], c0)  # the copier cannot open it
     bad_salt = dataclasses.replace(c0, salt=b"\1" * 32)
@@ -179,7 +180,7 @@ def test_seated_no_show_forfeits_and_a_withheld_round_still_closes(btask, owner,
     assert r.completed and r.participants == 2
     assert t.withdrawable(clients[2]) == 0
     assert t.reward_pool >= pool + STAKE - BASE.round_reserve  # its stake went to the pool (next round reserved)
-    assert int(t.engine.totalStakes()) == 0
+    assert t.escrowed == 0
     money_ok(t)
 
 
@@ -190,7 +191,7 @@ def test_round_below_quorum_returns_accepted_stakes(btask, owner, clients, chain
     t.reveal(clients[0], cs[clients[0]])
     r = t.aggregate(owner)  # 1 < min_participants: abandoned
     assert not r.completed and t.withdrawable(clients[0]) == STAKE
-    assert int(t.engine.totalStakes()) == 0
+    assert t.escrowed == 0
     money_ok(t)
 
 
@@ -203,7 +204,8 @@ def test_round_below_quorum_returns_accepted_stakes(btask, owner, clients, chain
 ])
 def test_bad_consensus_settings_revert(project, owner, reverts, change, error):
     with reverts(error):
-        project.ConsensusRule.deploy(BASE.as_tuple(), dataclasses.replace(CONS, **change).as_tuple(), sender=owner)
+        project.ConsensusRule.deploy(BASE.as_tuple(), list(BASE.tier_thresholds), list(BASE.tier_rewards),
+                                     dataclasses.replace(CONS, **change).as_tuple(), sender=owner)
 
 
 def test_a_column_that_could_exceed_the_gas_budget_is_refused(project, owner):
@@ -220,7 +222,7 @@ def test_a_column_that_could_exceed_the_gas_budget_is_refused(project, owner):
     from eth_utils import keccak
     from web3.exceptions import ContractCustomError
 
-    args = project.PaperRule.constructor.encode_input(s.as_tuple())
+    args = project.PaperRule.constructor.encode_input(s.as_tuple(), list(s.tier_thresholds), list(s.tier_rewards))
     data = bytes(project.PaperRule.contract_type.deployment_bytecode.to_bytes()) + bytes(args)
     with pytest.raises(ContractCustomError) as info:
         owner.provider.web3.eth.call({"from": owner.address, "data": "0x" + data.hex()})
@@ -246,7 +248,7 @@ def test_withheld_draw_neither_stalls_the_task_nor_costs_stakes(btask, owner, cl
     assert not r.completed and t.current_round == 2 and t.round_open
     for a in clients[:3]:
         assert t.release_stake(a, 1) == STAKE
-    assert int(t.engine.totalStakes()) == 0
+    assert t.escrowed == 0
     money_ok(t)
 
 
@@ -259,7 +261,7 @@ def test_no_bound_ratchets_across_rounds(btask, owner, clients, chain):
     sybils = [(a, near(g, 3, 50 + i)) for i, a in enumerate(clients[:3])]
     cs = commit_all(t, sybils + [(clients[3], near(g, 12, 9))])
     t.draw_seats(owner, wait=t.advance_time)
-    assert int(t.engine.moveReference(1)) <= 4
+    assert int(t.rule_contract.moveReference(1)) <= 4
     for a, c in cs.items():
         t.reveal(a, c)
     assert t.aggregate(owner).completed
@@ -267,7 +269,7 @@ def test_no_bound_ratchets_across_rounds(btask, owner, clients, chain):
     honest = [(a, near(g, 12, 70 + i)) for i, a in enumerate(clients[4:8])]
     cs = commit_all(t, honest)
     t.draw_seats(owner, wait=t.advance_time)
-    assert int(t.engine.moveReference(2)) >= 10
+    assert int(t.rule_contract.moveReference(2)) >= 10
     assert all(t.reveal(a, c) is not None for a, c in cs.items())
     r = t.aggregate(owner)
     assert r.completed and r.participants == 4

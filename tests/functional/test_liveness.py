@@ -54,10 +54,12 @@ def _sign_head(t, account, round_, head):
 
 
 def _relay_heads(t, sender, heads_and_signers):
+    from eth_abi import encode
+
     proofs, heads = [], []
     for head, account in heads_and_signers:
         r, vs = _sign_head(t, account, t.current_round, head)
-        proofs.append((str(account.address), r, vs))
+        proofs.append(encode(["address", "bytes32", "bytes32"], [str(account.address), r, vs]))
         heads.append(head)
     return t.engine.relay(t.current_round, heads, proofs, sender=sender)
 
@@ -84,7 +86,7 @@ def test_a_relayed_head_over_an_unopenable_link_is_dropped_and_the_round_complet
     posted = [t.posted_words(1, str(a.address)) for a in clients[:2]]
     nexts = [protocol.update_links(w, 1)[1] for w in posted] + [unopenable]
     t.engine.aggregate(1, 0, [w[0] for w in posted] + col0, nexts, sender=attacker)
-    assert int(t.engine.columnCursor()) == 1
+    assert t.round_state().columns_done == 1
     # nobody can send column 1: the attacker's link has no preimage
     with reverts("DropTooEarly"):
         t.drop(owner, [2])
@@ -149,7 +151,7 @@ def test_any_round_is_abandoned_after_twice_the_timeout_whatever_its_state(task,
     t.seal_seed(owner)
     updates = [t.posted_words(1, a) for a in t.entrants(1)]
     t.send(t.column_call(1, 0, updates), accounts[12])  # then the keeper is gone
-    at = int(t.engine.postDeadline()) + 2 * T
+    at = t.round_state().post_deadline + 2 * T
     chain.pending_timestamp = at - 5
     with reverts("QuorumReached"):
         t.engine.abandon(1, sender=accounts[13])
@@ -233,22 +235,22 @@ def test_grinding_the_block_before_the_draw_no_longer_picks_the_seats(project, o
         committers = [str(a.address) for a in accounts[12:20]]
         for i, a in enumerate(accounts[12:20]):
             t.commit(a, t.prepare(1, floats(honest(i))))
-        drawable = int(t.engine.commitDeadline())
+        drawable = int(t.rule_contract.commitDeadline())
         web3 = chain.provider.web3
         hashes, randao = [], None
         for variant in range(12):
             snap = chain.snapshot()
             chain.pending_timestamp = drawable
             # the block before the draw, made 12 ways: another sender arms it each time
-            arm = t.engine.drawSeats(1, sender=accounts[variant])
+            arm = t.rule_contract.drawSeats(1, sender=accounts[variant])
             assert [e.event_name for e in arm.events] == ["DrawArmed"]
             hashes.append(bytes(web3.eth.get_block(arm.block_number)["hash"]))
             chain.mine()
-            receipt = t.engine.drawSeats(1, sender=accounts[variant], gas_limit=3_000_000)
+            receipt = t.rule_contract.drawSeats(1, sender=accounts[variant], gas_limit=3_000_000)
             assert receipt.block_number == arm.block_number + 2
             (ev,) = [e for e in receipt.events if e.event_name == "SeatsDrawn"]
             mix = bytes(web3.eth.get_block(receipt.block_number)["mixHash"])
-            assert bytes(ev.seed) == keccak(encode(["bytes32", "address", "uint256"], [mix, t.address, 1]))
+            assert bytes(ev.seed) == keccak(encode(["bytes32", "address", "uint256"], [mix, t.rule_address, 1]))
             seated = sorted(a for a in committers if t.seated(1, a))
             assert seated == sorted(protocol.draw_seats(bytes(ev.seed), committers, CONS.max_participants)[:2])
             randao = randao or mix

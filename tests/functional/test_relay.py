@@ -50,7 +50,7 @@ def test_the_digest_is_eip712_and_the_reference(relay_task, owner):
     head = bytes(range(32))
     ours = protocol.relay_digest(t.chain_id, t.address, 7, head)
     m = encode_typed_data(full_message=protocol.relay_typed_data(t.chain_id, t.address, 7, head))
-    assert bytes(t.engine.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
+    assert bytes(t.rule_contract.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
 
 
 @settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -401,22 +401,24 @@ def test_max_relayed_settings_are_checked(project, owner):
     def selector(sig):
         return keccak(text=sig)[:4].hex()
 
+    tiers = (list(BASE.tier_thresholds), list(BASE.tier_rewards))
     raw = list(BASE.as_tuple())
-    raw[16] = BASE.max_participants + 1  # maxRelayed
+    raw[14] = BASE.max_participants + 1  # maxRelayed
     assert selector("BadMaxRelayed(uint256,uint256)") in _constructor_error(project, owner, project.PaperRule,
-                                                                              tuple(raw))
+                                                                              tuple(raw), *tiers)
+    # a CONSENSUS task of several columns relays too (the opening is admitted before the
+    # last column finishes the round, not before column 0)
     multi = dataclasses.replace(BASE, max_relayed=1)  # 3 one-word columns
-    assert selector("RelayNeedsOneColumn(uint256)") in _constructor_error(
-        project, owner, project.ConsensusRule, multi.as_tuple(), ConsensusSettings(stake=1).as_tuple())
+    assert BatchTask.deploy(project.ConsensusRule, owner, multi, extra=ConsensusSettings(stake=1)).max_relayed == 1
     sixty = BatchSettings(param_count=8192, max_participants=60, tier_thresholds=(10**9,), tier_rewards=(1,))
-    assert sixty.resolved_max_relayed == 0 and sixty.resolved_column_words == 30
+    assert sixty.resolved_max_relayed == 0 and sixty.resolved_column_words == 26
     with pytest.raises(ValueError, match="cannot fit one word"):
         default_column_words(8192, 60, relayed=60)
     relayable = dataclasses.replace(sixty, max_relayed=60, column_words=1, post_words=1)
     assert selector("ColumnTooCostly(uint256,uint256)") in _constructor_error(project, owner, project.PaperRule,
-                                                                                relayable.as_tuple())
+                                                                                relayable.as_tuple(), *tiers)
     t = BatchTask.deploy(project.PaperRule, owner, sixty, funding=sixty.round_reserve)
-    assert t.max_relayed == 0 and t.max_participants == 60 and t.column_words == 30
+    assert t.max_relayed == 0 and t.max_participants == 60 and t.column_words == 26
 
 
 def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bound(project, owner, accounts, chain):

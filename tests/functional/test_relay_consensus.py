@@ -1,8 +1,9 @@
-"""The relay path under CONSENSUS (ConsensusTask.relay): the commitment stays on chain first,
-the relay replaces the reveal. A relayer carries each seated committer's update with the
-opening of its commitment (salt, declared move); no signature, because the commitment was
-sent from the owner's own account. Every forgery reverts, a false move is refused before
-anything is aggregated, and a left-out committer reveals itself."""
+"""The relay path under CONSENSUS (BatchEngine.relay vouched for by ConsensusRule): the
+commitment stays on chain first, the relay replaces the reveal. A relayer lists each seated
+committer's head with the opening of its commitment (salt, declared move); no signature,
+because the commitment was sent from the owner's own account. Every forgery reverts at the
+listing; a false move is refused by the last column (nothing finalized) until the round
+drops it, and its owner forfeits the stake; a left-out committer reveals itself."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ml import protocol
 from ml.chain import BatchTask
+from ml.rules import adapter_for
 from ml.settings import BatchSettings, ConsensusSettings, column_gas_bound
 from conftest import isolated
 
-N = 40  # 3 words, one column: the relay admits every move before aggregating
+COST = adapter_for("consensus").cost
+
+N = 40  # 3 words, one column
 STAKE = 10**15
 ONE_COLUMN = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
                            max_participants=4, access_price=10**15, tier_thresholds=(500, 900, 1300),
@@ -48,9 +52,10 @@ def ctask(project, owner):
 
 
 def money_ok(t):
-    c = t.engine
-    assert c.balance == int(c.rewardPool()) + int(c.roundReserve()) + int(c.totalOwed()) + int(c.totalStakes()) \
+    c, s = t.engine, t.round_state()
+    assert c.balance == s.reward_pool + s.round_reserve + s.total_owed + s.escrowed \
         + int(c.revenueReceived()) - int(c.revenueWithdrawn())
+    assert t.rule_contract.balance == 0
 
 
 def committed(t, owner, posters, draw=True):
@@ -96,22 +101,22 @@ def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, o
             reward = protocol.reward_for(score, ONE_COLUMN.tier_thresholds, ONE_COLUMN.tier_rewards)
             assert t.withdrawable(a) == reward + STAKE
         assert t.withdrawable(relayer) == ONE_COLUMN.keeper_fee
-        assert r.max_tx_gas <= column_gas_bound(k, 3, False, consensus=True, replay_heads=t.replay_heads)
-        assert int(t.engine.totalStakes()) == 0
+        assert r.max_tx_gas <= column_gas_bound(k, 3, False, COST, replay_heads=t.replay_heads)
+        assert t.escrowed == 0
         money_ok(t)
 
 
 def test_every_seat_relayed_closes_the_round_before_the_deadline(ctask, clients, owner, chain):
     """Commit, then draw and relay: with every seated committer relayed, posting closes at
-    once (no reveal phase to wait out) and the round ends in the relay transaction."""
+    once (no reveal phase to wait out) and the round ends in the one column after the listing."""
     t = ctask
     with isolated(chain):
         posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:4])]
         cs = committed(t, owner, posters)
-        before = int(t.provider.get_block("pending").timestamp)
+        before = t.round_state().now
         r = t.relay(owner, openings(t, cs, clients[:4]), wait=lambda s: pytest.fail(f"waited {s} s"))
         assert r.completed and r.transactions == 1
-        assert before < int(t.engine.postDeadline())
+        assert before < t.round_state().post_deadline
         assert t.current_round == 2
 
 
@@ -129,8 +134,7 @@ def seated(ctask, clients, owner, chain):
 
 
 def _relay_call(t, opened, posted=()):
-    (call,) = t.relay_calls(t.current_round, list(posted), opened)
-    return call
+    return t.relay_calls(t.current_round, list(posted), opened)[0]  # the listing
 
 
 def test_changed_words_revert(seated, owner, reverts):
@@ -182,9 +186,13 @@ def test_leaving_someone_out_cannot_close_the_reveal_early(seated, clients, owne
     assert set(r.rewards) == {str(a.address) for a in clients[:4]}
 
 
-def test_a_false_move_is_refused_before_aggregation(ctask, clients, owner, chain, reverts):
-    """A committer that declared a move its update does not have: the relay carrying it
-    reverts (nothing aggregated); revealing itself, it is rejected and loses the stake."""
+def test_a_false_move_relayed_stalls_the_round_until_dropped_and_forfeits_the_stake(ctask, clients, owner, chain,
+                                                                                     reverts):
+    """A committer that declared a move its update does not have hands its opening to a
+    relayer that lists it (the listing sees only the head, which the commitment opens).
+    The last column measures the move and reverts (BadReveal): nothing is finalized with
+    it. The SDK sees the refusal coming (``stalled``), drops it once the timeout allows, and
+    the round completes with the honest two; the liar's stake goes to the pool."""
     t = ctask
     with isolated(chain):
         posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:3])]
@@ -195,14 +203,19 @@ def test_a_false_move_is_refused_before_aggregation(ctask, clients, owner, chain
         for a, _ in posters:
             t.commit(a, cs[a])
         t.draw_seats(owner, wait=t.advance_time)
+        opened = openings(t, cs, clients[:3])
+        assert [o.owner for o in t.admissible(1, opened)] == [str(a.address) for a in clients[:2]]
+        t.send(_relay_call(t, opened), owner)  # every seat done: posting is over
+        for o in opened:
+            t._updates[(1, o.owner)] = list(o.words)
         with reverts("BadReveal"):
-            t.send(_relay_call(t, openings(t, cs, clients[:3])), owner)
-        pool = t.reward_pool
-        assert t.reveal(clients[2], cs[clients[2]]) is None
-        assert t.reward_pool == pool + STAKE
-        # Every seat is now done (the refused reveal counts): no waiting for the deadline.
-        r = t.relay(owner, openings(t, cs, clients[:2]), wait=lambda s: pytest.fail(f"waited {s} s"))
-        assert r.completed and r.participants == 2
+            t.send(t.column_call(1, 0, [o.words for o in opened]), owner)
+        assert t.stalled(1) == [2]
+        r = t.aggregate(owner, wait=t.advance_time)  # waits for the drop time, drops, aggregates
+        assert r.completed and set(r.rewards) == {str(a.address) for a in clients[:2]}
+        assert np.array_equal(t.global_ints(), protocol.aggregate([u for _, u in posters[:2]], "mean"))
+        (forfeit,) = t.events("StakeForfeited", target="rule", round=1)
+        assert t.withdrawable(clients[2]) == 0 and forfeit.amount == STAKE and t.escrowed == 0
         money_ok(t)
 
 
@@ -232,22 +245,22 @@ def test_a_relay_before_the_draw_reverts(ctask, clients, owner, chain, reverts):
             t.send(_relay_call(t, openings(t, cs, clients[:2])), owner)
 
 
-def test_a_multi_column_task_cannot_relay(project, clients, owner, chain, reverts):
-    """The move of a multi-column update is known only after its last column: such tasks
-    reveal. The SDK refuses to plan it; the contract refuses it too."""
+def test_a_multi_column_task_relays_and_admits_the_moves_with_the_last_column(project, clients, owner, chain):
+    """The relay lists heads only; the words come in the columns and the move is measured
+    across them, so a task of several columns relays too: the openings are admitted by the
+    last column, before the round is finished."""
     multi = dataclasses.replace(ONE_COLUMN, column_words=1, post_words=1)
     with isolated(chain):
         t = BatchTask.launch(project.ConsensusRule, owner, multi, np.zeros(N), funding=multi.round_reserve * 2,
                              extra=CONS)
-        posters = [(a, near(10 + i, i)) for i, a in enumerate(clients[:2])]
-        cs = committed(t, owner, posters)
-        opened = openings(t, cs, clients[:2])
-        with pytest.raises(ValueError, match="one column"):
-            t.relay_calls(1, [], opened)
-        words = [w for o in opened for w in o.words[:1]]
-        assert t.max_relayed == 0  # the constructor refuses more (RelayNeedsOneColumn)
-        with reverts("TooManyRelayed"):
-            t.engine.relay(1, words, [b"\0" * 32] * 2, [o.proof() for o in opened], sender=owner)
+        assert t.max_relayed == multi.max_participants and len(t.columns) == 3
+        ups = [near(10 + i, i) for i in range(2)]
+        cs = committed(t, owner, list(zip(clients[:2], ups)))
+        r = t.relay(owner, openings(t, cs, clients[:2]), wait=t.advance_time)
+        assert r.completed and r.participants == 2 and r.transactions == 3
+        assert np.array_equal(t.global_ints(), protocol.aggregate(ups, "mean"))
+        assert all(t.withdrawable(a) > STAKE for a in clients[:2])
+        money_ok(t)
 
 
 def test_the_keeper_draws_and_relays_together(ctask, clients, owner, chain):
@@ -259,7 +272,7 @@ def test_the_keeper_draws_and_relays_together(ctask, clients, owner, chain):
         cs = committed(t, owner, posters, draw=False)
         r = t.relay(owner, openings(t, cs, clients[:3]), wait=t.advance_time)
         assert r.completed and r.participants == 3 and r.transactions == 1
-        assert int.from_bytes(bytes(t.engine.drawSeed(1)), "big") != 0
+        assert int.from_bytes(bytes(t.rule_contract.drawSeed(1)), "big") != 0
 
 
 def test_more_committers_than_seats_draw_first_and_relay_the_seated(ctask, clients, owner, chain):
@@ -269,7 +282,7 @@ def test_more_committers_than_seats_draw_first_and_relay_the_seated(ctask, clien
         cs = committed(t, owner, posters, draw=False)
         r = t.relay(owner, openings(t, cs, clients[:5]), wait=t.advance_time)
         assert r.completed and r.participants == 4
-        status = {str(a.address): int(t.engine.seatOf(1, a)[0]) for a in clients[:5]}
+        status = {str(a.address): int(t.rule_contract.seatOf(1, a)[0]) for a in clients[:5]}
         assert sorted(status.values()) == [1, 4, 4, 4, 4]  # one committed, never seated
         assert set(r.rewards) == {a for a, s in status.items() if s == 4}
 
@@ -290,18 +303,6 @@ def test_the_sdk_leaves_out_an_opening_the_contract_would_refuse(ctask, clients,
         assert r.completed and set(r.rewards) == {str(a.address) for a in clients[:3]}
         assert t.withdrawable(clients[3]) == STAKE
         money_ok(t)
-
-
-def test_the_web3_relayer_refuses_a_consensus_task(ctask, chain):
-    """Web3Task (the Flower ServerApp's relayer) carries signed updates: pointed at a
-    ConsensusTask it says so instead of sending transactions that cannot succeed."""
-    from pathlib import Path
-
-    from ml.relay import Web3Task, contract_abi
-
-    abi = contract_abi(Path(__file__).resolve().parents[2] / ".build" / "__local__.json")
-    with pytest.raises(ValueError, match="not a PaperTask"):
-        Web3Task(chain.provider.http_uri, ctask.address, abi)
 
 
 # --- what a participant holding seats might try -------------------------------------------
@@ -335,7 +336,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
     from ml.settings import column_fit
 
     seats = 24
-    w = column_fit(seats, "mean", consensus=True, relayed=seats, replay_rounds=3)
+    w = column_fit(seats, "mean", COST, relayed=seats, replay_rounds=3)
     s = BatchSettings(param_count=16 * w, max_participants=seats, min_participants=1, tier_thresholds=(10**9,),
                       tier_rewards=(1,), duplicate_distance=1, replay_rounds=3, keeper_fee=1)
     cons = ConsensusSettings(stake=10**15, max_move=2**16)
@@ -351,7 +352,7 @@ def test_sybils_relayed_into_every_seat_of_the_widest_column_stay_under_the_boun
         for a, c in zip(sybils, cs):
             t.commit(a, c)
         r = t.relay(owner, [t.opening(a, c) for a, c in zip(sybils, cs)], wait=t.advance_time)
-        bound = column_gas_bound(seats, w, False, consensus=True, replay_heads=t.replay_heads)
+        bound = column_gas_bound(seats, w, False, COST, replay_heads=t.replay_heads)
         assert r.completed and r.participants == seats and r.transactions == 1
         assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
         assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
