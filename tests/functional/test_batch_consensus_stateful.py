@@ -82,7 +82,7 @@ def test_consensus_state_machine(project, accounts, chain):
 
         # --- commit, draw, reveal, release ----------------------------------------------
         @precondition(lambda self: self.t.round_open and len(self.commits) < ACTORS
-                      and self.now() < int(self.c.commitDeadline()))
+                      and self.now() < int(self.t.rule_contract.commitDeadline()))
         @rule(pick=st.integers(0, ACTORS - 1), kind=st.sampled_from(KINDS), seed=st.integers(0, 99))
         def commit(self, pick, kind, seed):
             free = [a for a in range(ACTORS) if a not in self.commits]
@@ -111,13 +111,13 @@ def test_consensus_state_machine(project, accounts, chain):
             self.order.append(actor)
             self.stakes += STAKE
 
-        @precondition(lambda self: self.t.round_open and self.commits and self.now() < int(self.c.commitDeadline()))
+        @precondition(lambda self: self.t.round_open and self.commits and self.now() < int(self.t.rule_contract.commitDeadline()))
         @rule()
         def end_commit_phase(self):
-            self._move_to(int(self.c.commitDeadline()))
+            self._move_to(int(self.t.rule_contract.commitDeadline()))
 
         @precondition(lambda self: self.t.round_open and self.seated is None
-                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline()))
+                      and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline)
         @rule(k=st.integers(0, 1))
         def draw(self, k):
             d = self.t.draw_seats(keepers[k])
@@ -128,8 +128,8 @@ def test_consensus_state_machine(project, accounts, chain):
             self.reference = protocol.move_reference([self.commits[a][0].move // N for a in self.seated])
             assert d.move_reference == self.reference
 
-        @precondition(lambda self: self.t.round_open and self.seated and self.now() < int(self.c.postDeadline())
-                      and not bool(self.c.postingClosed()))
+        @precondition(lambda self: self.t.round_open and self.seated and self.now() < self.t.round_state().post_deadline
+                      and not self.t.round_state().posting_closed)
         @rule(pick=st.integers(0, ACTORS - 1))
         def reveal(self, pick):
             waiting = self._waiting()
@@ -155,8 +155,8 @@ def test_consensus_state_machine(project, accounts, chain):
             """Seated actors that have not revealed, wholly or in part."""
             return sorted(self.seated - self.finished - self.half)
 
-        @precondition(lambda self: self.t.round_open and self.seated and self.now() < int(self.c.postDeadline())
-                      and not bool(self.c.postingClosed()))
+        @precondition(lambda self: self.t.round_open and self.seated and self.now() < self.t.round_state().post_deadline
+                      and not self.t.round_state().posting_closed)
         @rule(pick=st.integers(0, ACTORS - 1))
         def reveal_half(self, pick):
             """A seated committer sends post 0 of 2 and stops: a no-show that forfeits its stake."""
@@ -167,7 +167,7 @@ def test_consensus_state_machine(project, accounts, chain):
             self.t.send(self.t.reveal_calls(self.commits[actor][0])[0], people[actor])
             self.half.add(actor)
 
-        @precondition(lambda self: self.t.round_open and not self.crashed and bool(self.c.postingClosed())
+        @precondition(lambda self: self.t.round_open and not self.crashed and self.t.round_state().posting_closed
                       and len(self.listed) >= S.min_participants)
         @rule(k=st.integers(0, 1))
         def keeper_crashes(self, k):
@@ -200,7 +200,7 @@ def test_consensus_state_machine(project, accounts, chain):
             self._new_round()
 
         def releasable(self):
-            over = not self.t.round_open or self.now() >= int(self.c.postDeadline())
+            over = not self.t.round_open or self.now() >= self.t.round_state().post_deadline
             if self.seated is None and not over:
                 return []
             return [a for a in self.commits if a not in self.released and not (self.seated and a in self.seated)]
@@ -219,22 +219,22 @@ def test_consensus_state_machine(project, accounts, chain):
         # Only once someone revealed (or nobody committed): otherwise most rounds would end
         # before anyone revealed. A round never drawn still ends at its deadline (`wait_out`).
         @precondition(lambda self: self.t.round_open
-                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline())
+                      and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline
                       and (self.finished or not self.commits or self.seated == set())
-                      and not bool(self.c.postingClosed()))
+                      and not self.t.round_state().posting_closed)
         @rule()
         def close_posting(self):
-            self._move_to(int(self.c.postDeadline()))
+            self._move_to(self.t.round_state().post_deadline)
 
         @precondition(lambda self: self.t.round_open and self.seated is None and len(self.commits) == 1
-                      and int(self.c.commitDeadline()) <= self.now() < int(self.c.postDeadline()))
+                      and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline)
         @rule()
         def wait_out(self):
             """Nobody draws (tried with one committer, so most rounds do get drawn): the round
             runs to its posting deadline with every stake held."""
-            self._move_to(int(self.c.postDeadline()))
+            self._move_to(self.t.round_state().post_deadline)
 
-        @precondition(lambda self: self.t.round_open and bool(self.c.postingClosed()))
+        @precondition(lambda self: self.t.round_open and self.t.round_state().posting_closed)
         @rule(k=st.integers(0, 1))
         def aggregate(self, k):
             keeper = keepers[k]
@@ -292,7 +292,7 @@ def test_consensus_state_machine(project, accounts, chain):
         # --- invariants (with MoneyRules': the model and the money) -------------------------
         @invariant()
         def stakes_are_held(self):
-            assert int(self.c.totalStakes()) == self.stakes
+            assert self.t.escrowed == self.stakes
 
     run_state_machine_as_test(Consensus, settings=settings(
         max_examples=3, stateful_step_count=25, deadline=None,

@@ -65,7 +65,7 @@ def test_batch_state_machine(project, accounts, chain):
             return len(self.posted) + len(self.relayed)
 
         def posting_open(self):
-            return self.t.round_open and chain.pending_timestamp < int(self.c.postDeadline()) \
+            return self.t.round_open and chain.pending_timestamp < self.t.round_state().post_deadline \
                 and self.seats_taken() < S.max_participants
 
         def _rng_ints(self, kind, seed):
@@ -119,9 +119,12 @@ def test_batch_state_machine(project, accounts, chain):
             sig = signer.sign_message(encode_typed_data(full_message=protocol.relay_typed_data(
                 self.t.chain_id, self.t.address, round_, head)))
             r, vs = compact(int(sig.v), int.from_bytes(bytes(sig.r), "big"), int.from_bytes(bytes(sig.s), "big"))
-            if chain.pending_timestamp < int(self.c.postDeadline()) and self.seats_taken() + 1 < S.max_participants:
-                chain.pending_timestamp = int(self.c.postDeadline())  # not a full house: after the deadline
-            self.c.relay(round_, [head], [(str(signer.address), r, vs)], sender=keepers[0])
+            if chain.pending_timestamp < self.t.round_state().post_deadline and self.seats_taken() + 1 < S.max_participants:
+                chain.pending_timestamp = self.t.round_state().post_deadline  # not a full house: after the deadline
+            from eth_abi import encode
+
+            self.c.relay(round_, [head], [encode(["address", "bytes32", "bytes32"], [str(signer.address), r, vs])],
+                         sender=keepers[0])
 
         def _update(self, words):
             from ml.chain import Update
@@ -164,9 +167,9 @@ def test_batch_state_machine(project, accounts, chain):
                     self.t._updates[(self.t.current_round, addr)] = words  # public: still unusable
             self.relayed.append((addr, None, kind))
 
-        @precondition(lambda self: self.t.round_open and int(self.c.columnCursor()) == 0 and not self.relayed
+        @precondition(lambda self: self.t.round_open and self.t.round_state().columns_done == 0 and not self.relayed
                       and len(self.posted) >= S.min_participants
-                      and (chain.pending_timestamp >= int(self.c.postDeadline())
+                      and (chain.pending_timestamp >= self.t.round_state().post_deadline
                            or self.seats_taken() == S.max_participants))
         @rule(k=st.integers(0, 1))
         def keeper_crashes(self, k):
@@ -181,7 +184,7 @@ def test_batch_state_machine(project, accounts, chain):
         @precondition(lambda self: self.t.round_open)
         @rule()
         def close_posting(self):
-            chain.pending_timestamp = max(chain.pending_timestamp, int(self.c.postDeadline()))
+            chain.pending_timestamp = max(chain.pending_timestamp, self.t.round_state().post_deadline)
 
         @precondition(lambda self: self.t.round_open)
         @rule(k=st.sampled_from([T // 2, T, 2 * T]))
@@ -195,7 +198,7 @@ def test_batch_state_machine(project, accounts, chain):
             self.t.abandon(keepers[k])
             self._new_round()
 
-        @precondition(lambda self: self.t.round_open and (chain.pending_timestamp >= int(self.c.postDeadline())
+        @precondition(lambda self: self.t.round_open and (chain.pending_timestamp >= self.t.round_state().post_deadline
                                                             or self.seats_taken() == S.max_participants))
         @rule(k=st.integers(0, 1))
         def aggregate(self, k):
