@@ -5,6 +5,17 @@ import {CodeStore} from "./lib/CodeStore.sol";
 import {ColumnKit} from "./ColumnKit.sol";
 import {ColumnMath} from "./lib/ColumnMath.sol";
 import {Entry, Records, Tagged} from "./lib/Records.sol";
+import {
+    EXIT_DELAY,
+    MAX_COLUMN_BYTES,
+    MAX_COLUMN_GAS,
+    MAX_COLUMN_WORDS,
+    MAX_DUPLICATE_DISTANCE,
+    MAX_DURATION,
+    MAX_POST_WORDS,
+    MAX_REPLAY_ROUNDS,
+    MAX_SEATS
+} from "./lib/Limits.sol";
 import {Hooks, IRule} from "./interfaces/IRule.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
@@ -127,26 +138,6 @@ contract BatchEngine is RevenueShare {
     uint256 internal constant MEAN = 0;
     uint256 internal constant MEDIAN = 1;
     uint256 internal constant TRIMMED_MEAN = 2;
-    /// @notice Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
-    uint256 internal constant MAX_SEATS = 256;
-    /// @notice Largest column: a data contract under the 24,576-byte code limit (EIP-170).
-    uint256 internal constant MAX_COLUMN_WORDS = 767;
-    /// @notice Calldata bound of a column transaction (128 KiB pool limit, less room for the
-    ///         selector, offsets and the transaction envelope).
-    uint256 internal constant MAX_COLUMN_BYTES = 126 * 1024;
-    /// @notice Largest post: its calldata stays under MAX_COLUMN_BYTES too (selector, five
-    ///      head words, two lengths, a two-word proof and the words), and its SWAR distance
-    ///      sums cannot overflow a 32-bit slot.
-    uint256 internal constant MAX_POST_WORDS = 4022;
-    /// @notice Seconds between `endTask` and the first `sweep`.
-    uint256 internal constant EXIT_DELAY = 7 days;
-    /// @notice Longest phase or timeout a task may set: every round ends within bounded time.
-    uint256 internal constant MAX_DURATION = 30 days;
-    /// @notice Largest near-duplicate bound: a mean distance per parameter never exceeds
-    ///         2^16, and the sample limit (x 16 x samples) stays far from overflow.
-    uint256 internal constant MAX_DUPLICATE_DISTANCE = 1 << 16;
-    /// @notice Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
-    uint256 internal constant MAX_COLUMN_GAS = 12_000_000;
     /// @dev Upper bounds (measured, with margin) for `columnGasBound`: per column; per seat
     ///      (replay check, settlement); per pair of seats (duplicate samples); per word of
     ///      one update (calldata, load, sum, link); per comparator and column word (sorting);
@@ -168,8 +159,6 @@ contract BatchEngine is RevenueShare {
     uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
     /// @dev Column gas per seat and word when the rule measures distances to the new model.
     uint256 internal constant GAS_PER_NEW_WORD = 600;
-    /// @notice Most rounds a task may look back for replays (bounds column 0's lookups).
-    uint256 internal constant MAX_REPLAY_ROUNDS = 16;
     /// @dev Blocks between arming a seed and the block whose RANDAO value it takes: the
     ///      proposer of the arming block knows the next block's value (its own reveal), not
     ///      the one after.
@@ -196,7 +185,7 @@ contract BatchEngine is RevenueShare {
         bool replay);
     event RoundFinalized(uint256 indexed round, uint256 version, uint256 participants);
     event RoundAbandoned(uint256 indexed round, uint256 participants);
-    /// @notice The rule's escrow changed (a stake deposited, released or forfeited).
+    /// @notice The rule put wei in its escrow (a stake); it says when it releases or forfeits it.
     event Escrowed(uint256 escrowed);
     event Withdrawn(address indexed account, uint256 owed, uint256 revenue);
     event TaskEnded(uint256 sweepableAt);
@@ -248,7 +237,7 @@ contract BatchEngine is RevenueShare {
     error TaskIsEnded();
     error SweepTooEarly(uint256 sweepableAt, uint256 nowTime);
     /// @notice A hook-only function called by someone other than the task's rule.
-    error NotRule(address caller);
+    error NotRule();
     /// @notice The rule moved more of its escrow than it holds.
     error EscrowExceeded(uint256 amount, uint256 escrowed);
     /// @notice The rule scored a different number of updates than were listed.
@@ -418,7 +407,8 @@ contract BatchEngine is RevenueShare {
         ColumnKit kit = new ColumnKit();
         _kit = kit;
         uint256 gasBound = _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1,
-            s.replayRounds * s.maxParticipants, spec);
+            s.replayRounds * s.maxParticipants,
+            _ruleGas(s.maxParticipants, column, spec.hooks, spec.gasPerColumn, spec.gasPerSeat));
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);
@@ -496,7 +486,7 @@ contract BatchEngine is RevenueShare {
 
     /// @dev Only the task's rule (hook callbacks: its escrow).
     function _checkRule() internal view {
-        if (msg.sender != address(rule)) revert NotRule(msg.sender);
+        if (msg.sender != address(rule)) revert NotRule();
     }
 
     function _has(uint256 hook) internal view returns (bool) {
@@ -598,14 +588,6 @@ contract BatchEngine is RevenueShare {
         return _settings;
     }
 
-    /// @notice The protocol's limits (one read instead of a getter each): seats per round,
-    ///         words per column, calldata bytes per column, words per post, gas per
-    ///         column, replay rounds, seconds from `endTask` to `sweep`, longest phase or
-    ///         timeout, largest `duplicateDistance`.
-    function limits() external pure returns (uint256[9] memory) {
-        return [MAX_SEATS, MAX_COLUMN_WORDS, MAX_COLUMN_BYTES, MAX_POST_WORDS, MAX_COLUMN_GAS,
-            MAX_REPLAY_ROUNDS, EXIT_DELAY, MAX_DURATION, MAX_DUPLICATE_DISTANCE];
-    }
 
     /// @notice Wei a round locks when it opens: maxParticipants x top reward + fees.
     function roundReserveNeeded() public view returns (uint256) {
@@ -638,7 +620,7 @@ contract BatchEngine is RevenueShare {
     ///         hooks (see `_columnGasBound`; `ml.settings.column_gas_bound` mirrors it).
     function columnGasBound(uint256 n, uint256 relayed, uint256 w, uint256 sorts) external view returns (uint256) {
         return _columnGasBound(_kit, n, relayed, w, sorts, replayRounds * maxParticipants,
-            RuleSpec(_hooks, 0, _ruleGasPerColumn, _ruleGasPerSeat, 0));
+            _ruleGas(n, w, _hooks, _ruleGasPerColumn, _ruleGasPerSeat));
     }
 
     /// @dev An upper bound of a column transaction's gas with n seats, `relayed` of them
@@ -649,7 +631,7 @@ contract BatchEngine is RevenueShare {
     ///      columns). It holds in the worst case a participant can arrange: every seat a
     ///      fresh account, every pair of updates a confirmed near-duplicate.
     ///      `replayHeads`: replayRounds x maxParticipants, the most heads of earlier rounds
-    ///      column 0 may look up; `spec`: the rule's hooks and the gas they add.
+    ///      column 0 may look up; `ruleGas`: what the rule's hooks add (`_ruleGas`).
     function _columnGasBound(
         ColumnKit kit,
         uint256 n,
@@ -657,19 +639,23 @@ contract BatchEngine is RevenueShare {
         uint256 w,
         uint256 sorts,
         uint256 replayHeads,
-        RuleSpec memory spec
+        uint256 ruleGas
     ) internal view returns (uint256) {
         uint256 comparators = sorts == 0 ? 0 : kit.comparators(n);
         uint256 replays = replayHeads == 0 ? 0 : GAS_REPLAY_LIST + replayHeads * GAS_PER_REPLAY_HEAD;
         return GAS_COLUMN_BASE + n * GAS_PER_SEAT + replays + n * n * GAS_PER_PAIR
             + w * (n * GAS_PER_UPDATE_WORD + comparators * GAS_PER_COMPARATOR_WORD + GAS_PER_MODEL_WORD)
-            + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + _ruleGas(n, w, spec);
+            + relayed * (GAS_PER_RELAYED_SEAT + w * GAS_PER_RELAYED_WORD) + ruleGas;
     }
 
     /// @dev What the rule adds: its hooks' gas, and the distances to the new model it asks for.
-    function _ruleGas(uint256 n, uint256 w, RuleSpec memory spec) internal pure returns (uint256) {
-        uint256 toNew = spec.hooks & Hooks.DISTANCE_TO_NEW == 0 ? 0 : n * w * GAS_PER_NEW_WORD;
-        return toNew + spec.gasPerColumn + n * spec.gasPerSeat;
+    function _ruleGas(uint256 n, uint256 w, uint256 hooks, uint256 perColumn, uint256 perSeat)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 toNew = hooks & Hooks.DISTANCE_TO_NEW == 0 ? 0 : n * w * GAS_PER_NEW_WORD;
+        return toNew + perColumn + n * perSeat;
     }
 
     /// @notice Whether the current round's posting phase is over (deadline passed, every seat
@@ -955,8 +941,7 @@ contract BatchEngine is RevenueShare {
     function _takeEscrow(uint256 amount) internal {
         uint256 held = escrowed;
         if (amount > held) revert EscrowExceeded(amount, held);
-        escrowed = held - amount;
-        emit Escrowed(held - amount);
+        escrowed = held - amount; // the rule's own events say why (a stake returned or forfeited)
     }
 
     /// @notice Pays the caller everything credited to it: rewards, fees and licence revenue.
@@ -1268,7 +1253,7 @@ contract BatchEngine is RevenueShare {
         for (uint256 k; k <= window; ++k) {
             ring[k] = _headLists[k];
         }
-        _replays = _kit.replays(heads, ring, round, window, roundSeed(round))[0];
+        _replays = _kit.replays(heads, ring, round, window, roundSeed(round));
         // this round's list, for the ring once the round is accepted (`_finishRound`)
         _pendingHeads = uint160(heads) | (round << 160);
     }
@@ -1397,9 +1382,8 @@ contract BatchEngine is RevenueShare {
 
     /// @dev Bit i set iff list entry i is half of a pair confirmed near on some column and
     ///      never refuted (one pass over the bitmaps, in memory).
-    function _duplicateFlags(uint256 n) internal view returns (uint256[] memory flags) {
-        flags = new uint256[]((n + 255) >> 8);
-        if (duplicateDistance == 0 || n < 2) return flags;
+    function _duplicateFlags(uint256 n) internal view returns (uint256) {
+        if (duplicateDistance == 0 || n < 2) return 0;
         uint256[] memory live = new uint256[]((n * n + 255) >> 8);
         for (uint256 k; k < live.length; ++k) {
             live[k] = _confirmed[k] & ~_refuted[k];
@@ -1477,9 +1461,9 @@ contract BatchEngine is RevenueShare {
         (uint256[] memory scores, uint256[] memory rewards, uint256 refund) = rule.settle(round, who, fromOld, toNew);
         if (scores.length != n || rewards.length != n) revert BadSettlement(rewards.length, n);
         _takeEscrow(refund * n);
-        uint256[] memory dups = _duplicateFlags(n);
+        uint256 dups = _duplicateFlags(n);
         for (uint256 i; i < n; ++i) {
-            bool dup = (dups[i >> 8] >> (i & 255)) & 1 != 0;
+            bool dup = (dups >> i) & 1 != 0;
             bool replay = (_replays >> i) & 1 != 0;
             uint256 reward = dup || replay ? 0 : rewards[i];
             if (reward > _maxReward) revert RewardTooLarge(reward, _maxReward);

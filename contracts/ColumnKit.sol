@@ -2,12 +2,10 @@
 pragma solidity ^0.8.28;
 
 import {ColumnMath} from "./lib/ColumnMath.sol";
-import {MedianLib} from "./lib/MedianLib.sol";
 
 /// @title ColumnKit
 /// @notice Stateless column math a task calls instead of carrying it: the sorting-network
-///         column of MEDIAN and TRIMMED_MEAN, the near-duplicate pair test, the replay test
-///         and the seat draw's lower median. Every task creates its own kit in its constructor (no
+///         column of MEDIAN and TRIMMED_MEAN, the near-duplicate pair test, and the replay test. Every task creates its own kit in its constructor (no
 ///         library linking, nothing to trust but the task's own creation code), which keeps
 ///         the tasks under the EIP-170 code limit. Functions of their arguments (and of the
 ///         head lists, write-once data contracts, that `replays` reads).
@@ -218,10 +216,10 @@ contract ColumnKit {
     function replays(address current, uint256[] calldata ring, uint256 round, uint256 window, bytes32 salt)
         external
         view
-        returns (uint256[] memory flags)
+        returns (uint256)
     {
         uint256 n = (current.code.length - 1) >> 4;
-        flags = new uint256[]((n + 255) >> 8);
+        uint256[] memory flags = new uint256[]((n + 255) >> 8);
         uint256 size = 2;
         while (size < 2 * n) size <<= 1; // half full at most: ~2 probes per lookup
         uint256[] memory keys = new uint256[](size);
@@ -233,6 +231,7 @@ contract ColumnKit {
             address list = address(uint160(ring[k]));
             _lookUp(list, (list.code.length - 1) >> 4, keys, at, flags, salt, false);
         }
+        return flags[0]; // n <= MAX_SEATS = 256: one word
     }
 
     /// @dev Looks every head of `list` up in the open-addressing table (`keys`: head or 0;
@@ -278,25 +277,16 @@ contract ColumnKit {
         }
     }
 
-    /// @notice Bit i set iff list entry i is half of a pair whose bit is set in `live`
-    ///         (confirmed near on some column and never refuted).
-    function duplicateFlags(uint256[] calldata live, uint256 n) external pure returns (uint256[] memory flags) {
-        flags = new uint256[]((n + 255) >> 8);
+    /// @notice Bit i set iff list entry i (n <= 256) is half of a pair whose bit is set in
+    ///         `live` (confirmed near on some column and never refuted).
+    function duplicateFlags(uint256[] calldata live, uint256 n) external pure returns (uint256 flags) {
         unchecked {
             for (uint256 a; a < n; ++a) {
                 for (uint256 b = a + 1; b < n; ++b) {
                     uint256 p = a * n + b;
-                    if ((live[p >> 8] >> (p & 255)) & 1 != 0) {
-                        flags[a >> 8] |= 1 << (a & 255);
-                        flags[b >> 8] |= 1 << (b & 255);
-                    }
+                    if ((live[p >> 8] >> (p & 255)) & 1 != 0) flags |= (1 << a) | (1 << b);
                 }
             }
         }
-    }
-
-    /// @notice See MedianLib.lowerMedian.
-    function lowerMedian(uint256[] memory values) external pure returns (uint256) {
-        return MedianLib.lowerMedian(values);
     }
 }

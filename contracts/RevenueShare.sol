@@ -46,9 +46,9 @@ abstract contract RevenueShare {
     ///      128): a reward and its shares are credited with one storage write.
     mapping(address => uint256) internal _accounts;
     /// @notice Sum of all shares.
-    uint256 public totalShares;
+    uint256 internal totalShares;
     /// @notice Cumulative revenue per share, scaled by 2^64.
-    uint256 public magnifiedRevenuePerShare;
+    uint256 internal magnifiedRevenuePerShare;
     /// @notice Wei received from licence sales and distributed to shareholders.
     uint256 public revenueReceived;
     /// @notice Wei of revenue already withdrawn by contributors.

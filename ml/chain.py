@@ -73,6 +73,7 @@ class BatchRound:
     block_number: int = 0
     scores: dict[str, int] = field(default_factory=dict)  # participant -> the rule's score
     tiers: dict[str, int] = field(default_factory=dict)  # participant -> tier (tiered rules)
+    blocks: list[int] = field(default_factory=list)  # every block the round's transactions landed in
 
 
 @dataclass(frozen=True)
@@ -117,20 +118,22 @@ class TaskClient:
     posted or relayed as calldata, then aggregated column by column by anyone; the model,
     money and round views are free calls."""
 
-    def __init__(self, transport: Transport, address: str) -> None:
+    def __init__(self, transport: Transport, address: str, abis: dict[str, list[dict]] | None = None) -> None:
+        """``abis``: contract name -> ABI (default: the project's compiled manifest)."""
         from .rules import adapter_for
 
         self.transport = transport
         self.web3 = w3 = transport.web3
         self.address = w3.to_checksum_address(address)
-        self._engine = w3.eth.contract(address=self.address, abi=abi_of("BatchEngine"))
+        abi = (lambda name: abis[name]) if abis else abi_of
+        self._engine = w3.eth.contract(address=self.address, abi=abi("BatchEngine"))
         rule_address = self._engine.functions.rule().call()
         probe = w3.eth.contract(address=rule_address, abi=[{
             "type": "function", "name": "name", "stateMutability": "view", "inputs": [],
             "outputs": [{"name": "", "type": "string"}]}])
         self.adapter = adapter_for(probe.functions.name().call())
         self.rule_address = rule_address
-        self._rule = w3.eth.contract(address=rule_address, abi=abi_of(self.adapter.contract))
+        self._rule = w3.eth.contract(address=rule_address, abi=abi(self.adapter.contract))
         self.rule = self.adapter.name
         self._decoder = EventDecoder(w3, {self.address: self._engine.abi, rule_address: self._rule.abi})
         self.config = cfg = TaskConfig.from_words(self._engine.functions.settings().call())
@@ -146,6 +149,7 @@ class TaskClient:
         self.sorts = self.aggregation != "mean"
         self.chain_id = int(w3.eth.chain_id)
         self._send_targets: dict[str, Any] = {}
+        self._collect: list[Receipt] | None = None  # a relay's or aggregation's receipts so far
         self._updates: dict[tuple[int, str], list[int]] = {}  # (round, address) -> words known here
 
     # --- construction ------------------------------------------------------------------
@@ -161,11 +165,13 @@ class TaskClient:
         return cls(transport, address)
 
     @classmethod
-    def over_web3(cls, rpc_url: str, address: str) -> "TaskClient":
-        """The task at ``address`` through bare web3.py (no ape): senders are eth-account keys."""
+    def over_web3(cls, rpc_url: str, address: str, abis: dict[str, list[dict]] | None = None) -> "TaskClient":
+        """The task at ``address`` through bare web3.py (no ape): senders are eth-account
+        ``LocalAccount``s. ``abis``: contract name -> ABI (``task_abis()``), default the
+        project's compiled manifest."""
         from web3 import Web3
 
-        return cls(Web3Transport(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 120}))), address)
+        return cls(Web3Transport(Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 120}))), address, abis)
 
     @classmethod
     def deploy(cls, rule: Any, sender: Any, settings: BatchSettings, funding: int = 0,
@@ -241,7 +247,17 @@ class TaskClient:
         tx_hash = _hex(raw["transactionHash"])
         data = self.web3.eth.get_transaction(tx_hash)["input"]
         events = [e for e in (self._decoder.decode(log) for log in raw["logs"]) if e is not None]
-        return Receipt(tx_hash, int(raw["gasUsed"]), int(raw["blockNumber"]), len(bytes(data)), events)
+        receipt = Receipt(tx_hash, int(raw["gasUsed"]), int(raw["blockNumber"]), len(bytes(data)), events)
+        if self._collect is not None:
+            self._collect.append(receipt)
+        return receipt
+
+    def _collecting(self) -> bool:
+        """Starts collecting receipts for a round's figures; False if a caller already is."""
+        if self._collect is not None:
+            return False
+        self._collect = []
+        return True
 
     def events(self, name: str, target: str = "engine", **filters: Any) -> list[Event]:
         """Every ``name`` event of the engine (or rule) so far whose indexed ``filters`` match."""
@@ -273,6 +289,10 @@ class TaskClient:
     def advance_time(self, seconds: int) -> None:
         """Development chains only: the next block's timestamp moves ``seconds`` ahead."""
         self.transport.advance_time(seconds)
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        """Development chains only: the next block gets ``timestamp`` (a phase's first block)."""
+        self.web3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])
 
     def withdrawable(self, account: Any) -> int:
         return int(self.view("engine", "withdrawable", self.address_of(account)))
@@ -489,6 +509,14 @@ class TaskClient:
         seat taken, or every drawn seat done), else after the posting deadline
         (``wait(seconds)``), when a left-out owner has had its chance to post; then lists them
         (``relay``: heads and proofs) and sends every column."""
+        top = self._collecting()
+        try:
+            return self._relay(sender, relayed, wait)
+        finally:
+            if top:
+                self._collect = None
+
+    def _relay(self, sender: Any, relayed: Sequence[Relayable], wait: Callable[[int], None] | None) -> BatchRound:
         round_ = self.current_round
         relayed, seats, extra_gas = self.adapter.before_relay(self, sender, round_, list(relayed), wait)
         names = self.entrants(round_)
@@ -599,6 +627,14 @@ class TaskClient:
         then sends every remaining column (or abandons a round below quorum). Relayed updates
         this client cannot carry (``stalled``) are dropped once the contract allows it
         (waiting for that too); the round's seed is sealed first."""
+        top = self._collecting()
+        try:
+            return self._aggregate(sender, wait, extra_gas)
+        finally:
+            if top:
+                self._collect = None
+
+    def _aggregate(self, sender: Any, wait: Callable[[int], None] | None, extra_gas: int) -> BatchRound:
         state = self.round_state()
         round_ = state.round
         if not state.posting_closed and state.post_deadline > state.now:
@@ -614,7 +650,7 @@ class TaskClient:
             if at > state.now:
                 (wait or time.sleep)(at - state.now + 1)
             extra_gas += self.drop(sender, stuck)
-            return self.aggregate(sender, wait, extra_gas)
+            return self._aggregate(sender, wait, extra_gas)
         if state.columns_done == 0:
             extra_gas += self.seal_seed(sender, column_next=True)
         names = self.entrants(round_)
@@ -633,7 +669,8 @@ class TaskClient:
             round_, participants, True, {str(e.participant): int(e.reward) for e in rewarded},
             [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
             sum(gas) + extra_gas, len(gas), max(gas), max(r.data_bytes for r in receipts), self.round_open,
-            receipts[-1].block_number, scores, self.adapter.tiers_of(self, scores))
+            receipts[-1].block_number, scores, self.adapter.tiers_of(self, scores),
+            sorted({r.block_number for r in [*(self._collect or []), *receipts]}))
 
     # --- money ----------------------------------------------------------------------------
 
@@ -670,7 +707,7 @@ def _hex(h: Any) -> str:
 
 
 #: Adapter methods the client calls itself, not actions of the rule.
-_ADAPTER_HOOKS = {"deploy_args", "phase", "status", "before_relay", "refuses", "tiers", "tiers_of"}
+_ADAPTER_HOOKS = {"deploy_args", "phase", "status", "before_relay", "refuses", "tiers", "tiers_of", "enroll"}
 
 #: The name the rest of the project grew up with.
 BatchTask = TaskClient
@@ -691,6 +728,14 @@ class NaiveBaseline:
         return int(self.contract.finalize(from_, to, sender=sender).gas_used)
 
 
+def task_abis() -> dict[str, list[dict]]:
+    """The ABIs a task client needs (the engine's and every rule's), for a process that
+    reads no manifest (``TaskClient.over_web3(..., abis=task_abis())``)."""
+    from .rules import RULES, adapter_for
+
+    return {name: abi_of(name) for name in ["BatchEngine", *(adapter_for(r).contract for r in RULES)]}
+
+
 def download_model(address: str, model: Any, transport: Transport | None = None) -> Any:
     """Loads the current global model of the task at ``address`` into a torch model, using
     view calls only (no transaction, no account needed)."""
@@ -703,6 +748,7 @@ def download_model(address: str, model: Any, transport: Transport | None = None)
 def set_automine(web3: Any, on: bool, block_time: int = 0) -> None:
     """A dev anvil: mine per transaction (``on``), or every ``block_time`` seconds."""
     if on:
+        web3.provider.make_request("evm_setIntervalMining", [0])
         web3.provider.make_request("evm_setAutomine", [True])
     else:
         web3.provider.make_request("evm_setIntervalMining", [int(block_time)])

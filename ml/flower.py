@@ -5,8 +5,9 @@
   participant key (``node_config["fedchain-key-file"]``), so the Flower server can carry
   the update but not change it. The key never leaves the SuperNode.
 - ``FedChain``: a strategy for the ``ServerApp``. It reads the global model from the chain
-  to configure each round, relays the signed replies to the task in column transactions
-  (``ml.relay.Web3Task``) and hands back the model the chain aggregated: the server never
+  to configure each round, relays the signed replies to the task (``ml.chain.TaskClient``
+  over bare web3.py: a relay listing, then the column transactions) and hands back the model
+  the chain aggregated: the server never
   decides the model. The aggregation rule is the task's; ``chain_rule`` maps Flower's
   FedAvg / FedMedian / FedTrimmedAvg onto MEAN / MEDIAN / TRIMMED_MEAN and the strategy
   refuses a task deployed with another rule.
@@ -26,7 +27,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, Strategy
 
 from . import codec
-from .relay import Web3Task
+from .chain import TaskClient
 from .signing import SignedUpdate, recover_signer, sign_update
 
 log = logging.getLogger("fedchain.flower")
@@ -98,7 +99,7 @@ class FedChain(FedAvg):
     default). Clients are sampled as FedAvg does (``min_nodes`` of them, every round);
     evaluation is left to ``evaluate_fn`` of ``start`` on the chain's model."""
 
-    def __init__(self, task: Web3Task, relayer_key: str, template: ArrayRecord, min_nodes: int,
+    def __init__(self, task: TaskClient, relayer_key: str, template: ArrayRecord, min_nodes: int,
                  rule_of: Strategy | None = None) -> None:
         super().__init__(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=min_nodes,
                          min_available_nodes=min_nodes)
@@ -158,7 +159,11 @@ class FedChain(FedAvg):
                         "first %d", server_round, len(signed), self.task.max_participants,
                         self.task.max_relayed, room)
             signed = signed[:room]
-        out = self.task.relay(self.relayer_key, signed)
+        from eth_account import Account
+
+        r = self.task.relay(Account.from_key(self.relayer_key), signed)
+        out = {"round": r.round, "participants": r.participants, "relayed": len(signed), "gas": r.gas_used,
+               "transactions": r.transactions, "max_tx_gas": r.max_tx_gas, "blocks": r.blocks, "rewards": r.rewards}
         self.rounds.append(out)
         metrics = MetricRecord({"participants": out["participants"], "gas": out["gas"],
                                 "transactions": out["transactions"], "blocks": len(out["blocks"]),

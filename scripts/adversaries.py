@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 import torch
-from ape import accounts, chain, project
+from ape import accounts, chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -61,7 +61,7 @@ def cli(ecosystem, network, provider, rounds, accuracy_rounds, splits, alpha, se
     data = datasets.load_dataset("mnist")
     accts = list(accounts.test_accounts)
     owner, clients = accts[0], accts[1 : 1 + len(MIXED)]
-    containers = {"paper": project.PaperTask, "consensus": project.ConsensusTask}
+    containers = {"paper": "paper", "consensus": "consensus"}  # rule names (ml.rules)
     train = TrainConfig()
 
     def advance(seconds: int) -> None:

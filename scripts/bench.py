@@ -13,6 +13,7 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
+from ml.rules import adapter_for
 from ml.settings import ConsensusSettings, column_fit, default_column_words, default_max_relayed
 from studies import bench
 
@@ -81,16 +82,16 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
                         continue
                     click.echo(f"paper, {agg}, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(
-                        project.PaperTask, provider, accts[0], clients_all[:k], n, agg, rng, block_time=block_time,
+                        "paper", provider, accts[0], clients_all[:k], n, agg, rng, block_time=block_time,
                         relay=path == "relay").as_dict())
             if k <= consensus_up_to:
-                # A CONSENSUS relay admits every move before aggregating: one-column models only.
-                one_column = default_max_relayed(n, k, "mean", consensus=True,
-                                                 replay_rounds=bench.REPLAY_ROUNDS) == k
-                for path in ("post", "relay") if relay and one_column else ("post",):
+                # A relay whose column gas would leave too narrow a column is not offered.
+                relayable = default_max_relayed(n, k, "mean", adapter_for("consensus").cost,
+                                                replay_rounds=bench.REPLAY_ROUNDS) == k
+                for path in ("post", "relay") if relay and relayable else ("post",):
                     click.echo(f"consensus, mean, {path}, {n:,} params x {k} clients ...", err=True)
                     out["batch"].append(bench.measure_batch(
-                        project.ConsensusTask, provider, accts[0], clients_all[:k], n, "mean", rng,
+                        "consensus", provider, accts[0], clients_all[:k], n, "mean", rng,
                         block_time=block_time, consensus=ConsensusSettings(stake=10**15, max_move=2**16),
                         relay=path == "relay").as_dict())
         click.echo(f"\nSteady state (round 2), {block_time}-s blocks, block gas limit {out['block_gas_limit']:,}: "

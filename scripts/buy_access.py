@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from ape import chain, project
+from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -24,7 +24,7 @@ def cli(ecosystem, network, provider, record_path, account_spec):
         record, buyer = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    task = BatchTask.at(record.container(project), record.address)
+    task = BatchTask.at(record.address)
     if task.has_access(buyer):
         raise click.ClickException(f"{buyer.address} already holds a licence; nothing was sent")
     if int(buyer.balance) < task.access_price:

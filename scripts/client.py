@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import torch
-from ape import chain, project
+from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -55,9 +55,9 @@ def cli(ecosystem, network, provider, record_path, account_spec, data_dir, shard
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     cfg = record.deploy_config
-    task = BatchTask.at(record.container(project), record.address)
-    if task.rule == "consensus" and int(account.balance) < task.stake:
-        raise click.ClickException(f"insufficient funds: {account.address} cannot pay the {task.stake} wei stake")
+    task = BatchTask.at(record.address)
+    if task.rule == "consensus" and int(account.balance) < task.stake():
+        raise click.ClickException(f"insufficient funds: {account.address} cannot pay the {task.stake()} wei stake")
     data = datasets.load_dataset(cfg.dataset, data_dir)
     part = datasets.partition(data.y_train, n, "iid", cfg.seed)[i]
     tag = f"client {i}/{n} {str(account.address)[:8]}"

@@ -56,8 +56,7 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
         address = json.loads(record.read_text())["address"]
         # The demo watches the chain through the SDK like any other reader.
         connected.enter_context(networks.parse_network_choice(anvil.uri))
-        task = BatchTask.at(project.ConsensusTask if json.loads(record.read_text())["config"]["reward_rule"] == "consensus"
-                           else project.PaperTask, address)
+        task = BatchTask.at(address)
         keeper = keeper_proc(folder, anvil.uri, record, account=clients + 1).start()
         cprocs = [client_proc(folder, anvil.uri, record, i, clients, account=i + 1).start() for i in range(clients)]
         procs = [keeper, *cprocs]

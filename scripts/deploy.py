@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from ape import chain, project
+from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -49,9 +49,8 @@ def cli(ecosystem, network, provider, config_path, account_spec, record_path, da
         raise click.ClickException(
             f"insufficient funds: {owner.address} holds {int(owner.balance) / 1e18:.6f} ETH, the deployment needs "
             f"~{need / 1e18:.6f} ETH (funding {cfg.funding_eth} + gas); nothing was sent")
-    task = BatchTask.launch(getattr(project, cfg.contract_name), owner, settings,
-                            initial_weights(cfg.model, data, cfg.seed, settings.fmt), funding=cfg.funding_wei,
-                            consensus=cfg.consensus())
+    task = BatchTask.launch(cfg.reward_rule, owner, settings, initial_weights(cfg.model, data, cfg.seed, settings.fmt),
+                            funding=cfg.funding_wei, extra=cfg.consensus())
     record = DeploymentRecord(address=task.address, chain_id=int(chain.chain_id), network=network.name,
                               deployer=str(owner.address), block=int(chain.blocks.head.number), param_count=n,
                               config={k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()})

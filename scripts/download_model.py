@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 import torch
-from ape import chain, project
+from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -34,8 +34,7 @@ def cli(ecosystem, network, provider, record_path, out_path, evaluate):
         raise click.ClickException(str(err)) from err
     cfg = record.deploy_config
     data = datasets.load_dataset(cfg.dataset)
-    model = download_model(record.container(project), record.address,
-                           build_model(cfg.model, data.n_features, data.n_classes))
+    model = download_model(record.address, build_model(cfg.model, data.n_features, data.n_classes))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), out_path)
     msg = f"saved the global model of {record.address} to {out_path}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 import torch
-from ape import accounts, project
+from ape import accounts
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -72,7 +72,7 @@ def cli(ecosystem, network, provider, quick, quick_rounds, block_time, gas_price
     if len(accts) < need:
         raise click.UsageError(f"need {need} test accounts (ape-config.yaml test.number_of_accounts), have {len(accts)}")
     data = datasets.load_dataset("mnist")
-    container = project.PaperTask
+    container = "paper"
 
     def run(clients, rounds, split, baseline=True, block=None, model="logreg", path="post"):
         label = f"{model} {clients}c {split} {f'{block}s' if block else 'instant'} {path}"

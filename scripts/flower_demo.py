@@ -45,7 +45,7 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
     from ml.data import load_dataset, partition
     from ml.node.deployment import load_config
     from ml.node.flower_net import FlowerNet
-    from ml.relay import contract_abi
+    from ml.chain import task_abis
     from ml.training import TrainConfig, fedavg_baseline, initial_weights
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -73,7 +73,7 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
         address = json.loads(record.read_text())["address"]
         keys = _keys(clients + 2)
         task_file = folder / "task.json"
-        task_file.write_text(json.dumps({"address": address, "abi": contract_abi(ROOT / ".build" / "__local__.json")}))
+        task_file.write_text(json.dumps({"address": address, "abis": task_abis()}))
         relayer = _write_secret(folder / "relayer.key", keys[clients + 1])
         nodes = [{"partition-id": i, "num-partitions": clients,
                   "fedchain-key-file": str(_write_secret(folder / f"node{i}.key", keys[i + 1]))}

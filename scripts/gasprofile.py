@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from ape import accounts, chain, project
+from ape import accounts, chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -25,7 +25,7 @@ SOLC = Path(__file__).resolve().parents[1] / "tools" / "bin" / "solc-v0.8.37"
 @click.option("--aggregation", type=click.Choice(["mean", "median", "trimmed_mean"]), default="mean",
               show_default=True, help="The task's aggregation rule (TRIMMED_MEAN trims 1 at each end).")
 @click.option("--rule", type=click.Choice(["paper", "consensus"]), default="paper", show_default=True,
-              help="PaperTask or ConsensusTask (CONSENSUS relays only one-column models).")
+              help="The reward rule (its engine's transactions are profiled).")
 @click.option("--path", "path_", type=click.Choice(["relay", "post"]), default="relay", show_default=True,
               help="relay: the keeper carries every signed update (or opening) in the columns; post: the "
                    "owners post (or reveal), then the columns.")
@@ -46,7 +46,7 @@ def cli(ecosystem, network, provider, params, clients, aggregation, rule, path_,
     if clients + 1 > len(accts):
         raise click.BadParameter(f"at most {len(accts) - 1} clients (test accounts)", param_hint="--clients")
     consensus = ConsensusSettings(stake=10**15, max_move=2**16) if rule == "consensus" else None
-    container = project.ConsensusTask if consensus else project.PaperTask
+    container = rule
     rng = np.random.default_rng(0)
     owner, members = accts[0], accts[1 : clients + 1]
     try:
@@ -56,7 +56,7 @@ def cli(ecosystem, network, provider, params, clients, aggregation, rule, path_,
         raise click.BadParameter(str(err), param_hint="--clients/--params") from err
     start = chain.blocks.height
     bench.play_round(t, owner, members, base, params, rng, 2, relay=path_ == "relay")
-    name = "ConsensusTask" if consensus else "PaperTask"
+    name = "BatchEngine"
     smap = gasprofile.SourceMap.compile(SOLC, f"contracts/{name}.sol", name)
     profiles = []
     web3 = provider.web3
@@ -65,7 +65,7 @@ def cli(ecosystem, network, provider, params, clients, aggregation, rule, path_,
             if web3.eth.get_transaction(tx_hash)["to"] == t.address:
                 profiles.append(gasprofile.profile_transaction(provider, "0x" + bytes(tx_hash).hex(), smap))
     rows = gasprofile.round_table(profiles, params, clients, top)
-    click.echo(f"{name}, {path_}, {aggregation}, {params:,} params x {clients} clients: round 2, "
+    click.echo(f"{rule}: {name}, {path_}, {aggregation}, {params:,} params x {clients} clients: round 2, "
                f"{len(profiles)} transactions, {len(t.columns)} columns of {t.column_words} words")
     click.echo(f"{'gas':>12} {'g/p/client':>10}  where")
     for r in rows:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import click
-from ape import chain, project
+from ape import chain
 from ape.cli import ConnectedProviderCommand, network_option
 from ape.logging import logger
 
@@ -31,7 +31,7 @@ def cli(ecosystem, network, provider, record_path, account_spec, poll):
         record, account = attach(record_path, int(chain.chain_id), account_spec)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    keeper = Keeper(BatchTask.at(record.container(project), record.address), account)
+    keeper = Keeper(BatchTask.at(record.address), account)
 
     def log(msg: str) -> None:
         click.echo(f"{time.strftime('%H:%M:%S')} [keeper] {msg}", err=True)

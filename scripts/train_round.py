@@ -9,12 +9,13 @@ from pathlib import Path
 
 import click
 import torch
-from ape import accounts, chain, project
+from ape import accounts, chain
 from ape.logging import logger
 from ape.cli import ConnectedProviderCommand, network_option
 
 from ml import data as datasets
-from ml.chain import BatchTask
+from ml.chain import BatchTask, set_automine
+from ml.rules import RULES, adapter_for
 from ml.settings import BatchSettings
 from studies.federation import RunConfig, run_onchain
 from ml.models import MODELS, build_model, param_count
@@ -49,12 +50,16 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--path", "path", type=click.Choice(["post", "relay"]), default="post", show_default=True,
               help="post: each client posts its update, the owner aggregates; relay: each client signs, the owner "
                    "carries every update in the column transactions (one batch per round).")
+@click.option("--rule", type=click.Choice([r for r in RULES if not adapter_for(r).commits]), default="paper",
+              show_default=True, help="The reward rule: paper (anyone, paid by distance tier) or consortium "
+                                      "(the clients are enrolled on the sponsor's allowlist, each paid the same).")
 @click.option("--block-time", default=0, show_default=True,
               help="Seconds per block for the rounds (anvil interval mining; 0: a block per transaction).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-round records (accuracy, baseline_accuracy, gas, times, rewards) as JSON.")
 def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data_dir, partition, alpha,
-        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, path, block_time, json_path):
+        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, path, rule, block_time,
+        json_path):
     torch.set_num_threads(1)
     logger.set_level("WARNING")  # one line per round, not one per transaction
     if provider.network.name != "local":
@@ -79,10 +84,11 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
         raise click.BadParameter(f"{trim} must leave a value: need 0 < 2 x trim < the quorum {quorum}",
                                  param_hint="--trim")
     settings = BatchSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
-                             min_participants=quorum, aggregation=aggregation, trim=trim)
-    task = BatchTask.launch(project.PaperTask, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
+                             min_participants=quorum, aggregation=aggregation, trim=trim, rule=rule)
+    task = BatchTask.launch(rule, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
                             funding=settings.round_reserve * rounds)
-    click.echo(f"Task {task.address} ({aggregation}): {model_name} ({n_params} params, "
+    task.adapter.enroll(task, owner, client_accounts)
+    click.echo(f"Task {task.address} ({rule}, {aggregation}): {model_name} ({n_params} params, "
                f"{task.model_words} words), "
                f"{data.name} ({len(data.y_train)} train / {len(data.y_test)} test) {partition}, {clients} clients x {rounds} rounds, chain {provider.network.name}")
 
@@ -90,15 +96,13 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
                     train=TrainConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size))
     print_round_header(baseline)
     if block_time:
-        provider.make_request("evm_setAutomine", [False])
-        provider.make_request("evm_setIntervalMining", [block_time])
+        set_automine(task.web3, False, block_time)
     try:
         records = run_onchain(task, owner, client_accounts, data, parts, cfg, on_round=print_round_row,
                               progress=True)
     finally:
         if block_time:
-            provider.make_request("evm_setIntervalMining", [0])
-            provider.make_request("evm_setAutomine", [True])
+            set_automine(task.web3, True)
 
     earned = {a.address: task.withdrawable(a) for a in client_accounts}
     print_summary(records, earned)

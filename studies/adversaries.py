@@ -111,14 +111,14 @@ def run_population(
 ) -> StudyRun:
     """Runs ``rounds`` rounds of ``population`` (client i trains on ``parts[i]`` from
     ``accounts[i]``) on a fresh task; ``containers`` maps "paper"/"consensus" to the
-    PaperTask/ConsensusTask containers. Every reward and stake is read back from the chain:
+    rules to deploy (names in ``ml.rules``, or their ape containers). Every reward and stake is read back from the chain:
     a client's credit over the round minus its reward is the stake it got back."""
     model = build_model(model_name, data.n_features, data.n_classes, seed)
     n_params = sum(p.numel() for p in model.parameters())
     settings = study_settings(rule, n_params, len(population), aggregation, trim)
     consensus = STUDY_CONSENSUS if rule == "consensus" else None
     task = BatchTask.launch(containers[rule], owner, settings, initial_weights(model_name, data, seed, settings.fmt),
-                            funding=settings.round_reserve * (rounds + 1), consensus=consensus)
+                            funding=settings.round_reserve * (rounds + 1), extra=consensus)
     rng = np.random.default_rng(seed)
     run = StudyRun(rule, split, list(population), aggregation=aggregation)
     honest_ids = [i for i, b in enumerate(population) if b == "honest"]
@@ -196,7 +196,7 @@ def run_population(
             row.distance = agg.scores.get(who)
             if rule == "consensus":
                 returned = task.withdrawable(accounts[i]) - owed_before[i] - row.reward_wei
-                row.stake_lost_wei = task.stake - returned
+                row.stake_lost_wei = task.stake() - returned
         prev_honest = honest
         set_flat(model, task.global_model())
         run.accuracy.append(accuracy(model, data.x_test, data.y_test))

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ml.chain import BatchTask, NaiveBaseline
+from ml.chain import BatchTask, NaiveBaseline, set_automine
 from ml.settings import BatchSettings, ConsensusSettings
 
 #: Gas floor per parameter per client of a round: 2 bytes x 40 gas (EIP-7623 floor), twice.
@@ -102,22 +102,20 @@ class BatchResult:
 def measure_batch(container: Any, provider: Any, owner: Any, clients: Sequence[Any], n: int, aggregation: str,
                   rng: np.random.Generator, trim: int = 1, block_time: int = 2,
                   consensus: ConsensusSettings | None = None, relay: bool = False) -> BatchResult:
-    """Round 2 of a PaperTask (or, with ``consensus``, a ConsensusTask: commit, draw,
+    """Round 2 of a PAPER task (or, with ``consensus``, a CONSENSUS one: commit, draw,
     reveal) with ``len(clients)`` updates of ``n`` parameters near a random model, under
     ``block_time``-second interval mining; duplicate and replay checks and a 1-wei keeper
     fee on (their cost counts). ``relay``: the clients sign (CONSENSUS: commit, then hand
     their openings over) and the keeper carries every update in the columns (nothing is
     posted or revealed; CONSENSUS draws and relays in one block)."""
     t, base = bench_task(container, owner, clients, n, aggregation, rng, trim, consensus, relay)
-    start = int(provider.web3.eth.block_number)
-    provider.make_request("evm_setAutomine", [False])
-    provider.make_request("evm_setIntervalMining", [block_time])
+    start = t.block_number
+    set_automine(t.web3, False, block_time)
     t0 = time.perf_counter()
     try:
-        posts, extra, agg, blocks = play_round(t, owner, clients, base, n, rng, 2, provider, relay=relay)
+        posts, extra, agg, blocks = play_round(t, owner, clients, base, n, rng, 2, interval=True, relay=relay)
     finally:
-        provider.make_request("evm_setIntervalMining", [0])
-        provider.make_request("evm_setAutomine", [True])
+        set_automine(t.web3, True)
     total = sum(p.gas_used for p in posts) + agg.gas_used + extra
     return BatchResult(
         rule="consensus" if consensus else "paper", aggregation=aggregation, params=n, clients=len(clients),
@@ -149,36 +147,36 @@ def bench_task(container: Any, owner: Any, clients: Sequence[Any], n: int, aggre
                       duplicate_distance=1, replay_rounds=REPLAY_ROUNDS, keeper_fee=1,
                       max_relayed=len(clients) if relay else 0)
     base = rng.normal(0, 0.5, n)
-    t = BatchTask.launch(container, owner, s, base, funding=10**18, consensus=consensus)
+    t = BatchTask.launch(container, owner, s, base, funding=10**18, extra=consensus)
     play_round(t, owner, clients, base, n, rng, 1, relay=relay)
     return t, base
 
 
 def play_round(t: BatchTask, owner: Any, clients: Sequence[Any], base: np.ndarray, n: int, rng: np.random.Generator,
-           r: int, provider: Any = None, relay: bool = False) -> tuple[list[Any], int, Any, dict[str, int]]:
+           r: int, interval: bool = False, relay: bool = False) -> tuple[list[Any], int, Any, dict[str, int]]:
     """One round, every phase's transactions broadcast at once: (posts, gas of commits and
     draw, the aggregation, distinct blocks per phase)."""
     blocks: dict[str, int] = {}
     extra = 0
     updates = [base + rng.normal(0, 0.05, n) for _ in clients]
-    if relay and not t.consensus:
+    if relay and not t.adapter.commits:
         signed = [t.sign(a, r, u) for a, u in zip(clients, updates)]  # off chain: handed to the keeper
         first = t.block_number
         agg = t.relay(owner, signed)
         blocks["relay"] = t.block_number - first
         assert agg.completed
         return [], 0, agg, blocks
-    if t.consensus:
+    if t.adapter.commits:
         g = t.global_ints()
         cs = [t.prepare(r, u, global_ints=g) for u in updates]
         first = t.block_number
         extra += sum(t.commit_many(list(zip(clients, cs))))
         blocks["commit"] = t.block_number - first
-        deadline = int(t.contract.commitDeadline())
-        if provider is not None:  # the commit phase lasts its whole duration: the next block is the first after it
-            provider.make_request("evm_setNextBlockTimestamp", [deadline])
+        state = t.round_state()
+        if interval:  # the commit phase lasts its whole duration: the next block is the first after it
+            t.set_next_timestamp(state.commit_deadline)
         else:
-            t.advance_time(max(0, deadline - int(t.provider.get_block("pending").timestamp)))
+            t.advance_time(max(0, state.commit_deadline - state.now))
         if relay:  # the openings go to the keeper, which draws and relays in one block
             first = t.block_number
             agg = t.relay(owner, [t.opening(a, c) for a, c in zip(clients, cs)])

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ml import data as datasets
-from ml.chain import BatchTask
+from ml.chain import BatchTask, set_automine
 from ml.models import build_model, param_count
 from ml.settings import BatchSettings
 from ml.training import TrainConfig, initial_weights
@@ -136,14 +136,12 @@ def run_federation(container: Any, provider: Any, accts: Sequence[Any], data: da
     cfg = RunConfig(model=model, rounds=rounds, seed=seed, baseline=baseline, train=TrainConfig(), path=path)
     run = Run(clients, rounds, split, f"{block_time}s blocks" if block_time else "instant", model, path=path)
     if block_time:
-        provider.make_request("evm_setAutomine", [False])
-        provider.make_request("evm_setIntervalMining", [block_time])
+        set_automine(task.web3, False, block_time)
     try:
         run.records = run_onchain(task, owner, client_accts, data, parts, cfg, on_round=on_round)
     finally:
         if block_time:
-            provider.make_request("evm_setIntervalMining", [0])
-            provider.make_request("evm_setAutomine", [True])
+            set_automine(task.web3, True)
     return run
 
 

@@ -32,9 +32,12 @@ class SourceMap:
     functions: dict[int, str]  # program counter -> "File.sol:function"
 
     @classmethod
-    def compile(cls, solc: Path, contract_path: str, name: str, runs: int = 20, evm: str = "prague") -> "SourceMap":
+    def compile(cls, solc: Path, contract_path: str, name: str, runs: int = 20, evm: str = "prague",
+                via_ir: bool = True) -> "SourceMap":
+        # The project's compiler settings (ape-config.yaml): the same bytecode, so the same pcs.
         out = subprocess.run([str(solc), "--combined-json", "bin-runtime,srcmap-runtime,ast", "--optimize",
-                              "--optimize-runs", str(runs), "--evm-version", evm, contract_path],
+                              "--optimize-runs", str(runs), "--evm-version", evm, *(["--via-ir"] if via_ir else []),
+                              contract_path],
                              capture_output=True, text=True, check=True).stdout
         j = json.loads(out[: out.rindex("}") + 1])  # the wasm solc appends its warnings
         ids = {src: v["id"] for src, v in j["sources"].items()}

@@ -3,6 +3,17 @@ pragma solidity ^0.8.28;
 
 import {BatchEngine} from "../BatchEngine.sol";
 import {IRule} from "../interfaces/IRule.sol";
+import {
+    EXIT_DELAY,
+    MAX_COLUMN_BYTES,
+    MAX_COLUMN_GAS,
+    MAX_COLUMN_WORDS,
+    MAX_DUPLICATE_DISTANCE,
+    MAX_DURATION,
+    MAX_POST_WORDS,
+    MAX_REPLAY_ROUNDS,
+    MAX_SEATS
+} from "../lib/Limits.sol";
 
 /// @title RuleBase
 /// @notice What every rule shares: it creates its engine (so the pair is one deployment and
@@ -24,6 +35,15 @@ abstract contract RuleBase is IRule {
     constructor(BatchEngine.BatchSettings memory s, BatchEngine.RuleSpec memory spec) payable {
         engine = new BatchEngine{value: msg.value}(s, msg.sender, spec);
         paramCount = s.paramCount;
+    }
+
+    /// @notice The protocol's limits the engine enforces (one read): seats per round, words
+    ///         per column, calldata bytes per column, words per post, gas per column, replay
+    ///         rounds, seconds from `endTask` to `sweep`, longest phase or timeout, largest
+    ///         `duplicateDistance`.
+    function limits() external pure returns (uint256[9] memory) {
+        return [MAX_SEATS, MAX_COLUMN_WORDS, MAX_COLUMN_BYTES, MAX_POST_WORDS, MAX_COLUMN_GAS, MAX_REPLAY_ROUNDS,
+            EXIT_DELAY, MAX_DURATION, MAX_DUPLICATE_DISTANCE];
     }
 
     modifier onlyEngine() {

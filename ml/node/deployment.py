@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..models import MODELS
-from ..settings import AGGREGATIONS, RULES, BatchSettings, ConsensusSettings
+from ..rules import RULES, adapter_for
+from ..settings import AGGREGATIONS, BatchSettings, ConsensusSettings
 
 WEI_PER_ETH = 10**18
 
@@ -65,10 +66,11 @@ class DeployConfig:
             aggregation=self.aggregation, trim=self.trim, column_words=self.column_words,
             duplicate_distance=self.duplicate_distance, replay_rounds=self.replay_rounds,
             keeper_fee=_wei(self.keeper_fee_eth), max_relayed=None if self.max_relayed < 0 else self.max_relayed,
+            rule=self.reward_rule,
         )
 
     def consensus(self) -> ConsensusSettings | None:
-        """The CONSENSUS rule's settings; None under PAPER."""
+        """The CONSENSUS rule's settings; None under other rules."""
         if self.reward_rule != "consensus":
             return None
         return ConsensusSettings(commit_duration=self.commit_duration, stake=_wei(self.stake_eth),
@@ -76,8 +78,8 @@ class DeployConfig:
 
     @property
     def contract_name(self) -> str:
-        """The contract this config deploys (a name in the ape project)."""
-        return "ConsensusTask" if self.reward_rule == "consensus" else "PaperTask"
+        """The rule contract this config deploys (a name in the ape project; it creates the engine)."""
+        return adapter_for(self.reward_rule).contract
 
     @property
     def funding_wei(self) -> int:
@@ -188,9 +190,6 @@ class DeploymentRecord:
             c[k] = tuple(c[k])
         return DeployConfig(**c)
 
-    def container(self, project: Any) -> Any:
-        """The ape contract container of the deployed task."""
-        return getattr(project, self.deploy_config.contract_name)
 
     def save(self, path: Path | str) -> None:
         atomic_write(Path(path), json.dumps(asdict(self), indent=2))

@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..chain import BatchTask, Commitment, RoundState, Update
+from ..chain import BatchTask, RoundState, TaskError, Update
+from ..rules.consensus import Commitment
 from ..data import Dataset
 from ..models import build_model, set_flat
 from ..settings import Status
@@ -34,9 +35,8 @@ def draw_seats(task: BatchTask, account: Any, state: RoundState) -> str:
     return f"round {state.round}: drew seats" + (f" ({draw.seats} of {draw.committers})" if draw else "")
 
 
-def has_pending(provider: Any, address: str) -> bool:
+def has_pending(web3: Any, address: str) -> bool:
     """Whether ``address`` has sent transactions that are not mined yet."""
-    web3 = provider.web3
     return web3.eth.get_transaction_count(address, "pending") > web3.eth.get_transaction_count(address, "latest")
 
 
@@ -105,7 +105,7 @@ class Client:
 
     def step(self) -> str | None:
         """Does at most one kind of action; returns what it did, or None when idle."""
-        if has_pending(self.task.provider, self.account.address):
+        if has_pending(self.task.web3, self.account.address):
             # Our last transaction is not mined yet: never send a second one beside it. If
             # it stays pending (underpriced, dropped by peers), replace it by a same-nonce
             # no-op; the next step redoes whatever it was, from the chain's state.
@@ -121,7 +121,7 @@ class Client:
         if done or not view.open:
             return done
         status, next_post = self.task.status(view.round, self.account)
-        if not self.task.consensus:
+        if not self.task.adapter.commits:
             if view.posting_open and status in (Status.NONE, Status.POSTING):
                 return self._post(view.round, next_post)
             return None
@@ -201,11 +201,11 @@ class Keeper:
     def step(self) -> str | None:
         from ape.exceptions import ContractLogicError
 
-        if has_pending(self.task.provider, self.account.address):
+        if has_pending(self.task.web3, self.account.address):
             return None
         view = self.task.round_state()
         try:
-            if self.task.consensus and view.open and not view.seats_drawn and not view.commit_open \
+            if self.task.adapter.commits and view.open and not view.seats_drawn and not view.commit_open \
                     and view.posting_open:
                 return draw_seats(self.task, self.account, view)
             if view.open and view.posting_closed and view.now >= view.abandonable_at:
@@ -221,7 +221,7 @@ class Keeper:
             if not view.open and view.round > 0 and self.task.reward_pool >= self.task.round_reserve:
                 self.task.start_round(self.account)
                 return f"round {view.round + 1}: opened"
-        except (ContractLogicError, RuntimeError) as err:
+        except (ContractLogicError, RuntimeError, TaskError) as err:
             self.log(f"keeper step failed, will re-read the chain (another keeper may have acted first): "
                      f"{str(err).splitlines()[0]}")
         return None

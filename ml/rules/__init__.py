@@ -30,10 +30,16 @@ class RuleAdapter:
     cost = RuleCost()
     #: The engine seals the round's seed (``sealSeed``); False when the rule supplies it.
     seals = True
+    #: Participants commit first and reveal after a seat draw (CONSENSUS); else they post.
+    commits = False
 
     def deploy_args(self, settings: Any, extra: Any) -> tuple:
         """The rule contract's constructor arguments."""
         return (settings.as_tuple(), list(settings.tier_thresholds), list(settings.tier_rewards))
+
+    def enroll(self, task: Any, owner: Any, accounts: Sequence[Any]) -> None:
+        """What the task's owner does so that ``accounts`` may take part (nothing, unless the
+        rule keeps a list of participants)."""
 
     def phase(self, task: Any, round_: int) -> tuple[int, bool]:
         """(commit deadline, seats drawn) of ``round_``: rules without a commit phase (0, False)."""

@@ -65,6 +65,7 @@ class ConsensusAdapter(RuleAdapter):
     contract = "ConsensusRule"
     cost = RuleCost(per_column=200_000, per_seat=40_000, distance_to_new=True)
     seals = False  # the draw's seed
+    commits = True
 
     def deploy_args(self, settings: Any, extra: ConsensusSettings | None) -> tuple:
         c = extra or ConsensusSettings()

@@ -504,7 +504,7 @@ def test_python_constants_are_the_contracts(project, owner, batch_tasks, reverts
     assert int(batch_tasks["mean"].rule_contract.MAX_TIERS()) == S.MAX_TIERS
     limits = (S.MAX_SEATS, S.MAX_COLUMN_WORDS, S.MAX_COLUMN_BYTES, S.MAX_POST_WORDS, S.MAX_COLUMN_GAS,
               S.MAX_REPLAY_ROUNDS, S.EXIT_DELAY, S.MAX_DURATION, S.MAX_DUPLICATE_DISTANCE)
-    assert tuple(int(x) for x in c.limits()) == limits
+    assert tuple(int(x) for x in batch_tasks["mean"].rule_contract.limits()) == limits
     for i, rule in enumerate(S.AGGREGATIONS):
         assert int(batch_tasks[rule].engine.settings()[12]) == i
     with reverts("BadAggregation"):

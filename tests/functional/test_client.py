@@ -44,7 +44,7 @@ def test_stuck_transaction_is_replaced_then_the_action_redone(client_on_task, cl
                                                           max_fee=10**9, max_priority_fee=10**9, type=2,
                                                           chain_id=chain.chain_id, nonce=nonce)))
         h = web3.eth.send_raw_transaction(raw.serialize_transaction())
-        assert has_pending(provider, me.address)
+        assert has_pending(web3, me.address)
         c.stuck_after = 3600
         assert c.step() is None  # pending: wait, send nothing
         c.stuck_after = 0
@@ -57,7 +57,7 @@ def test_stuck_transaction_is_replaced_then_the_action_redone(client_on_task, cl
     finally:
         provider.make_request("evm_setAutomine", [True])
     assert out and "replaced stuck transaction" in out[0]
-    assert not has_pending(provider, me.address) and me.nonce == nonce + 1
+    assert not has_pending(web3, me.address) and me.nonce == nonce + 1
     assert _never_mined(web3, h)
     assert t.status(1, me)[0] == Status.NONE
     assert "committed" in c.step()
@@ -107,7 +107,7 @@ def test_broadcast_resends_a_transaction_the_node_dropped(clients, chain):
     from one sender): waiting for it sends the same bytes again instead of waiting forever."""
     import threading
 
-    from ml.chain import _await_receipt
+    from ml.transport import await_receipt
 
     provider, me, to = chain.provider, clients[0], clients[1]
     web3 = provider.web3
@@ -118,15 +118,15 @@ def test_broadcast_resends_a_transaction_the_node_dropped(clients, chain):
             provider.network.ecosystem.create_transaction(receiver=to.address, value=7, gas_limit=21_000,
                                                           max_fee=10**10, max_priority_fee=10**9, type=2,
                                                           chain_id=chain.chain_id, nonce=me.nonce))).serialize_transaction()
-        h = web3.eth.send_raw_transaction(raw)
-        provider.make_request("anvil_dropTransaction", [h.hex() if isinstance(h, bytes) else h])
+        h = "0x" + bytes(web3.eth.send_raw_transaction(raw)).hex()
+        provider.make_request("anvil_dropTransaction", [h])
         assert _never_mined(web3, h) and web3.eth.get_transaction_count(me.address, "pending") == me.nonce
         out: list = []
-        waiter = threading.Thread(target=lambda: out.append(_await_receipt(provider, raw, h, time.monotonic() + 60)))
+        waiter = threading.Thread(target=lambda: out.append(await_receipt(web3, raw, h, time.monotonic() + 60)))
         waiter.start()
         time.sleep(2)  # the waiter finds it gone and sends it again
         provider.make_request("evm_mine", [])
         waiter.join(60)
     finally:
         provider.make_request("evm_setAutomine", [True])
-    assert out and not out[0].failed and to.balance == before + 7
+    assert out and out[0]["status"] == 1 and to.balance == before + 7

@@ -10,7 +10,10 @@ import pytest
 
 EIP170 = 24_576
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "code_sizes.json"
-DEPLOYED = ("PaperTask", "ConsensusTask", "ColumnKit")
+#: The engine, every rule (each creates its engine), the engine's kit.
+DEPLOYED = ("BatchEngine", "PaperRule", "ConsensusRule", "ColumnKit")
+#: The project's rule: every contract keeps 2 KB of room for the next fix or hook.
+HEADROOM = 2048
 
 
 def _sizes(project):
@@ -21,7 +24,7 @@ def test_runtime_code_fits_eip170_and_matches_the_snapshot(project):
     sizes = _sizes(project)
     for name, size in sizes.items():
         print(f"{name}: {size:,} bytes, {EIP170 - size:,} of headroom under EIP-170")
-        assert size <= EIP170, (name, size)
+        assert size <= EIP170 - HEADROOM, (name, size, EIP170 - size)
     if os.environ.get("FEDCHAIN_SNAPSHOT"):
         SNAPSHOT.write_text(json.dumps(sizes, indent=2) + "\n")
         pytest.skip("snapshot written")

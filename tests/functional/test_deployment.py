@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_shipped_configs_load(name):
     cfg = load_config(ROOT / "configs" / name)
     s, cons = cfg.settings(7850), cfg.consensus()
-    assert cfg.contract_name == "ConsensusTask" and cons.stake > 0 and s.duplicate_distance == 1
+    assert cfg.contract_name == "ConsensusRule" and cons.stake > 0 and s.duplicate_distance == 1
     assert s.aggregation == "median" and s.replay_rounds == 3
     assert cfg.funding_wei >= s.round_reserve
 

@@ -13,7 +13,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from fedchain_quickstart.task import load_data, net, test
 from ml.flower import FedChain
-from ml.relay import Web3Task
+from ml.chain import TaskClient
 
 app = ServerApp()
 
@@ -22,7 +22,7 @@ app = ServerApp()
 def main(grid: Grid, context: Context) -> None:
     rc = context.run_config
     info = json.loads(Path(str(rc["task-file"])).read_text())
-    task = Web3Task(str(rc["rpc-url"]), info["address"], info["abi"])
+    task = TaskClient.over_web3(str(rc["rpc-url"]), info["address"], info["abis"])
     data, _, _ = load_data(str(rc["dataset"]), 0, 1, int(rc["seed"]))
     model = net(str(rc["model"]), data, int(rc["seed"]))
     strategy = FedChain(task, Path(str(rc["relayer-key-file"])).read_text().strip(),

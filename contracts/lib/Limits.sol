@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+// The protocol's limits, stated once: the engine enforces them, every rule reports them
+// (`RuleBase.limits`), `ml.settings` mirrors them (a test holds it to `limits()`).
+
+/// @dev Seats per round: one column bitmap word per 256 x 256 / 256 pairs at most.
+uint256 constant MAX_SEATS = 256;
+/// @dev Largest column: a data contract under the 24,576-byte code limit (EIP-170).
+uint256 constant MAX_COLUMN_WORDS = 767;
+/// @dev Calldata bound of a column transaction (128 KiB pool limit, less room for the
+///      selector, offsets and the transaction envelope).
+uint256 constant MAX_COLUMN_BYTES = 126 * 1024;
+/// @dev Largest post: its calldata stays under MAX_COLUMN_BYTES too (selector, five
+///      head words, two lengths, a two-word proof and the words), and its SWAR distance
+///      sums cannot overflow a 32-bit slot.
+uint256 constant MAX_POST_WORDS = 4022;
+/// @dev Seconds between `endTask` and the first `sweep`.
+uint256 constant EXIT_DELAY = 7 days;
+/// @dev Longest phase or timeout a task may set: every round ends within bounded time.
+uint256 constant MAX_DURATION = 30 days;
+/// @dev Largest near-duplicate bound: a mean distance per parameter never exceeds
+///      2^16, and the sample limit (x 16 x samples) stays far from overflow.
+uint256 constant MAX_DUPLICATE_DISTANCE = 1 << 16;
+/// @dev Gas budget of a column transaction (the EIP-7825 cap is 16,777,216).
+uint256 constant MAX_COLUMN_GAS = 12_000_000;
+/// @dev Most rounds a task may look back for replays (bounds column 0's lookups).
+uint256 constant MAX_REPLAY_ROUNDS = 16;
