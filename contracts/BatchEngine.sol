@@ -156,7 +156,7 @@ contract BatchEngine is RevenueShare {
     ///      the kit call) and each head of an earlier round's list it looks up, counted for
     ///      replayRounds lists of maxParticipants heads.
     uint256 internal constant GAS_REPLAY_LIST = 80_000;
-    uint256 internal constant GAS_PER_REPLAY_HEAD = 500;
+    uint256 internal constant GAS_PER_REPLAY_HEAD = 550;
     /// @dev Column gas per seat and word when the rule measures distances to the new model.
     uint256 internal constant GAS_PER_NEW_WORD = 600;
     /// @dev Blocks between arming a seed and the block whose RANDAO value it takes: the
@@ -604,8 +604,8 @@ contract BatchEngine is RevenueShare {
         v.entrants = roundEntrants;
         v.columnCursor = columnCursor;
         v.completedRounds = completedRounds;
-        v.relayedFrom = _relayed.at(round);
-        v.seedArm = seedArm.at(round);
+        v.relayedFrom = _relayed.forRound(round);
+        v.seedArm = seedArm.forRound(round);
         v.seed = roundSeed(round);
         v.rewardPool = rewardPool;
         v.roundReserve = roundReserve;
@@ -793,7 +793,7 @@ contract BatchEngine is RevenueShare {
         if (columnCursor != 0 || uint64(_seed) == round || _dropRound.isOf(round)) revert RelayClosed(round);
         if (count == 0 || proofs != count) revert WrongLength(proofs, count);
         posted = roundEntrants;
-        uint256 first = _relayed.at(round);
+        uint256 first = _relayed.forRound(round);
         uint256 relayed = (first == 0 ? 0 : posted + 1 - first) + count;
         if (relayed > maxRelayed) revert TooManyRelayed(relayed, maxRelayed);
         if (posted + count > maxParticipants) revert RoundFull(round, maxParticipants);
@@ -812,7 +812,7 @@ contract BatchEngine is RevenueShare {
         _checkClosedRound(round);
         if (_has(Hooks.SEED)) revert RuleSeeds();
         if (uint64(_seed) == round) revert SeedAlreadySealed(round);
-        uint256 at = seedArm.at(round);
+        uint256 at = seedArm.forRound(round);
         if (at == block.number) {
             _seed = (uint256(_randomness(round)) >> 64 << 64) | round;
             emit SeedSealed(round, bytes32(_seed));
@@ -837,7 +837,7 @@ contract BatchEngine is RevenueShare {
         _checkOpenRound(round);
         uint256 at = postDeadline + aggregationTimeout;
         if (block.timestamp < at) revert DropTooEarly(round, at);
-        uint256 first = _relayed.at(round);
+        uint256 first = _relayed.forRound(round);
         if (first == 0) revert NothingRelayed(round);
         first -= 1;
         uint256 n = roundEntrants;
@@ -862,7 +862,7 @@ contract BatchEngine is RevenueShare {
         roundEntrants = k;
         _columnFold = kept;
         _headsFold = kept;
-        _dropRound = Records.tag(round, _dropRound.at(round) + columnCursor);
+        _dropRound = Records.tag(round, _dropRound.forRound(round) + columnCursor);
         columnCursor = 0;
         _relayed = k > first ? Records.tag(round, first + 1) : Tagged.wrap(0);
     }
@@ -901,7 +901,7 @@ contract BatchEngine is RevenueShare {
         if (_has(Hooks.SEED)) return rule.columnSeed(round);
         Tagged arm = seedArm;
         if (Tagged.unwrap(arm) != Tagged.unwrap(Records.tag(round, block.number))) {
-            revert SeedNotArmed(round, arm.at(round));
+            revert SeedNotArmed(round, arm.forRound(round));
         }
         return _randomness(round);
     }
@@ -910,7 +910,7 @@ contract BatchEngine is RevenueShare {
     ///      columns sent again are paid only while the round's earlier passes left fees over.
     function _columnFee(uint256 round, uint256 column) internal view returns (uint256) {
         if (!_dropRound.isOf(round)) return keeperFee;
-        return _dropRound.at(round) + column < columnCount ? keeperFee : 0;
+        return _dropRound.forRound(round) + column < columnCount ? keeperFee : 0;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -1268,7 +1268,7 @@ contract BatchEngine is RevenueShare {
         returns (address)
     {
         uint256 t = _trimmedCount(n);
-        uint256 first = _relayed.at(round);
+        uint256 first = _relayed.forRound(round);
         if (first != 0 && t == 0) {
             first -= 1;
             (uint256 old, uint256 accs) = _scratch(column, w, n - first);
@@ -1397,7 +1397,7 @@ contract BatchEngine is RevenueShare {
     function _measure(uint256 round, uint256 column, uint256[] calldata words, address store, uint256 n, uint256 w)
         internal
     {
-        uint256 first = _relayed.at(round);
+        uint256 first = _relayed.forRound(round);
         if (first != 0) {
             first -= 1;
             (uint256 from, uint256 to) = _columnRange(column);
@@ -1439,7 +1439,7 @@ contract BatchEngine is RevenueShare {
     function _finishRound(uint256 round, uint256 version, uint256 n) internal {
         address[] memory who = new address[](n);
         uint256[] memory fromOld = new uint256[](n);
-        uint256 first = _relayed.at(round);
+        uint256 first = _relayed.forRound(round);
         first = first == 0 ? n : first - 1;
         for (uint256 i; i < n; ++i) {
             who[i] = entrant(round, i);

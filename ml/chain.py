@@ -74,6 +74,7 @@ class BatchRound:
     scores: dict[str, int] = field(default_factory=dict)  # participant -> the rule's score
     tiers: dict[str, int] = field(default_factory=dict)  # participant -> tier (tiered rules)
     blocks: list[int] = field(default_factory=list)  # every block the round's transactions landed in
+    sent: int = 0  # every transaction the call sent for the round (a draw, a listing, a seal, the columns)
 
 
 @dataclass(frozen=True)
@@ -670,7 +671,8 @@ class TaskClient:
             [str(e.participant) for e in rewarded if e.duplicate], [str(e.participant) for e in rewarded if e.replay],
             sum(gas) + extra_gas, len(gas), max(gas), max(r.data_bytes for r in receipts), self.round_open,
             receipts[-1].block_number, scores, self.adapter.tiers_of(self, scores),
-            sorted({r.block_number for r in [*(self._collect or []), *receipts]}))
+            sorted({r.block_number for r in [*(self._collect or []), *receipts]}),
+            len({r.tx_hash for r in [*(self._collect or []), *receipts]}))
 
     # --- money ----------------------------------------------------------------------------
 

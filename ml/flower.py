@@ -163,7 +163,7 @@ class FedChain(FedAvg):
 
         r = self.task.relay(Account.from_key(self.relayer_key), signed)
         out = {"round": r.round, "participants": r.participants, "relayed": len(signed), "gas": r.gas_used,
-               "transactions": r.transactions, "max_tx_gas": r.max_tx_gas, "blocks": r.blocks, "rewards": r.rewards}
+               "transactions": r.sent, "max_tx_gas": r.max_tx_gas, "blocks": r.blocks, "rewards": r.rewards}
         self.rounds.append(out)
         metrics = MetricRecord({"participants": out["participants"], "gas": out["gas"],
                                 "transactions": out["transactions"], "blocks": len(out["blocks"]),

@@ -104,7 +104,7 @@ GAS_PER_RELAYED_SEAT, GAS_PER_RELAYED_WORD = 90_000, 500
 #: BatchEngine.GAS_REPLAY_LIST / GAS_PER_REPLAY_HEAD / MAX_REPLAY_ROUNDS: column 0 keeps the
 #: round's head list and looks each head of the last replayRounds rounds' lists up (counted
 #: for replayRounds x maxParticipants heads).
-GAS_REPLAY_LIST, GAS_PER_REPLAY_HEAD, MAX_REPLAY_ROUNDS = 80_000, 500, 16
+GAS_REPLAY_LIST, GAS_PER_REPLAY_HEAD, MAX_REPLAY_ROUNDS = 80_000, 550, 16
 
 
 def comparators(n: int) -> int:

@@ -25,7 +25,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ml import codec
-from ml.chain import BatchTask, Commitment
+from ml.chain import BatchTask
+from ml.rules.consensus import Commitment
 from ml.data import Dataset
 from ml.models import build_model, set_flat
 from ml.settings import BatchSettings, ConsensusSettings, Status

@@ -60,7 +60,7 @@ library Records {
     }
 
     /// @notice The value of a tagged word for `round_`; 0 if it belongs to another round.
-    function at(Tagged t, uint256 round_) internal pure returns (uint256) {
+    function forRound(Tagged t, uint256 round_) internal pure returns (uint256) {
         uint256 w = Tagged.unwrap(t);
         return w >> 128 == round_ ? uint128(w) : 0;
     }

@@ -350,7 +350,7 @@ contract ConsensusRule is TieredRule {
         returns (uint256[] memory scores, uint256[] memory rewards, uint256 refundEach)
     {
         uint256 n = who.length;
-        uint256 sum;
+        uint256 sum = 0;
         for (uint256 i; i < n; ++i) {
             sum += fromOld[i];
         }

@@ -18,9 +18,9 @@ abstract contract TieredRule is RuleBase {
 
     /// @param thresholds ascending score bounds of the tiers; `rewards` wei per tier.
     constructor(uint256[] memory thresholds, uint256[] memory rewards) {
-        uint256 tiers = thresholds.length;
-        if (tiers == 0 || tiers > MAX_TIERS || tiers != rewards.length) revert BadTiers(tiers, rewards.length);
-        for (uint256 i = 1; i < tiers; ++i) {
+        uint256 count = thresholds.length;
+        if (count == 0 || count > MAX_TIERS || count != rewards.length) revert BadTiers(count, rewards.length);
+        for (uint256 i = 1; i < count; ++i) {
             if (thresholds[i] <= thresholds[i - 1]) revert TiersNotAscending(i);
         }
         _thresholds = thresholds;

@@ -84,7 +84,7 @@ def test_restarted_client_reveals_exactly_what_it_committed_and_withdraws(client
     assert "committed" in c.step()
     state = ClientState(tmp_path)
     saved = state.commitment(1)
-    assert bytes(t.rule_contract.commitmentOf(1, me)) == protocol.commitment_hash(t.address, 1, str(me.address), saved.salt,
+    assert bytes(t.rule_contract.commitmentOf(1, me)) == protocol.commitment_hash(t.rule_address, 1, str(me.address), saved.salt,
                                                                              saved.move, saved.head)
     t.advance_time(600)
     chain.mine()  # the client reads the latest block's time: the commit phase is over

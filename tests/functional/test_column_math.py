@@ -151,7 +151,7 @@ def test_replays_are_the_reference(kit, owner, data):
                for r in range(round_ - window - 1, round_)}
     ring = [int(_head_list(owner, hs), 16) | (r << 160) for r, hs in history.items()]
     got = kit.replays(_head_list(owner, heads), ring, round_, window, bytes(rng.integers(0, 256, 32, dtype=np.uint8)))
-    assert _flags(got[0], n) == protocol.replays(heads, history, round_, window)
+    assert _flags(got, n) == protocol.replays(heads, history, round_, window)
 
 
 def test_ground_heads_do_not_lengthen_the_lookups(kit, owner):
@@ -159,7 +159,7 @@ def test_ground_heads_do_not_lengthen_the_lookups(kit, owner):
     grinds its updates' words until they do) would pile into one probe chain if the table
     were indexed by the heads' own bits, and 256 + 3 x 256 such heads would cost a column 0
     hundreds of thousands of probes. The salted index spreads them: the lookups of ground
-    heads cost what random ones do, within the column bound's 500 gas per earlier head."""
+    heads cost what random ones do, within the column bound's 550 gas per earlier head (via-IR code)."""
     from ml.settings import GAS_PER_REPLAY_HEAD
 
     rng = np.random.default_rng(7)
@@ -176,7 +176,7 @@ def test_ground_heads_do_not_lengthen_the_lookups(kit, owner):
         ring = [int(_head_list(owner, heads(ground)), 16) | (r << 160) for r in (7, 8, 9)]
         current = _head_list(owner, heads(ground))
         flags = kit.replays(current, ring, 10, 3, b"\x11" * 32)
-        assert int(flags[0]) == 0
+        assert int(flags) == 0
         gas[ground] = kit.replays.estimate_gas_cost(current, ring, 10, 3, b"\x11" * 32, sender=owner)
     assert gas[True] < 1.1 * gas[False]
     assert gas[True] < GAS_PER_REPLAY_HEAD * 3 * 256 + 200 * 256  # earlier heads + this round's

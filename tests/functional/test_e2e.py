@@ -49,8 +49,7 @@ def test_full_federation_matches_float_fedavg(project, accounts, chain, digits, 
 
         # a stranger downloads the model with view calls only and gets the same accuracy
         nonce_before = accounts[11].nonce
-        model = download_model(project.PaperRule, task.address,
-                               build_model(model_name, digits.n_features, digits.n_classes))
+        model = download_model(task.address, build_model(model_name, digits.n_features, digits.n_classes))
         assert accounts[11].nonce == nonce_before
         assert np.isclose(accuracy(model, digits.x_test, digits.y_test), records[-1].accuracy)
         assert np.array_equal(get_flat(model), task.global_model().astype(np.float32).astype(np.float64))

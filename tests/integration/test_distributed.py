@@ -49,7 +49,7 @@ def net(tmp_path_factory, project, accounts, networks):
     # The test watches the task through the SDK, connected to the processes' node.
     connection = networks.parse_network_choice(anvil.uri)
     connection.__enter__()
-    task = BatchTask.at(project.ConsensusRule, json.loads(record.read_text())["address"])
+    task = BatchTask.at(json.loads(record.read_text())["address"])
     clients = [client_proc(folder, anvil.uri, record, i, CLIENTS, account=i + 1).start() for i in range(CLIENTS)]
     keeper = keeper_proc(folder, anvil.uri, record, account=CLIENTS + 1).start()
     addrs = [accounts[i + 1].address for i in range(CLIENTS)]

@@ -17,9 +17,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The production contracts: the batch engine with its two reward rules.
-TARGETS = ("contracts/PaperTask.sol", "contracts/ConsensusTask.sol")
-SOLC_ARGS = "--evm-version prague --optimize --optimize-runs 20"
+#: The production contracts: every deployable reward rule (each with the engine it creates;
+#: the abstract bases come with them).
+TARGETS = tuple(sorted(str(p.relative_to(ROOT)) for p in (ROOT / "contracts" / "rules").glob("*Rule.sol")
+                       if "abstract contract" not in p.read_text()))
+#: The project's compiler settings (ape-config.yaml).
+SOLC_ARGS = "--evm-version prague --optimize --optimize-runs 20 --via-ir"
 CACHE = ROOT / ".slither-cache"
 
 
