@@ -240,12 +240,11 @@ contract BatchEngine is RevenueShare {
     error NotRule();
     /// @notice The rule moved more of its escrow than it holds.
     error EscrowExceeded(uint256 amount, uint256 escrowed);
-    /// @notice The rule scored a different number of updates than were listed.
-    error BadSettlement(uint256 scored, uint256 listed);
+    /// @notice The rule answered a hook with the wrong number of entries (owners of the
+    ///         relayed updates, or scores and rewards of the listed ones).
+    error BadRuleReply();
     /// @notice The rule paid an update more than its declared `maxReward`.
     error RewardTooLarge(uint256 reward, uint256 maxReward);
-    /// @notice The rule vouched for a different number of updates than were relayed.
-    error BadVouch(uint256 owners, uint256 heads);
     /// @notice No relay once the round's seed is sealed, a column sent or relayed updates dropped.
     error RelayClosed(uint256 round);
     error SeedAlreadySealed(uint256 round);
@@ -764,7 +763,7 @@ contract BatchEngine is RevenueShare {
     function relay(uint256 round, bytes32[] calldata heads, bytes[] calldata proofs) external {
         uint256 posted = _openRelay(round, heads.length, proofs.length);
         address[] memory owners = rule.vouch(round, posted, heads, proofs);
-        if (owners.length != heads.length) revert BadVouch(owners.length, heads.length);
+        if (owners.length != heads.length) revert BadRuleReply();
         bytes32 fold = _columnFold;
         for (uint256 j; j < heads.length; ++j) {
             _enlistRelayed(round, posted + j, owners[j], heads[j]);
@@ -1459,7 +1458,7 @@ contract BatchEngine is RevenueShare {
             toNew[i] = _lane(_toNew, i);
         }
         (uint256[] memory scores, uint256[] memory rewards, uint256 refund) = rule.settle(round, who, fromOld, toNew);
-        if (scores.length != n || rewards.length != n) revert BadSettlement(rewards.length, n);
+        if (scores.length != n || rewards.length != n) revert BadRuleReply();
         _takeEscrow(refund * n);
         uint256 dups = _duplicateFlags(n);
         for (uint256 i; i < n; ++i) {
