@@ -98,9 +98,10 @@ def reverts(project):
     from ape.exceptions import ContractLogicError
 
     selectors = {}
-    for name in ("BatchEngine", "RevenueShare", "PaperRule", "ConsensusRule", "ConsortiumRule"):
-        if hasattr(project, name):
-            selectors.update(_error_selectors(getattr(project, name).contract_type))
+    from ml.rules import RULES, adapter_for
+
+    for name in ("BatchEngine", "RevenueShare", *(adapter_for(r).contract for r in RULES)):
+        selectors.update(_error_selectors(getattr(project, name).contract_type))
 
     @contextmanager
     def check(error: str):
