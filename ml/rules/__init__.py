@@ -18,6 +18,7 @@ from ..settings import RuleCost, Status
 RULES: dict[str, str] = {
     "paper": "paper",
     "consensus": "consensus",
+    "consortium": "consortium",
 }
 
 
