@@ -24,13 +24,14 @@ export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
 
-.PHONY: setup slither demo demo-distributed flower-demo test adversaries bench experiments experiments-full clean help
+.PHONY: setup slither demo demo-distributed flower-demo test test-thorough adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make demo-distributed - anvil + deploy (CONSENSUS, median) + 5 client processes + a keeper; one client killed and restarted; ~6 min"
 	@echo "make flower-demo - Flower SuperLink + 5 SuperNodes (MNIST logreg) relaying signed updates to the task on anvil (12-s blocks), vs float FedAvg; ~6 min"
 	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
+	@echo "make test-thorough - the properties and state machines with 5x the examples (hypothesis profile 'thorough'); ~30 min"
 	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet) and the adaptive poisoner vs each aggregation rule, seeds 0-4; ~20 min"
 	@echo "make bench  - gas per parameter per client and blocks per round by rule, aggregation, size (8k-256k) and clients (5-40), posted and relayed, vs the naive contract; ~25 min"
@@ -88,8 +89,12 @@ flower-demo: setup
 slither: setup
 	$(SLITHER_VENV)/bin/python tools/slither/check.py $(SLITHER_VENV)/bin/slither tools/bin/solc-v0.8.37
 
+# The slowest tests are printed (--durations): the edit-test loop's budget is visible.
 test: setup slither
-	$(APE) test tests -q -p no:cacheprovider
+	$(APE) test tests -q -p no:cacheprovider --durations=15
+
+test-thorough: setup
+	FEDCHAIN_HYPOTHESIS=thorough $(APE) test tests/functional -q -p no:cacheprovider --durations=15
 
 adversaries: setup
 	$(APE) run adversaries --rounds 5 --seeds 0,1,2,3,4 --json results/adversaries.json --plot results/adversaries.png

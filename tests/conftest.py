@@ -2,20 +2,44 @@
 
 Tests that change chain state run inside ``isolated(chain)`` (snapshot/revert), so one
 deployment serves many hypothesis examples.
+
+Hypothesis profiles: ``fast`` (the default, what ``make test`` runs) and ``thorough``
+(``make test-thorough``: FEDCHAIN_HYPOTHESIS=thorough, five times the examples and twice
+the state machines' steps). Every property states its fast count through ``examples``.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings as _hypothesis_settings
 
 from ml.chain import BatchTask
 from ml.settings import BatchSettings, ConsensusSettings
 
 torch.set_num_threads(1)
+
+PROFILE = os.environ.get("FEDCHAIN_HYPOTHESIS", "fast")
+if PROFILE not in ("fast", "thorough"):
+    raise ValueError(f"FEDCHAIN_HYPOTHESIS must be fast or thorough, got {PROFILE!r}")
+_hypothesis_settings.register_profile("fast", deadline=None, max_examples=20)
+_hypothesis_settings.register_profile("thorough", deadline=None, max_examples=100)
+_hypothesis_settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> int:
+    """Examples of a property (or runs of a state machine): ``n`` in the fast profile, five
+    times as many in the thorough one."""
+    return n * (5 if PROFILE == "thorough" else 1)
+
+
+def steps(n: int) -> int:
+    """Steps per state-machine run: ``n`` fast, twice as many thorough."""
+    return n * (2 if PROFILE == "thorough" else 1)
 
 
 @contextmanager

@@ -84,7 +84,7 @@ def test_client_killed_between_commit_and_reveal_reveals_after_restart(net):
 
 def test_keeper_killed_mid_round_and_restarted_aggregates_once(net):
     task, keeper = net["task"], net["keeper"]
-    r = wait_until(lambda: task.round_open and int(task.engine.roundCommitters(task.current_round)) > 0
+    r = wait_until(lambda: task.round_open and int(task.rule_contract.roundCommitters(task.current_round)) > 0
                    and task.current_round, 120, "a round with commits")
     keeper.kill()
     done_before = task.completed_rounds
@@ -120,7 +120,7 @@ def test_node_restarted_from_state_dump_between_rounds(net):
 def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
     uri, record = net["anvil"].uri, str(net["record"])
     deployer = accounts[0].address
-    nonce = net["task"].engine.provider.web3.eth.get_transaction_count(deployer)
+    nonce = net["task"].web3.eth.get_transaction_count(deployer)
     cases = {
         "malformed": ("model = [unclosed", "not valid TOML"),
         "unknown setting": ('model = "logreg"\nlearning_rate = 3', "unknown setting(s) learning_rate"),
@@ -143,4 +143,4 @@ def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
     expect.append("wrong --network")
     for res, expected in zip(ape_run_many(runs), expect):
         assert res.returncode != 0 and expected in res.stdout + res.stderr, (res.args, res.stdout, res.stderr)
-    assert net["task"].engine.provider.web3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
+    assert net["task"].web3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
