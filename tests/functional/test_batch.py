@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ml import codec, protocol
 from ml.chain import BatchTask
 from ml.settings import BatchSettings
-from conftest import isolated
+from conftest import examples, isolated
 
 N = 40  # 3 words; the last has 8 padding lanes
 BASE = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
@@ -40,7 +40,7 @@ def batch_tasks(project, owner):
     return out
 
 
-@settings(deadline=None, max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(6), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 @pytest.mark.parametrize("rule", ["mean", "median", "trimmed_mean"])
 def test_new_model_is_the_reference_aggregate(batch_tasks, rule, clients, owner, chain, data):
@@ -304,7 +304,7 @@ def test_largest_legal_column_fits_the_pool_and_gas_limits(project, owner, clien
             assert r.max_tx_bytes <= 128 * 1024 and r.max_tx_gas <= 12_000_000, (rule, r.max_tx_bytes, r.max_tx_gas)
 
 
-@settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(6), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_duplicates_and_rewards_match_the_reference(project, owner, clients, chain, data):
     """Random honest updates with planted exact and jittered copies, several columns: the
@@ -340,7 +340,7 @@ def test_duplicates_and_rewards_match_the_reference(project, owner, clients, cha
             assert r.rewards[str(clients[i].address)] == want, (i, score)
 
 
-@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(5), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_gas_stays_under_the_bounds_the_constructor_relies_on(project, owner, accounts, chain, data):
     """For random rules, seats, model sizes, column widths, and posters that are fresh

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from conftest import MoneyRules
+from conftest import MoneyRules, examples, steps
 from ml import codec, protocol
 from ml.settings import BatchSettings, ConsensusSettings
 
@@ -295,5 +295,5 @@ def test_consensus_state_machine(project, accounts, chain):
             assert self.t.escrowed == self.stakes
 
     run_state_machine_as_test(Consensus, settings=settings(
-        max_examples=3, stateful_step_count=25, deadline=None,
+        max_examples=examples(2), stateful_step_count=steps(20), deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from conftest import MoneyRules
+from conftest import MoneyRules, examples, steps
 from ml import codec, protocol
 from ml.settings import BatchSettings
 
@@ -241,5 +241,5 @@ def test_batch_state_machine(project, accounts, chain):
             self._new_round()
 
     run_state_machine_as_test(Engine, settings=settings(
-        max_examples=3, stateful_step_count=25, deadline=None,
+        max_examples=examples(2), stateful_step_count=steps(20), deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

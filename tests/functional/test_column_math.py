@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from ml import codec, protocol
 from ml.settings import comparators
+from conftest import examples
 
 lane = st.one_of(st.sampled_from([0, 1, 0x7FFF, 0x8000, 0x8001, 0xFFFE, 0xFFFF]), st.integers(0, 0xFFFF))
 
@@ -23,7 +24,7 @@ def word(lanes):
     return sum(int(v) << (16 * k) for k, v in enumerate(lanes))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.data())
 def test_network_sorts_every_lane(harness, data):
     n = data.draw(st.integers(1, 24), label="rows")
@@ -38,7 +39,7 @@ def test_comparator_counts_match_the_python_sizing(harness):
     assert [int(harness.comparators(n)) for n in range(1, 65)] == [comparators(n) for n in range(1, 65)]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.data())
 def test_pack_means_is_the_reference_rounding(harness, data):
     bits = data.draw(st.integers(2, 16), label="value bits")
@@ -78,7 +79,7 @@ def _bits(bitmap, n):
             if (int(bitmap[(a * n + b) >> 8]) >> ((a * n + b) & 255)) & 1}
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.data())
 def test_pair_bitmaps_are_the_reference_pair_tests(kit, data):
     """Every seat count across bitmap-word boundaries (n^2 > 256 from 17 seats), with
@@ -135,7 +136,7 @@ def _flags(word, n):
     return {i for i in range(n) if (int(word) >> i) & 1}
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=examples(8), deadline=None)
 @given(st.data())
 def test_replays_are_the_reference(kit, owner, data):
     """Heads drawn from a small pool so that repeats within the round, hits in the window,

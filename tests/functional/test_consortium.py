@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from conftest import MoneyRules, isolated
+from conftest import MoneyRules, examples, isolated, steps
 from ml import codec, protocol
 from ml.chain import BatchTask
 from ml.settings import BatchSettings
@@ -205,5 +205,5 @@ def test_consortium_state_machine(accounts, chain):
             self.listed = []
 
     run_state_machine_as_test(Consortium, settings=settings(
-        max_examples=3, stateful_step_count=25, deadline=None,
+        max_examples=examples(2), stateful_step_count=steps(20), deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]))

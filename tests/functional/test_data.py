@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ml import data
+from conftest import examples
 
 
 def _write_idx(path, array, code=0x08, gz=False):
@@ -50,7 +51,7 @@ def test_real_mnist_is_shipped():
     assert sorted(np.unique(ds.y_test).tolist()) == list(range(10))
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.integers(1, 50), st.integers(0, 10**6))
 def test_iid_partition_is_a_partition(n_clients, seed):
     parts = data.partition_iid(500, n_clients, seed)
@@ -61,7 +62,7 @@ def test_iid_partition_is_a_partition(n_clients, seed):
     assert all(np.array_equal(a, b) for a, b in zip(parts, data.partition_iid(500, n_clients, seed)))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(st.integers(2, 10), st.sampled_from([0.1, 0.5, 5.0]), st.integers(0, 10**6))
 def test_dirichlet_partition_is_a_seeded_partition(n_clients, alpha, seed):
     labels = np.random.default_rng(1).integers(0, 10, 2000)

@@ -3,9 +3,10 @@
 from hypothesis import given, settings, strategies as st
 
 from ml import protocol
+from conftest import examples
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.integers(0, 2**16), min_size=0, max_size=40))
 def test_lower_median_matches_reference(median_harness, values):
     assert median_harness.lowerMedian(values) == protocol.move_reference(values)

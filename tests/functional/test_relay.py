@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ml import protocol, signing
 from ml.chain import BatchTask
 from ml.settings import BatchSettings
-from conftest import isolated
+from conftest import examples, isolated
 
 N = 40  # 3 words: 3 columns of 1 word, the last with 8 padding lanes
 BASE = BatchSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=600, min_participants=1,
@@ -53,7 +53,7 @@ def test_the_digest_is_eip712_and_the_reference(relay_task, owner):
     assert bytes(t.rule_contract.relayDigest(7, head)) == ours == keccak(b"\x19" + m.version + m.header + m.body)
 
 
-@settings(deadline=None, max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(6), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_relayed_updates_are_aggregated_and_paid_like_posted_ones(relay_task, clients, owner, accounts, chain, data):
     """Any split of the seats between posters and relayed owners: the model is the reference
@@ -87,7 +87,7 @@ def wide_task(project, owner):
                             np.zeros(N), funding=BASE.round_reserve * 10)
 
 
-@settings(deadline=None, max_examples=6, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(4), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_relayed_distances_over_wide_columns(wide_task, clients, accounts, chain, data):
     t = wide_task

@@ -17,7 +17,7 @@ from ml import protocol
 from ml.chain import BatchTask
 from ml.rules import adapter_for
 from ml.settings import BatchSettings, ConsensusSettings, column_gas_bound
-from conftest import isolated
+from conftest import examples, isolated
 
 COST = adapter_for("consensus").cost
 
@@ -73,7 +73,7 @@ def openings(t, cs, who):
     return [t.opening(a, cs[a]) for a in who]
 
 
-@settings(deadline=None, max_examples=5, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=examples(4), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_relayed_openings_are_aggregated_and_paid_like_reveals(ctask, clients, owner, accounts, chain, data):
     """Any split of the seated committers between revealing and being relayed: the model is
