@@ -60,7 +60,7 @@ class StudyRun:
                 "population": self.population, "accuracy": self.accuracy, "rows": [asdict(r) for r in self.rows]}
 
 
-#: CONSENSUS tiers over ConsensusTask.claimScore (per-mille of the round's mean move; an
+#: CONSENSUS tiers over ConsensusRule.claimScore (per-mille of the round's mean move; an
 #: update the consensus did not move towards scores ~1000 or more).
 CONSENSUS_THRESHOLDS = (400, 550, 700, 850, 970, 1100, 1300, 1600)
 CONSENSUS_REWARDS = tuple(k * 10**15 for k in (8, 7, 6, 5, 4, 3, 2, 1))

@@ -166,7 +166,7 @@ def render(m: Measurements) -> str:
             "### The relay path",
             "",
             "Each client signs its update (EIP-712) instead of posting it, and the keeper (here the owner) "
-            "carries every update in the column transactions (`PaperTask.relay`): one batch of transactions "
+            "carries every update in the column transactions (`relay`, vouched for by the PAPER rule): one batch of transactions "
             "per round, sent when every seat is relayed. Chain time is signing + the columns + reading the "
             "model back.",
             "",

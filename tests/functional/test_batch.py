@@ -1,4 +1,4 @@
-"""The batch engine (PaperTask): posts, column aggregation by every rule against the Python
+"""The batch engine (with the PAPER rule): posts, column aggregation by every rule against the Python
 reference, rewards with the last column, and the attacks on each new mechanism."""
 
 from __future__ import annotations

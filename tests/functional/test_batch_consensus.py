@@ -1,4 +1,4 @@
-"""CONSENSUS on the batch engine (ConsensusTask): commit with stake, seat lottery, reveal as
+"""CONSENSUS on the batch engine (ConsensusRule): commit with stake, seat lottery, reveal as
 the post, column aggregation, rewards and stakes with the last column — and the attacks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A stateful property test of ConsensusTask: more actors than seats commit (honest, small,
+"""A stateful property test of ConsensusRule on its engine: more actors than seats commit (honest, small,
 Sybil copies, replays of old rounds, liars, oversized and idle updates), anyone draws the
 seats, seated actors reveal, reveal half (post 0 of 2) or not at all, the unseated take
 their stakes back, keepers crash after column 0, time passes past the abandon time and

@@ -1,4 +1,4 @@
-"""A stateful property test of the batch engine (PaperTask): random actors post updates
+"""A stateful property test of the batch engine (PAPER rule): random actors post updates
 (honest, copies, replays of old rounds, wild values), leave updates half posted, have them
 relayed, and attackers relay heads whose words never appear, whose later links open to
 nothing, or whose later lanes are out of range; time passes past the drop and abandon

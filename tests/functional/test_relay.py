@@ -1,4 +1,4 @@
-"""The relay path (PaperTask.relay): signed updates carried by an untrusted relayer, checked
+"""The relay path (BatchEngine.relay, vouched for by the PAPER rule): signed updates carried by an untrusted relayer, checked
 and aggregated exactly like posted ones. Every forgery a relayer could try reverts; the
 one thing it can do, leave an update out, costs the left-out owner nothing (it posts
 itself before posting closes)."""

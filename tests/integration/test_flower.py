@@ -1,6 +1,6 @@
 """Flower on fedchain with Flower's deployment runtime: a SuperLink and 3 SuperNodes, each
 its own process in the Flower environment (.venv-flower), on loopback, relaying signed
-updates to a PaperTask on a separate anvil (digits, 2 rounds) - `make flower-demo` in small.
+updates to a PAPER task on a separate anvil (digits, 2 rounds) - `make flower-demo` in small.
 The chain's model must equal float FedAvg of the same clients and seeds (up to the
 fixed-point rounding: at most one test prediction apart) and each round's relay must land
 in one block."""
