@@ -405,9 +405,9 @@ contract BatchEngine is RevenueShare {
         if (columnBytes > MAX_COLUMN_BYTES) revert ColumnTooLarge(columnBytes, MAX_COLUMN_BYTES);
         ColumnKit kit = new ColumnKit();
         _kit = kit;
-        uint256 gasBound = _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1,
-            s.replayRounds * s.maxParticipants,
-            _ruleGas(s.maxParticipants, column, spec.hooks, spec.gasPerColumn, spec.gasPerSeat));
+        uint256 gasBound = _ruleGas(s.maxParticipants, column, spec.hooks, spec.gasPerColumn, spec.gasPerSeat);
+        gasBound = _columnGasBound(kit, s.maxParticipants, s.maxRelayed, column, s.aggregation == 0 ? 0 : 1,
+            s.replayRounds * s.maxParticipants, gasBound);
         if (gasBound > MAX_COLUMN_GAS) revert ColumnTooCostly(gasBound, MAX_COLUMN_GAS);
         if (s.postWords == 0 || s.postWords % column != 0 || s.postWords > MAX_POST_WORDS) {
             revert BadPostWords(s.postWords, column);

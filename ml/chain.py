@@ -495,7 +495,7 @@ class TaskClient:
         so that anyone may relay it (``ml.signing.sign_update`` does the same with a bare key)."""
         from eth_account.messages import encode_typed_data
 
-        u = update if isinstance(update, Update) else self.encode(update)
+        u = update if hasattr(update, "words") else self.encode(update)
         head = protocol.update_links(u.words, self.column_words)[0]
         sig = account.sign_message(encode_typed_data(full_message=protocol.relay_typed_data(
             self.chain_id, self.address, round_, head)))

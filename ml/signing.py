@@ -57,9 +57,10 @@ class SignedUpdate:
 @dataclass(frozen=True)
 class OpenedUpdate:
     """A seated CONSENSUS committer's update as it travels to a relayer: its owner, round,
-    packed words and the opening of its commitment (salt, declared move). No signature: the
-    commitment, sent from the owner's own account, binds words, salt and move already, so
-    ``ConsensusRule.vouch`` accepts the opening from anyone and a relayer can change nothing."""
+    packed words, the opening of its commitment (salt, declared move) and the owner's
+    EIP-2098 signature of ``relay_digest(chain, task, round, head)``: its consent (an opening
+    alone is public once a first reveal post is sent, and must not let anyone end the
+    owner's reveal). ``ConsensusRule.vouch`` checks both."""
 
     owner: str
     round: int
@@ -67,22 +68,26 @@ class OpenedUpdate:
     salt: bytes
     move: int
     saturated: int = 0
+    r: bytes = b"\0" * 32
+    vs: bytes = b"\0" * 32
 
     def proof(self) -> bytes:
-        """What the relay carries for this update (``ConsensusRule.vouch``): abi.encode(owner,
-        salt, move)."""
+        """What the relay carries for this update: abi.encode(owner, r, vs, salt, move)."""
         from eth_abi import encode
 
-        return encode(["address", "bytes32", "uint256"], [self.owner, self.salt, self.move])
+        return encode(["address", "bytes32", "bytes32", "bytes32", "uint256"],
+                      [self.owner, self.r, self.vs, self.salt, self.move])
 
     def as_json(self) -> dict[str, Any]:
         return {"owner": self.owner, "round": self.round, "words": [hex(w) for w in self.words],
-                "salt": self.salt.hex(), "move": self.move, "saturated": self.saturated}
+                "salt": self.salt.hex(), "move": self.move, "saturated": self.saturated, "r": self.r.hex(),
+                "vs": self.vs.hex()}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "OpenedUpdate":
         return cls(str(d["owner"]), int(d["round"]), [int(w, 16) for w in d["words"]], bytes.fromhex(d["salt"]),
-                   int(d["move"]), int(d.get("saturated", 0)))
+                   int(d["move"]), int(d.get("saturated", 0)), bytes.fromhex(d.get("r", "00" * 32)),
+                   bytes.fromhex(d.get("vs", "00" * 32)))
 
 
 #: Anything a relayer carries: a signed update (PAPER) or an opened commitment (CONSENSUS).

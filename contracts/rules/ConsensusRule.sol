@@ -5,6 +5,7 @@ import {BatchEngine} from "../BatchEngine.sol";
 import {Hooks, IRule} from "../interfaces/IRule.sol";
 import {MedianLib} from "../lib/MedianLib.sol";
 import {RuleBase} from "./RuleBase.sol";
+import {SignedRelay} from "./SignedRelay.sol";
 import {TieredRule} from "./TieredRule.sol";
 
 /// @title ConsensusRule
@@ -21,7 +22,7 @@ import {TieredRule} from "./TieredRule.sol";
 ///      with d its mean distance to the new model: an update the new model moved towards
 ///      scores low (good); one the consensus ignored scores ~1000 or more. Stakes are held in
 ///      the engine's escrow (`deposit`, `release`, `forfeit`).
-contract ConsensusRule is TieredRule {
+contract ConsensusRule is SignedRelay, TieredRule {
     /// @inheritdoc IRule
     string public constant name = "consensus";
     /// @param commitDuration seconds of the commit phase (the posting phase follows it).
@@ -52,7 +53,7 @@ contract ConsensusRule is TieredRule {
     uint8 internal constant SEATED = 2;
     uint8 internal constant RELEASED = 3;
     uint8 internal constant FINISHED = 4; // revealed or relayed (accepted or rejected)
-    uint8 internal constant DROPPED = 5; // relayed, then dropped: its stake is forfeited
+    uint8 internal constant DROPPED = 5; // relayed, then dropped: its stake is returned
 
     event Committed(uint256 indexed round, address indexed participant, bytes32 commitment, uint256 move);
     event DrawArmed(uint256 indexed round, uint256 drawBlock);
@@ -284,12 +285,14 @@ contract ConsensusRule is TieredRule {
         return false;
     }
 
-    /// @notice Relayed reveals: proof j is abi.encode(owner, salt, move), the opening of the
-    ///         owner's commitment to `heads[j]` (sent from the owner's own account, it binds
-    ///         the update, the salt and the move: a relayer can change nothing). The declared
-    ///         move must pass the bounds now; the measured one must equal it once the columns
-    ///         are in (`admitRelayed`).
-    function vouch(uint256 round, uint256, bytes32[] calldata heads, bytes[] calldata proofs)
+    /// @notice Relayed reveals: proof j is abi.encode(owner, r, vs, salt, move): the owner's
+    ///         signature of the relay (`relayDigest(round, head)`: its consent, so nobody who
+    ///         read an opening in a first reveal post can relay, and so end, someone else's
+    ///         reveal) and the opening of its commitment to `heads[j]` (sent from the owner's
+    ///         own account, it binds the update, the salt and the move). The declared move
+    ///         must pass the bounds now; the measured one must equal it once the columns are
+    ///         in (`admitRelayed`).
+    function vouch(uint256 round, uint256 first, bytes32[] calldata heads, bytes[] calldata proofs)
         external
         override
         onlyEngine
@@ -298,7 +301,9 @@ contract ConsensusRule is TieredRule {
         if (drawSeed[round] == 0) revert SeatsNotDrawn(round);
         owners = new address[](heads.length);
         for (uint256 j; j < heads.length; ++j) {
-            (address who, bytes32 salt, uint256 move) = abi.decode(proofs[j], (address, bytes32, uint256));
+            (address who, bytes32 r, bytes32 vs, bytes32 salt, uint256 move) =
+                abi.decode(proofs[j], (address, bytes32, bytes32, bytes32, uint256));
+            _checkSigner(round, heads[j], who, r, vs, first + j);
             uint256 entry = _seat[round][who];
             if (uint8(entry) != SEATED) revert NotSeated(who, round);
             if (commitmentHash(round, who, salt, move, heads[j]) != commitmentOf[round][who]) {
@@ -312,7 +317,7 @@ contract ConsensusRule is TieredRule {
     }
 
     /// @notice A relayed update's measured move must be its declared one; otherwise the last
-    ///         column reverts until the round drops it (and its stake is forfeited).
+    ///         column reverts until the round drops it.
     function admitRelayed(uint256 round, address[] calldata who, uint256[] calldata measured)
         external
         view
@@ -334,10 +339,14 @@ contract ConsensusRule is TieredRule {
         return drawSeed[round];
     }
 
-    /// @notice A dropped relayed update never finished: its stake is forfeited at the end.
+    /// @notice A dropped relayed update gets its stake back: whoever drops chooses which
+    ///         relayed updates to leave out (a withheld or refused one, or an honest one
+    ///         beside it), so a drop must cost nobody a stake. A liar's false move costs it
+    ///         the round's reward and delays the round by the timeout; it moves no model.
     function dropped(uint256 round, address who) external override onlyEngine {
         _seat[round][who] = (_seat[round][who] & ~uint256(0xff)) | DROPPED;
-        _roundFinished[round] -= 1;
+        emit StakeReturned(round, who, stake);
+        engine.release(who, stake);
     }
 
     /// @notice claimScore of each update's mean distance to the new model and mean move

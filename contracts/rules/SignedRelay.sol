@@ -45,8 +45,8 @@ abstract contract SignedRelay is RuleBase {
     }
 
     /// @dev The owners of signed relayed updates: proof j is abi.encode(signer, r, vs), an
-    ///      EIP-2098 compact signature of `relayDigest(round, heads[j])` (a malleable high-s
-    ///      twin is refused). `first`: the first one's list index (for the error).
+    ///      EIP-2098 compact signature of `relayDigest(round, heads[j])`. `first`: the first
+    ///      one's list index (for the error).
     function _signers(uint256 round, uint256 first, bytes32[] calldata heads, bytes[] calldata proofs)
         internal
         view
@@ -55,11 +55,20 @@ abstract contract SignedRelay is RuleBase {
         owners = new address[](heads.length);
         for (uint256 j; j < heads.length; ++j) {
             (address signer, bytes32 r, bytes32 vs) = abi.decode(proofs[j], (address, bytes32, bytes32));
-            uint256 s_ = uint256(vs) & (type(uint256).max >> 1);
-            address got = address(0);
-            if (s_ <= _HALF_ORDER) got = ecrecover(relayDigest(round, heads[j]), uint8(uint256(vs) >> 255) + 27, r, bytes32(s_));
-            if (got == address(0) || got != signer) revert BadSignature(signer, first + j);
-            owners[j] = got;
+            _checkSigner(round, heads[j], signer, r, vs, first + j);
+            owners[j] = signer;
         }
+    }
+
+    /// @dev `signer` signed `head` for `round` (EIP-2098 compact; a malleable high-s twin is
+    ///      refused); list index `i` names the update in the error.
+    function _checkSigner(uint256 round, bytes32 head, address signer, bytes32 r, bytes32 vs, uint256 i)
+        internal
+        view
+    {
+        uint256 s_ = uint256(vs) & (type(uint256).max >> 1);
+        address got = address(0);
+        if (s_ <= _HALF_ORDER) got = ecrecover(relayDigest(round, head), uint8(uint256(vs) >> 255) + 27, r, bytes32(s_));
+        if (got == address(0) || got != signer) revert BadSignature(signer, i);
     }
 }

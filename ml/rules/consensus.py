@@ -180,9 +180,12 @@ class ConsensusAdapter(RuleAdapter):
     # --- relay ----------------------------------------------------------------------------
 
     def opening(self, task: Any, account: Any, c: Commitment) -> OpenedUpdate:
-        """What a seated committer hands to a relayer instead of revealing: its update and
-        the opening of the commitment ``account`` sent (no signature needed)."""
-        return OpenedUpdate(task.address_of(account), c.round, list(c.words), c.salt, c.move, c.saturated)
+        """What a seated committer hands to a relayer instead of revealing: its update, the
+        opening of the commitment ``account`` sent, and ``account``'s signature of the relay
+        (its consent: ``task.sign``, an ape account or an eth-account key)."""
+        signed = task.sign(account, c.round, _AsUpdate(c.words, c.saturated))
+        return OpenedUpdate(task.address_of(account), c.round, list(c.words), c.salt, c.move, c.saturated,
+                            signed.r, signed.vs)
 
     def admissible(self, task: Any, round_: int, opened: Sequence[OpenedUpdate]) -> list[OpenedUpdate]:
         """The openings the rule will admit, by the reveal's own rules (ml.protocol): the
