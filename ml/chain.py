@@ -16,8 +16,9 @@ Every write goes through ``ml.codec``; every link and commitment through ``ml.pr
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -253,12 +254,18 @@ class TaskClient:
             self._collect.append(receipt)
         return receipt
 
-    def _collecting(self) -> bool:
-        """Starts collecting receipts for a round's figures; False if a caller already is."""
+    @contextmanager
+    def _collecting(self) -> Iterator[None]:
+        """Collects the receipts of a round's transactions (its blocks and count in
+        ``BatchRound``); nested calls (a relay that aggregates) add to the outer collection."""
         if self._collect is not None:
-            return False
+            yield
+            return
         self._collect = []
-        return True
+        try:
+            yield
+        finally:
+            self._collect = None
 
     def events(self, name: str, target: str = "engine", **filters: Any) -> list[Event]:
         """Every ``name`` event of the engine (or rule) so far whose indexed ``filters`` match."""
@@ -510,12 +517,8 @@ class TaskClient:
         seat taken, or every drawn seat done), else after the posting deadline
         (``wait(seconds)``), when a left-out owner has had its chance to post; then lists them
         (``relay``: heads and proofs) and sends every column."""
-        top = self._collecting()
-        try:
+        with self._collecting():
             return self._relay(sender, relayed, wait)
-        finally:
-            if top:
-                self._collect = None
 
     def _relay(self, sender: Any, relayed: Sequence[Relayable], wait: Callable[[int], None] | None) -> BatchRound:
         round_ = self.current_round
@@ -628,12 +631,8 @@ class TaskClient:
         then sends every remaining column (or abandons a round below quorum). Relayed updates
         this client cannot carry (``stalled``) are dropped once the contract allows it
         (waiting for that too); the round's seed is sealed first."""
-        top = self._collecting()
-        try:
+        with self._collecting():
             return self._aggregate(sender, wait, extra_gas)
-        finally:
-            if top:
-                self._collect = None
 
     def _aggregate(self, sender: Any, wait: Callable[[int], None] | None, extra_gas: int) -> BatchRound:
         state = self.round_state()
