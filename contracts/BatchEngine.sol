@@ -1172,7 +1172,7 @@ contract BatchEngine is RevenueShare {
         uint256 bad;
         // The hot loop of a post: a lane is valid iff (v + 2^(B-1)) mod 2^16 < 2^B.
         assembly {
-            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let low16 := xor(0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff, iszero(calldatasize()))
             let end := add(words.offset, shl(5, words.length))
             for { let p := words.offset } lt(p, end) { p := add(p, 0x20) } {
                 let x := calldataload(p)
@@ -1309,10 +1309,10 @@ contract BatchEngine is RevenueShare {
         uint256 even;
         uint256 odd;
         assembly {
-            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
-            // In a local: the optimizer (few runs) would re-copy a 32-byte constant from code
-            // on every iteration.
-            let sign := SIGN_LANES
+            // Masks xor-ed with an opaque zero, so they stay on the stack (see _meanAndDistances).
+            let z := iszero(calldatasize())
+            let low16 := xor(0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff, z)
+            let sign := xor(SIGN_LANES, z)
             let stride := shl(5, w)
             let p := add(words.offset, shl(5, j))
             for { let end := add(p, mul(n, stride)) } lt(p, end) { p := add(p, stride) } {
@@ -1533,10 +1533,12 @@ contract BatchEngine is RevenueShare {
     ///      SWAR (each < 2^17 per word, < 2^29 over MAX_POST_WORDS), folded once at the end.
     function _sliceDistance(uint256[] calldata words, uint256 g) internal pure returns (uint256 total) {
         assembly {
-            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
-            let ones := 0x0000000100000001000000010000000100000001000000010000000100000001
-            let bit16 := 0x0001000000010000000100000001000000010000000100000001000000010000
-            let sign := 0x8000800080008000800080008000800080008000800080008000800080008000
+            // Masks xor-ed with an opaque zero, so they stay on the stack (see _meanAndDistances).
+            let z := iszero(calldatasize())
+            let low16 := xor(0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff, z)
+            let ones := xor(0x0000000100000001000000010000000100000001000000010000000100000001, z)
+            let bit16 := xor(0x0001000000010000000100000001000000010000000100000001000000010000, z)
+            let sign := xor(0x8000800080008000800080008000800080008000800080008000800080008000, z)
             let acc := 0
             let q := g
             let end := add(words.offset, shl(5, words.length))
@@ -1608,8 +1610,12 @@ contract BatchEngine is RevenueShare {
         returns (uint256 even, uint256 odd)
     {
         assembly {
-            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
-            let sign := SIGN_LANES
+            // The masks are xor-ed with an opaque zero (a call has calldata): left literal,
+            // the via-IR optimizer (few runs: size first) re-reads a 32-byte constant from
+            // code (CODECOPY + MLOAD) at every use in the loop.
+            let z := iszero(calldatasize())
+            let low16 := xor(0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff, z)
+            let sign := xor(SIGN_LANES, z)
             w := shl(5, w) // the stride between updates
             first := add(p, mul(first, w)) // the first relayed update's word
             n := add(p, mul(n, w)) // the end
@@ -1630,7 +1636,7 @@ contract BatchEngine is RevenueShare {
             odd := sub(odd, mul(div(sub(n, first), w), zo))
             // A literal in the loop would be copied from code on every use (few optimizer
             // runs): 1 per 32-bit slot goes in `first`, free now.
-            first := 0x0000000100000001000000010000000100000001000000010000000100000001
+            first := xor(0x0000000100000001000000010000000100000001000000010000000100000001, z)
             for {} lt(p, n) { p := add(p, w) } {
                 let x := xor(calldataload(p), sign)
                 let de := add(and(x, low16), g)

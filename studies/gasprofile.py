@@ -35,7 +35,8 @@ class SourceMap:
     def compile(cls, solc: Path, contract_path: str, name: str, runs: int = 20, evm: str = "prague",
                 via_ir: bool = True) -> "SourceMap":
         # The project's compiler settings (ape-config.yaml): the same bytecode, so the same pcs.
-        out = subprocess.run([str(solc), "--combined-json", "bin-runtime,srcmap-runtime,ast", "--optimize",
+        out = subprocess.run([str(solc), "--combined-json", "bin-runtime,srcmap-runtime,ast,generated-sources-runtime",
+                              "--optimize",
                               "--optimize-runs", str(runs), "--evm-version", evm, *(["--via-ir"] if via_ir else []),
                               contract_path],
                              capture_output=True, text=True, check=True).stdout
@@ -59,10 +60,24 @@ class SourceMap:
                         walk(child)
 
             walk(v["AST"])
-        for s in spans.values():
-            s.sort()
         key = next(k for k in j["contracts"] if k.endswith(":" + name))
         c = j["contracts"][key]
+        # The compiler's own helpers (checked arithmetic, ABI coding, memory) by their Yul name.
+        for gen in c.get("generated-sources-runtime") or []:
+            def walk_yul(node: Any, source: int = int(gen["id"])) -> None:
+                if isinstance(node, dict):
+                    if node.get("nodeType") == "YulFunctionDefinition":
+                        start, length, _ = (int(x) for x in node["src"].split(":"))
+                        spans.setdefault(source, []).append((start, start + length, f"(compiler) {node['name']}"))
+                    for child in node.values():
+                        walk_yul(child)
+                elif isinstance(node, list):
+                    for child in node:
+                        walk_yul(child)
+
+            walk_yul(gen.get("ast"))
+        for s in spans.values():
+            s.sort()
         code = bytes.fromhex(c["bin-runtime"])
         pcs, i = [], 0
         while i < len(code):

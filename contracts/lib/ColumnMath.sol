@@ -72,9 +72,12 @@ library ColumnMath {
     ///      never borrows across slots.
     function packMeans(uint256 even, uint256 odd, uint256 m, uint256 bias) internal pure returns (uint256 w) {
         assembly {
-            let slots := 0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff
-            let low := 0x000000000000ffff000000000000ffff000000000000ffff000000000000ffff
-            let ones := 0x0000000000000001000000000000000100000000000000010000000000000001
+            // Each mask xor-ed with an opaque zero (a call has calldata), so it is loaded once:
+            // the via-IR optimizer (few runs) would re-read a literal from code at every use.
+            let z := iszero(calldatasize())
+            let slots := xor(0x00000000ffffffff00000000ffffffff00000000ffffffff00000000ffffffff, z)
+            let low := xor(0x000000000000ffff000000000000ffff000000000000ffff000000000000ffff, z)
+            let ones := xor(0x0000000000000001000000000000000100000000000000010000000000000001, z)
             let half := mul(shr(1, m), ones)
             let magic := add(div(sub(shl(34, 1), 1), m), 1)
             let unbias := mul(sub(0x10000, bias), ones)
@@ -125,7 +128,8 @@ library ColumnMath {
     /// @param pairs output of `schedule(n)`.
     function sortLanes(uint256 base, uint256[] memory pairs) internal pure {
         assembly {
-            let h := 0x8000800080008000800080008000800080008000800080008000800080008000
+            // An opaque zero keeps the mask on the stack (see packMeans).
+            let h := xor(0x8000800080008000800080008000800080008000800080008000800080008000, iszero(calldatasize()))
             let l := not(h)
             let p := add(pairs, 0x20)
             let end := add(p, shl(5, mload(pairs)))
@@ -148,7 +152,7 @@ library ColumnMath {
     ///         (2k+1) of the (0x8000-biased) rows, each in a 32-bit slot (< 2^16 rows).
     function sumRows(uint256 base, uint256 from, uint256 to) internal pure returns (uint256 even, uint256 odd) {
         assembly {
-            let low16 := 0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff
+            let low16 := xor(0x0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff0000ffff, iszero(calldatasize()))
             let end := add(base, shl(5, to))
             for { let q := add(base, shl(5, from)) } lt(q, end) { q := add(q, 0x20) } {
                 let x := mload(q)
