@@ -101,7 +101,7 @@ def cli(clients, rounds, kill_round, block_time, config_path, folder):
             set_flat(model, task.model_after(r))
             row = [rewards[r].get(a, 0) for a in addrs]  # credited with the last column; revenue comes on top
             ok &= all(x > 0 for x in row)
-            accepted = sum(1 for a in addrs if task.status(r, a)[0] == Status.LISTED)
+            accepted = len(rewards[r])  # the round's Rewarded events: past rounds' records read as empty
             click.echo(f"{r:>5} {accuracy(model, data.x_test, data.y_test):>9.4f} {accepted:>8} "
                        + " ".join(f"{x / 1e18:>10.4f}" for x in row))
         click.echo(f"\nrewards in ETH per round (stake returned on top); * = killed with SIGKILL after committing "
