@@ -14,6 +14,7 @@ from eth_abi import encode as abi_encode
 
 from .. import codec, protocol
 from ..settings import COMMIT_GAS, DRAW_GAS, ConsensusSettings, RuleCost, Status, post_gas
+from ..chain import Update
 from ..signing import OpenedUpdate
 from ..transport import Call, await_block
 from . import RuleAdapter
@@ -151,7 +152,7 @@ class ConsensusAdapter(RuleAdapter):
 
     def reveal_calls(self, task: Any, c: Commitment) -> list[Call]:
         """The reveal: the update's posts, post 0 opening the commitment."""
-        return task.post_calls(c.round, _AsUpdate(c.words, c.saturated), c.proof())
+        return task.post_calls(c.round, Update(list(c.words), c.saturated), c.proof())
 
     def reveal(self, task: Any, sender: Any, c: Commitment, start: int = 0) -> Any:
         """Reveals every post from ``start``; returns None when the rule refused the update
@@ -183,7 +184,7 @@ class ConsensusAdapter(RuleAdapter):
         """What a seated committer hands to a relayer instead of revealing: its update, the
         opening of the commitment ``account`` sent, and ``account``'s signature of the relay
         (its consent: ``task.sign``, an ape account or an eth-account key)."""
-        signed = task.sign(account, c.round, _AsUpdate(c.words, c.saturated))
+        signed = task.sign(account, c.round, Update(list(c.words), c.saturated))
         return OpenedUpdate(task.address_of(account), c.round, list(c.words), c.salt, c.move, c.saturated,
                             signed.r, signed.vs)
 
@@ -221,12 +222,6 @@ class ConsensusAdapter(RuleAdapter):
         reverts until it is dropped."""
         declared = int(task.view("rule", "seatOf", round_, owner)[1])
         return self.move(task, words, task.model_ints(task.round_state().completed_rounds)) != declared
-
-
-@dataclass(frozen=True)
-class _AsUpdate:
-    words: list[int]
-    saturated: int = 0
 
 
 ADAPTER = ConsensusAdapter()
