@@ -23,14 +23,17 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
 APE := $(VENV)/bin/ape
+# The reward rule `make flower-demo` deploys: paper, consensus or consortium.
+RULE ?= paper
 
-.PHONY: setup slither demo demo-distributed flower-demo test test-thorough adversaries bench experiments experiments-full clean help
+.PHONY: setup slither demo demo-distributed flower-demo test test-serial test-thorough adversaries bench experiments experiments-full clean help
 
 help:
 	@echo "make demo   - set up, then federated training on the local chain (5 clients x 10 rounds, MNIST)"
 	@echo "make demo-distributed - anvil + deploy (CONSENSUS, median) + 5 client processes + a keeper; one client killed and restarted; ~6 min"
-	@echo "make flower-demo - Flower SuperLink + 5 SuperNodes (MNIST logreg) relaying signed updates to the task on anvil (12-s blocks), vs float FedAvg; ~6 min"
-	@echo "make test   - set up, then static analysis (make slither) and every test (ape test)"
+	@echo "make flower-demo - Flower SuperLink + 5 SuperNodes (MNIST logreg) relaying signed updates to the task on anvil (12-s blocks), vs float FedAvg; ~6 min (RULE=consensus: SuperNodes commit, then are relayed; RULE=consortium: listed by the sponsor)"
+	@echo "make test   - set up, then static analysis (make slither) and every test (ape test: functional and integration sessions side by side)"
+	@echo "make test-serial - the same tests in one session"
 	@echo "make test-thorough - the properties and state machines with 5x the examples (hypothesis profile 'thorough'); ~30 min"
 	@echo "make slither - Slither on the contracts; fails on any result tools/slither/triage.toml does not accept"
 	@echo "make adversaries - the reward-gaming study (PAPER vs CONSENSUS, IID and Dirichlet) and the adaptive poisoner vs each aggregation rule, seeds 0-4; ~20 min"
@@ -84,13 +87,24 @@ demo-distributed: setup
 
 flower-demo: setup
 	$(APE) compile
-	$(APE) run flower_demo --clients 5 --rounds 10 --dataset mnist --block-time 12 --json results/flower.json
+	$(APE) run flower_demo --rule $(RULE) --clients 5 --rounds 10 --dataset mnist --block-time 12 \
+		--json results/flower$(if $(filter paper,$(RULE)),,-$(RULE)).json
 
 slither: setup
 	$(SLITHER_VENV)/bin/python tools/slither/check.py $(SLITHER_VENV)/bin/slither tools/bin/solc-v0.8.37
 
-# The slowest tests are printed (--durations): the edit-test loop's budget is visible.
+# Two pytest sessions at once, each with its own anvil: the integration tests mostly wait
+# on block times and phases (processes on loopback), the functional ones on the CPU. The
+# contracts compile first (both sessions read .build). The slowest tests are printed
+# (--durations): the edit-test loop's budget is visible. `make test-serial`: one session.
 test: setup slither
+	$(APE) compile
+	@log=$$(mktemp); rc=0; \
+	$(APE) test tests/integration -q -p no:cacheprovider --durations=8 > $$log 2>&1 & pid=$$!; \
+	$(APE) test tests/functional -q -p no:cacheprovider --durations=15 || rc=1; \
+	wait $$pid || rc=1; echo "== tests/integration (run alongside)"; cat $$log; rm -f $$log; exit $$rc
+
+test-serial: setup slither
 	$(APE) test tests -q -p no:cacheprovider --durations=15
 
 test-thorough: setup

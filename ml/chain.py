@@ -138,6 +138,8 @@ class TaskClient:
         self._rule = w3.eth.contract(address=rule_address, abi=abi(self.adapter.contract))
         self.rule = self.adapter.name
         self._decoder = EventDecoder(w3, {self.address: self._engine.abi, rule_address: self._rule.abi})
+        #: The ABIs this client reads the task with, for a process that has no manifest.
+        self.abis = {"BatchEngine": list(self._engine.abi), self.adapter.contract: list(self._rule.abi)}
         self.config = cfg = TaskConfig.from_words(self._engine.functions.settings().call())
         self.param_count = cfg.param_count
         self.fmt = cfg.fmt
@@ -535,11 +537,19 @@ class TaskClient:
         relayed = still_to_relay(relayed, names, self.max_participants, cap)
         if not relayed:
             return self.aggregate(sender, wait, extra_gas=extra_gas)
+        listing = self.list_relayed(sender, relayed)
+        return self.aggregate(sender, wait, extra_gas=extra_gas + listing.gas_used)
+
+    def list_relayed(self, sender: Any, relayed: Sequence[Relayable]) -> Receipt:
+        """The listing alone (``relay``: heads and proofs of ``relayed`` after the current
+        list), with no wait and no column: the words are kept here for whoever aggregates
+        through this client. ``relay`` is the whole path."""
+        round_ = self.current_round
         for s in relayed:
             self._updates[(round_, s.owner)] = list(s.words)
-        posted = [self.posted_words(round_, a) for a in names]
-        extra = self.broadcast([(c, sender) for c in self.relay_calls(round_, posted, relayed)[:1]])
-        return self.aggregate(sender, wait, extra_gas=extra_gas + sum(r.gas_used for r in extra))
+        plan = relay_plan(round_, [], relayed, self.column_words, self.sorts, self.adapter.cost, self.max_relayed,
+                          self.replay_heads)
+        return self.send(plan.listing[0], sender)
 
     def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
         """Every transaction of a relay of ``relayed`` after the ``posted`` updates (the list

@@ -1,8 +1,9 @@
 """Flower on fedchain, end to end on this machine: anvil (12-s blocks, the paper's setting),
-the task deployed from configs/flower.toml, a Flower SuperLink and N SuperNodes (each with
-its own participant key), and `flwr run examples/flower-quickstart`. The Flower server
-relays every signed update to the task; the task aggregates. Prints per round the on-chain
-model's accuracy, float FedAvg's of the same clients and seeds, gas, blocks and rewards."""
+a Flower SuperLink and N SuperNodes (each with its own participant key), the task deployed
+from configs/flower.toml under the chosen rule, and `flwr run examples/flower-quickstart`.
+The Flower server relays every update to the task (signed; under CONSENSUS committed by the
+SuperNode first, then opened); the task aggregates. Prints per round the on-chain model's
+accuracy, float FedAvg's of the same clients and seeds, gas, blocks and rewards."""
 
 from __future__ import annotations
 
@@ -36,26 +37,31 @@ def _write_secret(path: Path, text: str) -> Path:
 @click.option("--dataset", type=click.Choice(["mnist", "digits"]), default="mnist", show_default=True)
 @click.option("--block-time", default=12, show_default=True, help="Seconds per block of the local anvil.")
 @click.option("--config", "config_path", default=str(ROOT / "configs" / "flower.toml"), show_default=True,
-              help="Task config to deploy (PAPER, mean).")
+              help="Task config to deploy (mean; its rule unless --rule).")
+@click.option("--rule", type=click.Choice(["paper", "consensus", "consortium"]), default=None,
+              help="Reward rule (default: the config's). consensus: each SuperNode commits and stakes "
+                   "from its own account; consortium: the sponsor lists the SuperNodes first.")
+@click.option("--commit-duration", type=click.IntRange(min=1), default=None,
+              help="CONSENSUS commit phase in seconds (each round waits it out); default 30 s + 3 blocks.")
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=ROOT / "run" / "flower",
               show_default=True, help="Logs, keys, Flower home, results (wiped first).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the per-round table as JSON.")
-def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
+def cli(clients, rounds, dataset, block_time, config_path, rule, commit_duration, folder, json_path):
     from ml.data import load_dataset, partition
     from ml.node.deployment import load_config
     from ml.node.flower_net import FlowerNet
-    from ml.chain import task_abis
+    from ml.chain import TaskClient, task_abis
     from ml.training import TrainConfig, fedavg_baseline, initial_weights
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     say = lambda msg: click.echo(f"{time.strftime('%H:%M:%S')} [flower-demo] {msg}", err=True)  # noqa: E731
-    cfg = load_config(config_path)
-    if cfg.max_participants != clients:
-        from dataclasses import replace
+    from dataclasses import replace
 
-        cfg = replace(cfg, max_participants=clients)
+    cfg = load_config(config_path)
+    cfg = replace(cfg, max_participants=clients, reward_rule=rule or cfg.reward_rule,
+                  commit_duration=commit_duration or 30 + 3 * block_time)
     cfg_path = folder / "task.toml"
     cfg_path.write_text("\n".join(f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}"
                                   for k, v in {**cfg.__dict__, "dataset": dataset}.items()) + "\n")
@@ -64,16 +70,7 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
     net = None
     try:
         say(f"anvil on {anvil.uri}, {block_time}-s blocks")
-        record = folder / "deployment.json"
-        res = ape_run(["deploy", "--config", str(cfg_path), "--account", "test:0", "--record", str(record),
-                       "--network", anvil.uri])
-        if res.returncode != 0:
-            raise click.ClickException(f"deploy failed:\n{res.stdout}{res.stderr}")
-        say(res.stdout.strip().splitlines()[-1])
-        address = json.loads(record.read_text())["address"]
         keys = _keys(clients + 2)
-        task_file = folder / "task.json"
-        task_file.write_text(json.dumps({"address": address, "abis": task_abis()}))
         relayer = _write_secret(folder / "relayer.key", keys[clients + 1])
         nodes = [{"partition-id": i, "num-partitions": clients,
                   "fedchain-key-file": str(_write_secret(folder / f"node{i}.key", keys[i + 1]))}
@@ -81,6 +78,23 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
         net = FlowerNet(folder, nodes)
         net.start()
         say(f"SuperLink on 127.0.0.1:{net.port} and {clients} SuperNodes up")
+        # Deployed last: a round's clock (a CONSENSUS commit phase) starts with the task.
+        record = folder / "deployment.json"
+        res = ape_run(["deploy", "--config", str(cfg_path), "--account", "test:0", "--record", str(record),
+                       "--network", anvil.uri])
+        if res.returncode != 0:
+            raise click.ClickException(f"deploy failed:\n{res.stdout}{res.stderr}")
+        say(res.stdout.strip().splitlines()[-1])
+        address = json.loads(record.read_text())["address"]
+        task_file = folder / "task.json"
+        task_file.write_text(json.dumps({"address": address, "abis": task_abis()}))
+        if cfg.reward_rule == "consortium":
+            from eth_account import Account
+
+            sponsor = TaskClient.over_web3(anvil.uri, address, task_abis())
+            members = [Account.from_key(k).address for k in keys[1 : clients + 1]]
+            sponsor.add_members(Account.from_key(keys[0]), members)
+            say(f"the sponsor listed the {clients} SuperNodes' accounts")
         results = folder / "flower-results.json"
         t0 = time.perf_counter()
         done = net.run(ROOT / "examples" / "flower-quickstart", {
@@ -112,7 +126,7 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
                      "blocks_since_previous": None if prev_block is None else blocks[-1] - prev_block,
                      "rewards_wei": sum(rec["rewards"].values()), "rewarded": sorted(rec["rewards"])})
         prev_block = blocks[-1]
-    click.echo(f"\nFlower on fedchain: {clients} SuperNodes, {dataset}, {block_time}-s blocks, "
+    click.echo(f"\nFlower on fedchain: {clients} SuperNodes, {cfg.reward_rule}, {dataset}, {block_time}-s blocks, "
                f"{rounds} rounds in {elapsed:.0f} s (Flower run, training included)")
     click.echo(f"{'round':>5} {'chain acc':>9} {'FedAvg acc':>10} {'gap pp':>7} {'gas':>10} {'txs':>4} "
                f"{'blocks':>6} {'block':>6} {'since prev':>10} {'rewards ETH':>11}")
@@ -123,10 +137,15 @@ def cli(clients, rounds, dataset, block_time, config_path, folder, json_path):
                    f"{row['transactions']:>4} {row['blocks_in_round']:>6} {row['block']:>6} {since:>10} "
                    f"{row['rewards_wei'] / 1e18:>11.4f}")
     final_gap = 100 * (rows[-1]["chain_accuracy"] - rows[-1]["fedavg_accuracy"])
+    # A relay, then the column in the block the relay armed; under CONSENSUS the seat draw
+    # first (its arming call, then the draw in the armed block).
+    expected, steps = ((4, "draw armed, draw, relay, column") if cfg.reward_rule == "consensus"
+                       else (2, "relay, column"))
     click.echo(f"final accuracy {rows[-1]['chain_accuracy']:.4f} vs float FedAvg {rows[-1]['fedavg_accuracy']:.4f} "
-               f"({final_gap:+.2f} pp); every round in two blocks (relay, then the column in the block "
-               f"the relay armed): {all(r['blocks_in_round'] == 2 for r in rows)}")
+               f"({final_gap:+.2f} pp); every round in {expected} blocks ({steps}): "
+               f"{all(r['blocks_in_round'] == expected for r in rows)}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"clients": clients, "dataset": dataset, "block_time": block_time,
-                                         "seconds": round(elapsed, 1), "rounds": rows}, indent=2))
+        json_path.write_text(json.dumps({"clients": clients, "rule": cfg.reward_rule, "dataset": dataset,
+                                         "block_time": block_time, "seconds": round(elapsed, 1), "rounds": rows},
+                                        indent=2))

@@ -1,9 +1,12 @@
 """A stateful property test of ConsensusRule on its engine: more actors than seats commit (honest, small,
 Sybil copies, replays of old rounds, liars, oversized and idle updates), anyone draws the
-seats, seated actors reveal, reveal half (post 0 of 2) or not at all, the unseated take
-their stakes back, keepers crash after column 0, time passes past the abandon time and
-anyone abandons, anyone closes and aggregates rounds (some below quorum), participants
-withdraw, buyers buy access, the pool runs dry and is refilled, in any order. After every
+seats, seated actors reveal, reveal half (post 0 of 2) or not at all, or hand their
+openings to a relayer, who lists them (a liar's among them: it stalls the last column
+until anyone drops it), lists them and withholds the words (a crashing or withholding
+relayer: dropped the same way), or front-runs with its own signature (reverts); the
+unseated take their stakes back, keepers crash after column 0, time passes past the
+abandon time and anyone abandons, anyone closes and aggregates rounds (some below quorum),
+participants withdraw, buyers buy access, the pool runs dry and is refilled, in any order. After every
 step the contract agrees with a plain-Python model built from ml.protocol: the seat draw,
 every admission, reward, stake and fee, the model, the money invariant, and the liveness
 invariant (conftest.assert_way_out)."""
@@ -11,11 +14,13 @@ invariant (conftest.assert_way_out)."""
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from conftest import MoneyRules, examples, steps
 from ml import codec, protocol
+from ml.chain import Update
 from ml.settings import BatchSettings, ConsensusSettings
 
 N = 24  # 2 words, one per column and per post
@@ -31,7 +36,11 @@ LO, HI = -2048, 2047
 KINDS = ["train", "train", "small", "copy", "replay", "lie", "huge", "idle"]
 
 
-def test_consensus_state_machine(project, accounts, chain):
+@pytest.mark.parametrize("focus", [False, True], ids=["any-order", "relay-phase"])
+def test_consensus_state_machine(project, accounts, chain, reverts, focus):
+    """``focus``: every round starts with a committer per seat and the seats drawn, in one
+    step, so runs spend their steps on reveals, relays and the attacks on them (relays are
+    moves of this machine only: in any order a round rarely reaches them)."""
     owner, people = accounts[0], list(accounts)[1:1 + ACTORS]
     buyers, keepers = list(accounts)[6:9], list(accounts)[9:11]
 
@@ -46,6 +55,8 @@ def test_consensus_state_machine(project, accounts, chain):
 
             self.t = BatchTask.launch(project.ConsensusRule, owner, S, np.zeros(N), funding=S.round_reserve * 3,
                                       extra=C)
+            # A relayer with its own client: what it lists and withholds, no keeper knows.
+            self.withholder = BatchTask.at(self.t.address)
             self.c = self.t.engine
             self.global_ = np.zeros(N, dtype=np.int64)
             self.history = []  # ints of every accepted update, for replays
@@ -67,6 +78,9 @@ def test_consensus_state_machine(project, accounts, chain):
             self.released = set()
             self.half = set()  # seated actors that sent post 0 of 2 and stopped
             self.crashed = False  # a keeper sent column 0 and stopped
+            self.stuck = {}  # relayed actor no column can carry -> "liar" or "withheld" (words)
+            self.known = set()  # actors whose words the keepers' client was handed (self.t)
+            self.dropped = False  # a drop closed the round's relays
 
         def teardown(self):
             chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
@@ -81,7 +95,7 @@ def test_consensus_state_machine(project, accounts, chain):
             chain.mine()
 
         # --- commit, draw, reveal, release ----------------------------------------------
-        @precondition(lambda self: self.t.round_open and len(self.commits) < ACTORS
+        @precondition(lambda self: not focus and self.t.round_open and len(self.commits) < ACTORS
                       and self.now() < int(self.t.rule_contract.commitDeadline()))
         @rule(pick=st.integers(0, ACTORS - 1), kind=st.sampled_from(KINDS), seed=st.integers(0, 99))
         def commit(self, pick, kind, seed):
@@ -111,12 +125,28 @@ def test_consensus_state_machine(project, accounts, chain):
             self.order.append(actor)
             self.stakes += STAKE
 
-        @precondition(lambda self: self.t.round_open and self.commits and self.now() < int(self.t.rule_contract.commitDeadline()))
+        @precondition(lambda self: focus and self.t.round_open and not self.commits
+                      and self.now() < int(self.t.rule_contract.commitDeadline()))
+        @rule(kinds=st.lists(st.sampled_from(KINDS), min_size=S.max_participants, max_size=S.max_participants),
+              seed=st.integers(0, 99), k=st.integers(0, 1))
+        def commit_all_and_draw(self, kinds, seed, k):
+            """As many actors as seats commit, the phase ends, the seats are drawn: one step to
+            the seated state, where reveals, relays and their attacks compete. Every committer
+            is seated: which ones a draw picks depends on the block's RANDAO value, which anvil
+            draws at random, and rules enabled by it would make runs irreproducible (the
+            lottery itself is the any-order machine's)."""
+            for i, kind in enumerate(kinds):
+                self.commit(0, kind, seed + i)
+            self.end_commit_phase()
+            self.draw(k)
+
+        @precondition(lambda self: not focus and self.t.round_open and self.commits
+                      and self.now() < int(self.t.rule_contract.commitDeadline()))
         @rule()
         def end_commit_phase(self):
             self._move_to(int(self.t.rule_contract.commitDeadline()))
 
-        @precondition(lambda self: self.t.round_open and self.seated is None
+        @precondition(lambda self: not focus and self.t.round_open and self.seated is None
                       and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline)
         @rule(k=st.integers(0, 1))
         def draw(self, k):
@@ -167,8 +197,95 @@ def test_consensus_state_machine(project, accounts, chain):
             self.t.send(self.t.reveal_calls(self.commits[actor][0])[0], people[actor])
             self.half.add(actor)
 
+        # --- relaying openings ------------------------------------------------------------
+        def _vouched(self, actor):
+            """Whether the rule vouches for the actor's opening (its declared move in bounds)."""
+            mean = self.commits[actor][0].move // N
+            return protocol.move_accepted(mean, C.min_move, C.max_move, C.max_move_ratio, self.reference)
+
+        def _relayable(self):
+            """Seated actors not done, whose declaration the rule vouches for (a half reveal
+            too: the relay replaces its partial post)."""
+            return [a for a in sorted(self.seated - self.finished) if self._vouched(a)]
+
+        @precondition(lambda self: focus and self.t.round_open and self.seated and not self.crashed
+                      and not self.dropped and self._relayable())
+        @rule(mask=st.integers(1, 7), k=st.integers(0, 1), withhold=st.booleans())
+        def relay(self, mask, k, withhold):
+            """Seated actors hand their openings (signed: their consent) to a relayer, who
+            lists them; ``withhold``: it keeps the words to itself and vanishes. Before the
+            deadline a listing that leaves a seat open reverts (posting stays open)."""
+            options = self._relayable()
+            picked = [a for i, a in enumerate(options) if mask >> i & 1] or options[:1]
+            self._relay(picked, k, withhold)
+
+        @precondition(lambda self: focus and self.t.round_open and self.seated and not self.crashed
+                      and not self.dropped and self._relayable())
+        @rule(k=st.integers(0, 1), withhold=st.booleans())
+        def relay_the_rest(self, k, withhold):
+            """A relayer lists every seat still open that it can, as the task client does: at
+            once when that closes the round, else after the deadline (a seat it cannot carry
+            had until then to reveal)."""
+            picked = self._relayable()
+            if self.finished | set(picked) != self.seated:
+                self._move_to(self.t.round_state().post_deadline)
+            self._relay(picked, k, withhold)
+
+        def _relay(self, picked, k, withhold):
+            relayer = self.withholder if withhold else self.t
+            opened = [relayer.opening(people[a], self.commits[a][0]) for a in picked]
+            if not withhold:  # handed the words, the keepers' client keeps them, listed or not
+                self.known |= set(picked)
+            if self.now() < self.t.round_state().post_deadline and self.finished | set(picked) != self.seated:
+                with reverts("PostingOpen"):
+                    relayer.list_relayed(keepers[k], opened)
+                return
+            relayer.list_relayed(keepers[k], opened)
+            for a in picked:
+                c, ints, honest = self.commits[a]
+                self.finished.add(a)
+                self.half.discard(a)
+                self.listed.append((a, ints, int(np.abs(ints - self.global_).sum())))
+                if not honest:
+                    self.stuck[a] = "liar"
+                elif a not in self.known:
+                    self.stuck[a] = "withheld"
+
+        @precondition(lambda self: focus and self.t.round_open and self.seated and not self.crashed
+                      and not self.dropped and self._relayable())
+        @rule(pick=st.integers(0, ACTORS - 1), k=st.integers(0, 1))
+        def front_run(self, pick, k):
+            """A keeper relays a seated actor's opening under its own signature: refused."""
+            options = self._relayable()
+            actor = options[pick % len(options)]
+            c = self.commits[actor][0]
+            mine = self.t.sign(keepers[k], c.round, Update(list(c.words), c.saturated))
+            forged = dataclasses.replace(self.t.opening(people[actor], c), r=mine.r, vs=mine.vs)
+            with reverts("BadSignature"):
+                self.t.list_relayed(keepers[k], [forged])
+            self.known.add(actor)
+
+        @precondition(lambda self: focus and self.t.round_open and self.stuck and self.t.round_state().posting_closed)
+        @rule(k=st.integers(0, 1))
+        def drop_stalled(self, k):
+            """Past postDeadline + aggregationTimeout anyone drops what no column can carry
+            (the client sees it coming: ``stalled``); dropped stakes come back, columns start
+            over, the round relays no more."""
+            self._move_to(self.t.round_state().post_deadline + S.aggregation_timeout)
+            stuck = [i for i, (a, _, _) in enumerate(self.listed) if a in self.stuck]
+            assert self.t.stalled(self.t.current_round) == stuck
+            self.t.drop(keepers[k], stuck)
+            for a in self.stuck:
+                self.credit(people[a], STAKE)
+                self.stakes -= STAKE
+            self.listed = [x for x in self.listed if x[0] not in self.stuck]
+            self.stuck = {}
+            self.crashed = False
+            self.dropped = True
+
         @precondition(lambda self: self.t.round_open and not self.crashed and self.t.round_state().posting_closed
-                      and len(self.listed) >= S.min_participants)
+                      and len(self.listed) >= S.min_participants
+                      and "withheld" not in self.stuck.values())  # nobody has those words
         @rule(k=st.integers(0, 1))
         def keeper_crashes(self, k):
             """A keeper sends column 0 and is gone; whoever comes next continues from column 1."""
@@ -176,7 +293,7 @@ def test_consensus_state_machine(project, accounts, chain):
             self.credit(keepers[k], FEE)
             self.crashed = True
 
-        @precondition(lambda self: self.t.round_open)
+        @precondition(lambda self: self.t.round_open and (self.commits or not focus))  # focus: commits first
         @rule(k=st.sampled_from([50, 100, 400]))
         def time_passes(self, k):
             self._move_to(self.now() + k)
@@ -218,7 +335,7 @@ def test_consensus_state_machine(project, accounts, chain):
         # --- closing and aggregating --------------------------------------------------------
         # Only once someone revealed (or nobody committed): otherwise most rounds would end
         # before anyone revealed. A round never drawn still ends at its deadline (`wait_out`).
-        @precondition(lambda self: self.t.round_open
+        @precondition(lambda self: self.t.round_open and (self.commits or not focus)
                       and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline
                       and (self.finished or not self.commits or self.seated == set())
                       and not self.t.round_state().posting_closed)
@@ -226,7 +343,7 @@ def test_consensus_state_machine(project, accounts, chain):
         def close_posting(self):
             self._move_to(self.t.round_state().post_deadline)
 
-        @precondition(lambda self: self.t.round_open and self.seated is None and len(self.commits) == 1
+        @precondition(lambda self: not focus and self.t.round_open and self.seated is None and len(self.commits) == 1
                       and int(self.t.rule_contract.commitDeadline()) <= self.now() < self.t.round_state().post_deadline)
         @rule()
         def wait_out(self):
@@ -234,7 +351,7 @@ def test_consensus_state_machine(project, accounts, chain):
             runs to its posting deadline with every stake held."""
             self._move_to(self.t.round_state().post_deadline)
 
-        @precondition(lambda self: self.t.round_open and self.t.round_state().posting_closed)
+        @precondition(lambda self: self.t.round_open and self.t.round_state().posting_closed and not self.stuck)
         @rule(k=st.integers(0, 1))
         def aggregate(self, k):
             keeper = keepers[k]

@@ -111,7 +111,9 @@ def test_node_restarted_from_state_dump_between_rounds(net):
     anvil.start()  # same port, --load-state
     assert task.block_number >= head  # the chain survived the restart
     try:
-        wait_until(lambda: task.completed_rounds >= done + 2, 300, "two more rounds after the restart")
+        # the round open across the restart completes on the restarted node (its remaining
+        # phases, and every column, are sent after it)
+        wait_until(lambda: task.completed_rounds >= done + 1, 240, "the round across the restart to complete")
     except TimeoutError:
         pytest.fail(_logs(net))
     assert all(p.alive for p in [*net["clients"], net["keeper"]])

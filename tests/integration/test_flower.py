@@ -1,31 +1,44 @@
 """Flower on fedchain with Flower's deployment runtime: a SuperLink and 3 SuperNodes, each
-its own process in the Flower environment (.venv-flower), on loopback, relaying signed
-updates to a PAPER task on a separate anvil (digits, 2 rounds) - `make flower-demo` in small.
-The chain's model must equal float FedAvg of the same clients and seeds (up to the
-fixed-point rounding: at most one test prediction apart) and each round's relay must land
-in one block."""
+its own process in the Flower environment (.venv-flower), on loopback, relaying to a task
+on a separate anvil (digits, 2 rounds) - `make flower-demo` in small, under the rules whose
+Flower paths differ: the consortium rule (the sponsor lists the SuperNodes; each signs its
+update, which PAPER does the same way) and CONSENSUS (each SuperNode commits and stakes
+from its own account, then hands the signed opening to the server, which draws the seats
+and relays). The chain's model must equal float FedAvg of the same clients and seeds (up
+to the fixed-point rounding: at most one test prediction apart), each round must take the
+blocks its rule needs, and exactly the SuperNodes' accounts are paid."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from ml.node.localnet import ape_run
 
+#: rule -> (blocks per round, the transactions in them)
+BLOCKS = {"consortium": 2,  # the relay, then the column in the block it armed
+          "consensus": 4}  # the draw armed, the draw, the relay, the column
 
-def test_flower_superlink_and_supernodes_train_through_the_chain(tmp_path):
+
+@pytest.mark.parametrize("rule", ["consortium", "consensus"])
+def test_flower_superlink_and_supernodes_train_through_the_chain(tmp_path, rule):
     folder = tmp_path / "flower"
-    res = ape_run(["flower_demo", "--clients", "3", "--rounds", "2", "--dataset", "digits", "--block-time", "1",
-                   "--folder", str(folder), "--json", str(tmp_path / "flower.json")], timeout=600)
+    res = ape_run(["flower_demo", "--rule", rule, "--clients", "3", "--rounds", "2", "--dataset", "digits",
+                   "--block-time", "1", "--commit-duration", "20", "--folder", str(folder),
+                   "--json", str(tmp_path / "flower.json")], timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = json.loads((tmp_path / "flower.json").read_text())
     rounds = out["rounds"]
-    assert len(rounds) == 2
+    assert out["rule"] == rule and len(rounds) == 2
     for r in rounds:
-        # the relay, then the column in the block it armed (a seal first if that block was missed)
-        assert r["participants"] == 3 and r["transactions"] in (2, 3) and r["blocks_in_round"] == r["transactions"]
+        # a seal first if the armed block was missed: one more transaction and block
+        assert r["participants"] == 3 and r["transactions"] in (BLOCKS[rule], BLOCKS[rule] + 1)
+        assert r["blocks_in_round"] == r["transactions"]
         assert r["rewards_wei"] > 0
         assert abs(r["chain_accuracy"] - r["fedavg_accuracy"]) <= 1 / 449 + 1e-9  # digits: 449 test images
-    # each SuperNode signed with its own key: exactly the three node addresses were paid
+    # each SuperNode relayed (and under CONSENSUS committed) with its own key: exactly the
+    # three node addresses were paid, never the relayer
     from eth_account import Account
 
     nodes = sorted(Account.from_key((folder / f"node{i}.key").read_text().strip()).address for i in range(3))
