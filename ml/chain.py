@@ -15,6 +15,7 @@ Every write goes through ``ml.codec``; every link and commitment through ``ml.pr
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from . import codec, protocol
 from .relay import lanes_ok, relay_plan, still_to_relay
 from .settings import (DROP_GAS_BASE, DROP_GAS_PER_SEAT, SEAL_GAS, BatchSettings, Status, TaskConfig,
                        column_gas_bound, post_gas)
-from .signing import Relayable, SignedUpdate, compact
+from .signing import Relayable, SignedUpdate, compact, recover_signer
 from .transport import (ApeTransport, Call, Event, EventDecoder, Receipt, TaskError, Transport, Web3Transport,
                         abi_of, automine, await_block)
 
 #: Words fetched per view call when reading a large model (keeps eth_call responses small).
 VIEW_WORDS_PER_CALL = 2048
+
+log = logging.getLogger("fedchain.task")
 
 
 @dataclass(frozen=True)
@@ -524,7 +527,8 @@ class TaskClient:
 
     def _relay(self, sender: Any, relayed: Sequence[Relayable], wait: Callable[[int], None] | None) -> BatchRound:
         round_ = self.current_round
-        relayed, seats, extra_gas = self.adapter.before_relay(self, sender, round_, list(relayed), wait)
+        relayed = self.well_formed(round_, relayed)
+        relayed, seats, extra_gas = self.adapter.before_relay(self, sender, round_, relayed, wait)
         names = self.entrants(round_)
         cap = self.max_relayed
         if len(names) + len(still_to_relay(relayed, names, self.max_participants, cap)) < seats:
@@ -540,16 +544,46 @@ class TaskClient:
         listing = self.list_relayed(sender, relayed)
         return self.aggregate(sender, wait, extra_gas=extra_gas + listing.gas_used)
 
+    def well_formed(self, round_: int, relayed: Sequence[Relayable]) -> list[Relayable]:
+        """What of ``relayed`` a relay of ``round_`` may carry without reverting for everyone:
+        an item for this round, of the model's length, in the task's lanes, signed by its
+        owner, the first of its owner. A relayer's inputs come from others (a Flower server's
+        from its SuperNodes): one malformed item must not cost the honest ones their round.
+        The rest is left out, with a warning; the rule's own checks follow (``before_relay``)."""
+        out: list[Relayable] = []
+        owners: set[str] = set()
+        for s in relayed:
+            try:
+                owner = str(s.owner).lower()
+                why = (f"for round {s.round}" if s.round != round_
+                       else f"{len(s.words)} words, not {self.model_words}" if len(s.words) != self.model_words
+                       else "values outside the task's lanes" if not lanes_ok(s.words, self.param_count,
+                                                                                self.fmt.value_bits)
+                       else "a second update of its owner" if owner in owners
+                       else "not signed by its owner" if recover_signer(self.chain_id, self.address, s,
+                                                                       self.column_words).lower() != owner
+                       else "")
+            except Exception as err:  # noqa: BLE001 - whatever a sender made of it, it is not relayable
+                owner, why = "?", f"malformed ({type(err).__name__}: {err})"
+            if why:
+                log.warning("round %d: left out an update of %s: %s", round_, getattr(s, "owner", "?"), why)
+                continue
+            owners.add(owner)
+            out.append(s)
+        return out
+
     def list_relayed(self, sender: Any, relayed: Sequence[Relayable]) -> Receipt:
         """The listing alone (``relay``: heads and proofs of ``relayed`` after the current
-        list), with no wait and no column: the words are kept here for whoever aggregates
-        through this client. ``relay`` is the whole path."""
+        list), with no wait and no column; once it lands, the words are kept here for whoever
+        aggregates through this client (not before: a listing that reverted lists nothing,
+        and its owner may post other words itself). ``relay`` is the whole path."""
         round_ = self.current_round
-        for s in relayed:
-            self._updates[(round_, s.owner)] = list(s.words)
         plan = relay_plan(round_, [], relayed, self.column_words, self.sorts, self.adapter.cost, self.max_relayed,
                           self.replay_heads)
-        return self.send(plan.listing[0], sender)
+        receipt = self.send(plan.listing[0], sender)
+        for s in relayed:
+            self._updates[(round_, s.owner)] = list(s.words)
+        return receipt
 
     def relay_calls(self, round_: int, posted: Sequence[list[int]], relayed: Sequence[Relayable]) -> list[Call]:
         """Every transaction of a relay of ``relayed`` after the ``posted`` updates (the list

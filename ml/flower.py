@@ -6,7 +6,11 @@
   the update but not change it. The key never leaves the SuperNode. Under PAPER and the
   consortium rule the mod signs the update; under CONSENSUS it first commits to it from its
   own account (the stake is its own: nobody can commit for it) and replies with the opening
-  and its signature, which the server relays once the seats are drawn.
+  and its signature, which the server relays once the seats are drawn. What the node risks
+  is set by its own node config, never by the server: the task it joined and the chain
+  node it trusts (``fedchain-task-file``, ``fedchain-rpc-url``; a request for another task
+  or chain is refused), the most it stakes, and under CONSENSUS the model it trains from
+  must be the chain's and its move within the rule's bounds before it commits.
 - ``FedChain``: a strategy for the ``ServerApp``. It reads the global model from the chain
   to configure each round, relays the replies to the task (``ml.chain.TaskClient`` over bare
   web3.py: the rule's phase (a CONSENSUS seat draw), a relay listing, then the column
@@ -32,7 +36,7 @@ from flwr.serverapp.strategy import FedAvg, FedMedian, FedTrimmedAvg, Strategy
 
 from . import codec
 from .chain import TaskClient, Update
-from .signing import OpenedUpdate, Relayable, SignedUpdate, recover_signer, sign_update
+from .signing import OpenedUpdate, Relayable, SignedUpdate, sign_update
 
 log = logging.getLogger("fedchain.flower")
 
@@ -40,14 +44,18 @@ log = logging.getLogger("fedchain.flower")
 TASK, CHAIN_ID, ROUND, COLUMN_WORDS, FRAC_BITS, VALUE_BITS = (
     "fedchain-task", "fedchain-chain-id", "fedchain-round", "fedchain-column-words", "fedchain-frac-bits",
     "fedchain-value-bits")
-#: Further keys for rules whose participants act on chain themselves (CONSENSUS commits):
-#: the rule's name, the node the strategy uses, the task's ABIs (JSON).
-RULE, RPC_URL, ABIS = "fedchain-rule", "fedchain-rpc-url", "fedchain-abis"
+#: The rule's name, as the server reads it (a SuperNode that joined a task reads its own).
+RULE = "fedchain-rule"
 #: Node config key: path of the file holding the SuperNode's participant key (hex).
 KEY_FILE = "fedchain-key-file"
-#: Node config key (optional): the chain node this SuperNode sends its own transactions to
-#: (default: the strategy's, ``fedchain-rpc-url`` of the train config).
-NODE_RPC = "fedchain-rpc-url"
+#: Node config keys: what the SuperNode itself trusts, never the server. The task it joined
+#: (a JSON file: ``address`` and ``abis``, as ``TaskClient.task_file`` writes it), the chain
+#: node it sends its own transactions through, and the most wei it stakes on a commit.
+#: CONSENSUS needs the first two (the node commits from its own account); under any rule a
+#: SuperNode with a task file refuses to sign for another task.
+TASK_FILE, NODE_RPC, MAX_STAKE = "fedchain-task-file", "fedchain-rpc-url", "fedchain-max-stake-wei"
+#: What a SuperNode stakes at most unless its node config says otherwise (0.1 ETH).
+DEFAULT_MAX_STAKE = 10**17
 #: Reply records: a signed update (PAPER, consortium), or an opened commitment (CONSENSUS).
 SIGNED, OPENED = "fedchain-signed", "fedchain-opened"
 
@@ -102,17 +110,56 @@ def _relayable(msg: Message) -> Relayable | None:
     return None
 
 
-def _commit_and_open(config: ConfigRecord, context: Context, key: str, words: list[int],
+def _own_task(context: Context) -> TaskClient | None:
+    """The task this SuperNode joined, through its own chain node (node config), or None
+    when the node config names no task file."""
+    nc = context.node_config
+    if TASK_FILE not in nc:
+        return None
+    if NODE_RPC not in nc:
+        raise ValueError(f"node config {TASK_FILE} needs {NODE_RPC}: the chain node this SuperNode trusts")
+    info = json.loads(Path(str(nc[TASK_FILE])).read_text())
+    return TaskClient.over_web3(str(nc[NODE_RPC]), str(info["address"]), info.get("abis"))
+
+
+def _check_request(task: TaskClient | None, config: ConfigRecord, msg: Message) -> None:
+    """Refuses a train request for another task or chain than the one this SuperNode joined,
+    or (CONSENSUS: the node stakes on its move) one whose model is not the chain's."""
+    if task is None:
+        return
+    if str(config[TASK]).lower() != task.address.lower() or int(config[CHAIN_ID]) != task.chain_id:
+        raise ValueError(f"the server asked for task {config[TASK]} on chain {config[CHAIN_ID]}; this SuperNode "
+                         f"joined {task.address} on chain {task.chain_id}")
+    if task.adapter.commits:
+        sent = codec.unpack(codec.encode(_flat(next(iter(msg.content.array_records.values()))), task.fmt)[0],
+                            task.param_count)
+        if not np.array_equal(sent, task.global_ints()):
+            raise ValueError(f"round {config[ROUND]}: the model the server sent is not the task's current model")
+
+
+def _commit_and_open(task: TaskClient, context: Context, key: str, round_: int, words: list[int],
                      saturated: int) -> ConfigRecord:
-    """CONSENSUS, on the SuperNode: commits to the update from the node's own account
-    (paying its stake), then returns the opening a relayer needs, signed as consent."""
+    """CONSENSUS, on the SuperNode: takes back stakes of earlier commits never seated,
+    checks what this commit risks (the stake against the node's cap, the move against the
+    rule's absolute bounds), commits to the update from the node's own account, and returns
+    the opening a relayer needs, signed as consent."""
     from eth_account import Account
 
-    rpc = str(context.node_config.get(NODE_RPC, config[RPC_URL]))
-    task = TaskClient.over_web3(rpc, str(config[TASK]), json.loads(str(config[ABIS])))
+    from .protocol import move_accepted
+
     account = Account.from_key(key)
-    round_ = int(config[ROUND])
+    cap = int(context.node_config.get(MAX_STAKE, DEFAULT_MAX_STAKE))
+    if task.stake() > cap:
+        raise ValueError(f"the task's stake {task.stake()} wei is above this SuperNode's cap {cap} ({MAX_STAKE})")
+    returned = task.release_stakes(account)
+    if returned:
+        log.info("%s took back %d wei of stakes never seated", account.address, returned)
     commitment = task.prepare(round_, Update(words, saturated))
+    mean = commitment.move // task.param_count
+    low, high = (int(task.view("rule", n)) for n in ("minMove", "maxMove"))
+    if not move_accepted(mean, low, high):
+        raise ValueError(f"round {round_}: a mean move of {mean} is outside the rule's [{low}, {high}]: a commit "
+                         f"would forfeit its stake")
     task.commit(account, commitment)
     log.info("round %s: %s committed (move %d)", round_, account.address, commitment.move)
     return _opened_to_record(task.opening(account, commitment))
@@ -121,10 +168,17 @@ def _commit_and_open(config: ConfigRecord, context: Context, key: str, words: li
 def fedchain_mod(msg: Message, context: Context, call_next: Callable[[Message, Context], Message]) -> Message:
     """Client mod: makes the training reply of a fedchain round relayable with this
     SuperNode's key (signed; under CONSENSUS committed first, then opened and signed);
-    passes every other message through untouched."""
+    passes every other message through untouched. What the node risks is decided by its
+    own node config (task, chain node, stake cap), never by the server's message."""
     config = msg.content.config_records.get("config")
     if msg.metadata.message_type != MessageType.TRAIN or config is None or TASK not in config:
         return call_next(msg, context)
+    task = _own_task(context)
+    _check_request(task, config, msg)
+    commits = task.adapter.commits if task is not None else str(config.get(RULE, "")) == "consensus"
+    if commits and task is None:
+        raise ValueError(f"a CONSENSUS task: node config {TASK_FILE} and {NODE_RPC} are needed (the SuperNode "
+                         f"commits and stakes from its own account)")
     reply = call_next(msg, context)
     if reply.has_error():
         return reply
@@ -132,8 +186,8 @@ def fedchain_mod(msg: Message, context: Context, call_next: Callable[[Message, C
     fmt = codec.FixedPoint(int(config[FRAC_BITS]), int(config[VALUE_BITS]))
     words, saturated = codec.encode(_flat(arrays), fmt)
     key = Path(str(context.node_config[KEY_FILE])).read_text().strip()
-    if str(config.get(RULE, "")) == "consensus":
-        content = RecordDict({OPENED: _commit_and_open(config, context, key, words, saturated)})
+    if commits:
+        content = RecordDict({OPENED: _commit_and_open(task, context, key, int(config[ROUND]), words, saturated)})
     else:
         signed = sign_update(key, int(config[CHAIN_ID]), str(config[TASK]), int(config[ROUND]), words,
                              int(config[COLUMN_WORDS]), saturated)
@@ -161,8 +215,6 @@ class FedChain(FedAvg):
                              f"{f' trimming {trim}' if rule == 'trimmed_mean' else ''}; {task.address} aggregates by "
                              f"{task.aggregation}{f' trimming {task.trim}' if task.aggregation == 'trimmed_mean' else ''}")
         self.task = task
-        #: The chain node SuperNodes send their own transactions to (CONSENSUS commits).
-        self.rpc_url = str(getattr(task.web3.provider, "endpoint_uri", ""))
         self.relayer_key = relayer_key
         self._names = list(template.keys())
         self._shapes = [a.shape for a in template.to_numpy_ndarrays()]
@@ -184,39 +236,33 @@ class FedChain(FedAvg):
         if not self.task.round_open:
             raise RuntimeError(f"task {self.task.address} has no open round (pool empty, or ended)")
         t = self.task
-        extra = {}
-        if t.adapter.commits:  # the SuperNodes commit from their own accounts
-            extra = {RPC_URL: self.rpc_url, ABIS: json.dumps(t.abis)}
         config = ConfigRecord({**dict(config), TASK: t.address, CHAIN_ID: t.chain_id, ROUND: t.current_round,
                                COLUMN_WORDS: t.column_words, FRAC_BITS: t.fmt.frac_bits,
-                               VALUE_BITS: t.fmt.value_bits, RULE: t.rule, **extra})
+                               VALUE_BITS: t.fmt.value_bits, RULE: t.rule})
         return super().configure_train(server_round, self.chain_arrays(), config, grid)
 
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         signed: list[Relayable] = []
         for msg in replies:
-            s = None if msg.has_error() else _relayable(msg)
+            try:
+                s = None if msg.has_error() else _relayable(msg)
+            except Exception as err:  # noqa: BLE001 - a malformed reply is one node's loss, not the round's
+                log.warning("round %s: node %s sent a malformed reply: %s", server_round, msg.metadata.src_node_id, err)
+                continue
             if s is None:
                 log.warning("round %s: node %s sent no relayable update%s", server_round, msg.metadata.src_node_id,
                             f" ({msg.error.reason})" if msg.has_error() else "")
                 continue
-            # A reply the contract would refuse would revert the whole listing: drop it here.
-            if recover_signer(self.task.chain_id, self.task.address, s, self.task.column_words) != s.owner:
-                log.warning("round %s: node %s's signature does not match; left out", server_round,
-                            msg.metadata.src_node_id)
-                continue
             signed.append(s)
-        if not signed:
-            return None, None
-        room = min(self.task.max_participants, self.task.max_relayed)
-        if len(signed) > room:
-            # More SuperNodes than the relay carries: the first replies go (a relayer's choice,
-            # like any omission; the others may post themselves).
-            log.warning("round %s: %d signed updates, %d seats of which the relay carries %d; relaying the "
-                        "first %d", server_round, len(signed), self.task.max_participants,
-                        self.task.max_relayed, room)
-            signed = signed[:room]
+        # What would revert the listing for everyone (another round, length, lanes, a
+        # signature not the owner's, a second update of one owner; under CONSENSUS an opening
+        # of another commitment or an unseated owner; a consortium's unlisted account) and
+        # what the relay has no room for is left out by the task client (``well_formed``,
+        # the rule's ``before_relay``, then the seats and ``maxRelayed``), after the filters
+        # and, under CONSENSUS, after the draw. With nothing to relay the round still ends
+        # (at its deadline, below quorum): a round left open would be re-sent by every later
+        # Flower round.
         from eth_account import Account
 
         r = self.task.relay(Account.from_key(self.relayer_key), signed)

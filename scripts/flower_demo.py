@@ -72,8 +72,10 @@ def cli(clients, rounds, dataset, block_time, config_path, rule, commit_duration
         say(f"anvil on {anvil.uri}, {block_time}-s blocks")
         keys = _keys(clients + 2)
         relayer = _write_secret(folder / "relayer.key", keys[clients + 1])
+        task_file = folder / "task.json"  # written once deployed; each node reads it per message
         nodes = [{"partition-id": i, "num-partitions": clients,
-                  "fedchain-key-file": str(_write_secret(folder / f"node{i}.key", keys[i + 1]))}
+                  "fedchain-key-file": str(_write_secret(folder / f"node{i}.key", keys[i + 1])),
+                  "fedchain-task-file": str(task_file), "fedchain-rpc-url": anvil.uri}
                  for i in range(clients)]
         net = FlowerNet(folder, nodes)
         net.start()
@@ -86,7 +88,6 @@ def cli(clients, rounds, dataset, block_time, config_path, rule, commit_duration
             raise click.ClickException(f"deploy failed:\n{res.stdout}{res.stderr}")
         say(res.stdout.strip().splitlines()[-1])
         address = json.loads(record.read_text())["address"]
-        task_file = folder / "task.json"
         task_file.write_text(json.dumps({"address": address, "abis": task_abis()}))
         if cfg.reward_rule == "consortium":
             from eth_account import Account

@@ -178,6 +178,20 @@ class ConsensusAdapter(RuleAdapter):
         (ev,) = task.send(Call("rule", "releaseStake", (round_,)), sender).named("StakeReturned")
         return int(ev.amount)
 
+    def release_stakes(self, task: Any, sender: Any) -> int:
+        """Takes back every stake ``sender`` still has on a commit that was never seated and
+        may be released now (its round over, or its seats drawn without it); wei returned.
+        A participant that commits every round calls this before its next commit."""
+        me = task.address_of(sender)
+        current, open_ = task.current_round, task.round_open
+        total = 0
+        for e in task.events("Committed", target="rule", participant=me):
+            r = int(e.round)
+            over_or_drawn = r < current or not open_ or self.phase(task, r)[1]
+            if over_or_drawn and int(task.view("rule", "seatOf", r, me)[0]) == 1:  # committed, never seated
+                total += self.release_stake(task, sender, r)
+        return total
+
     # --- relay ----------------------------------------------------------------------------
 
     def opening(self, task: Any, account: Any, c: Commitment) -> OpenedUpdate:
@@ -189,8 +203,8 @@ class ConsensusAdapter(RuleAdapter):
                             signed.r, signed.vs)
 
     def admissible(self, task: Any, round_: int, opened: Sequence[OpenedUpdate]) -> list[OpenedUpdate]:
-        """The openings the rule will admit, by the reveal's own rules (ml.protocol): the
-        measured move is the declared one, within [minMove, maxMove] and the ratio bound
+        """The openings the rule will admit, by the reveal's own rules (ml.protocol): each
+        opens its owner's commitment, the measured move is the declared one, within [minMove, maxMove] and the ratio bound
         against the draw's reference (before the draw, with every committer seated, the
         lower median of all declared moves). A relayer leaves the others out."""
         g = task.global_ints()
@@ -203,7 +217,12 @@ class ConsensusAdapter(RuleAdapter):
         out = []
         for o in opened:
             measured = self.move(task, o.words, g)
-            if measured == o.move and protocol.move_accepted(measured // task.param_count, *bounds, reference):
+            head = protocol.update_links(o.words, task.column_words)[0]
+            # An opening of another commitment (words, salt or move) would revert the listing.
+            opens = bytes(task.view("rule", "commitmentOf", round_, o.owner)) == protocol.commitment_hash(
+                task.rule_address, round_, o.owner, o.salt, o.move, head)
+            if opens and measured == o.move and protocol.move_accepted(measured // task.param_count, *bounds,
+                                                                       reference):
                 out.append(o)
         return out
 

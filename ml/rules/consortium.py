@@ -31,6 +31,10 @@ class ConsortiumAdapter(RuleAdapter):
         """The sponsor takes ``accounts`` off the allowlist: no post or relay of theirs from now."""
         return task.send(Call("rule", "removeMembers", ([task.address_of(a) for a in accounts],)), sponsor).gas_used
 
+    def before_relay(self, task: Any, sender: Any, round_: int, relayed: list, wait: Any) -> tuple[list, int, int]:
+        """Only listed accounts are relayed (one unlisted would revert the whole listing)."""
+        return [s for s in relayed if self.is_member(task, s.owner)], task.max_participants, 0
+
     def is_member(self, task: Any, account: Any) -> bool:
         return bool(task.view("rule", "isMember", task.address_of(account)))
 

@@ -79,7 +79,6 @@ def test_consensus_state_machine(project, accounts, chain, reverts, focus):
             self.half = set()  # seated actors that sent post 0 of 2 and stopped
             self.crashed = False  # a keeper sent column 0 and stopped
             self.stuck = {}  # relayed actor no column can carry -> "liar" or "withheld" (words)
-            self.known = set()  # actors whose words the keepers' client was handed (self.t)
             self.dropped = False  # a drop closed the round's relays
 
         def teardown(self):
@@ -234,8 +233,6 @@ def test_consensus_state_machine(project, accounts, chain, reverts, focus):
         def _relay(self, picked, k, withhold):
             relayer = self.withholder if withhold else self.t
             opened = [relayer.opening(people[a], self.commits[a][0]) for a in picked]
-            if not withhold:  # handed the words, the keepers' client keeps them, listed or not
-                self.known |= set(picked)
             if self.now() < self.t.round_state().post_deadline and self.finished | set(picked) != self.seated:
                 with reverts("PostingOpen"):
                     relayer.list_relayed(keepers[k], opened)
@@ -246,10 +243,8 @@ def test_consensus_state_machine(project, accounts, chain, reverts, focus):
                 self.finished.add(a)
                 self.half.discard(a)
                 self.listed.append((a, ints, int(np.abs(ints - self.global_).sum())))
-                if not honest:
-                    self.stuck[a] = "liar"
-                elif a not in self.known:
-                    self.stuck[a] = "withheld"
+                if withhold or not honest:
+                    self.stuck[a] = "withheld" if withhold else "liar"
 
         @precondition(lambda self: focus and self.t.round_open and self.seated and not self.crashed
                       and not self.dropped and self._relayable())
@@ -263,7 +258,6 @@ def test_consensus_state_machine(project, accounts, chain, reverts, focus):
             forged = dataclasses.replace(self.t.opening(people[actor], c), r=mine.r, vs=mine.vs)
             with reverts("BadSignature"):
                 self.t.list_relayed(keepers[k], [forged])
-            self.known.add(actor)
 
         @precondition(lambda self: focus and self.t.round_open and self.stuck and self.t.round_state().posting_closed)
         @rule(k=st.integers(0, 1))

@@ -445,3 +445,25 @@ def test_sybils_relayed_into_every_seat_of_the_widest_columns_stay_under_the_bou
         assert r.completed and r.participants == seats and r.transactions == 2
         assert r.max_tx_gas <= bound <= 12_000_000, (r.max_tx_gas, bound)
         assert len(r.duplicates) == seats and sum(r.rewards.values()) == 0
+
+
+def test_one_malformed_update_costs_the_others_nothing(round_with_signed, clients, owner, chain):
+    """A relayer's inputs come from others (a Flower server's from its SuperNodes). Items
+    that would revert the listing for everyone - another round, the wrong length, values
+    outside the lanes, a signature not the owner's, a second update of one owner, garbage -
+    are left out by the task client; the well-formed ones are relayed after the deadline
+    (their seats were left open) and paid."""
+    t, signed, ups = round_with_signed
+    bad_round = t.sign(clients[3], 2, floats(ups[3]))
+    short = dataclasses.replace(signed[3], words=signed[3].words[:-1])
+    wide = t.sign(clients[3], 1, floats(ups[3]))
+    wide = dataclasses.replace(wide, words=[wide.words[0] | (0x7FFF << 16 * 3)] + wide.words[1:])  # a 15-bit lane
+    forged = dataclasses.replace(signed[3], signer=str(clients[4].address))
+    twice = t.sign(clients[0], 1, floats(ups[1]))
+    garbage = dataclasses.replace(signed[3], r=b"\x01")
+    items = [*signed[:3], bad_round, short, wide, forged, twice, garbage]
+    assert t.well_formed(1, items) == signed[:3]
+    r = t.relay(owner, items, wait=t.advance_time)
+    assert r.completed and r.participants == 3
+    assert set(r.rewards) == {str(a.address) for a in clients[:3]}
+    assert np.array_equal(t.global_ints(), protocol.aggregate(ups[:3], "mean", 0))

@@ -384,3 +384,17 @@ def test_an_opening_read_from_a_reveal_cannot_end_the_revealers_reveal(project, 
         assert t.reveal(clients[1], cs[clients[1]]) is not None
         r = t.aggregate(owner)
         assert r.completed and set(r.rewards) == {str(a.address) for a in clients[:2]}
+
+
+def test_an_opening_of_another_commitment_is_left_out_not_fatal(seated, clients, owner, chain):
+    """A seated committer hands the relayer an opening that does not open its commitment (other
+    salt): relayed, it would revert the listing for all four. The task client leaves it out;
+    the other three are relayed after the deadline (the seat stayed open) and paid, and the
+    liar forfeits as a no-show."""
+    t, cs, opened = seated
+    bad = dataclasses.replace(opened[3], salt=bytes(32))
+    assert t.admissible(t.current_round, [*opened[:3], bad]) == opened[:3]
+    r = t.relay(owner, [*opened[:3], bad], wait=t.advance_time)
+    assert r.completed and r.participants == 3
+    assert set(r.rewards) == {str(a.address) for a in clients[:3]}
+    money_ok(t)
