@@ -141,8 +141,6 @@ class TaskClient:
         self._rule = w3.eth.contract(address=rule_address, abi=abi(self.adapter.contract))
         self.rule = self.adapter.name
         self._decoder = EventDecoder(w3, {self.address: self._engine.abi, rule_address: self._rule.abi})
-        #: The ABIs this client reads the task with, for a process that has no manifest.
-        self.abis = {"BatchEngine": list(self._engine.abi), self.adapter.contract: list(self._rule.abi)}
         self.config = cfg = TaskConfig.from_words(self._engine.functions.settings().call())
         self.param_count = cfg.param_count
         self.fmt = cfg.fmt

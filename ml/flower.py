@@ -49,7 +49,7 @@ RULE = "fedchain-rule"
 #: Node config key: path of the file holding the SuperNode's participant key (hex).
 KEY_FILE = "fedchain-key-file"
 #: Node config keys: what the SuperNode itself trusts, never the server. The task it joined
-#: (a JSON file: ``address`` and ``abis``, as ``TaskClient.task_file`` writes it), the chain
+#: (a JSON file: ``address`` and ``abis`` = ``ml.chain.task_abis()``, as flower_demo writes it), the chain
 #: node it sends its own transactions through, and the most wei it stakes on a commit.
 #: CONSENSUS needs the first two (the node commits from its own account); under any rule a
 #: SuperNode with a task file refuses to sign for another task.
@@ -77,28 +77,32 @@ def _flat(arrays: ArrayRecord) -> np.ndarray:
     return np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays.to_numpy_ndarrays()])
 
 
+def _words_bytes(words: list[int]) -> bytes:
+    return b"".join(int(w).to_bytes(32, "big") for w in words)
+
+
+def _bytes_words(raw: bytes) -> list[int]:
+    return [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
+
+
 def _signed_to_record(s: SignedUpdate) -> ConfigRecord:
     return ConfigRecord({"signer": s.signer, "round": s.round, "r": s.r, "vs": s.vs, "saturated": s.saturated,
-                         "words": b"".join(int(w).to_bytes(32, "big") for w in s.words)})
+                         "words": _words_bytes(s.words)})
 
 
 def _signed_from_record(c: ConfigRecord) -> SignedUpdate:
-    raw = bytes(c["words"])
-    words = [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
-    return SignedUpdate(str(c["signer"]), int(c["round"]), words, bytes(c["r"]), bytes(c["vs"]), int(c["saturated"]))
+    return SignedUpdate(str(c["signer"]), int(c["round"]), _bytes_words(bytes(c["words"])), bytes(c["r"]),
+                        bytes(c["vs"]), int(c["saturated"]))
 
 
 def _opened_to_record(o: OpenedUpdate) -> ConfigRecord:
     return ConfigRecord({"owner": o.owner, "round": o.round, "salt": o.salt, "move": str(o.move), "r": o.r,
-                         "vs": o.vs, "saturated": o.saturated,
-                         "words": b"".join(int(w).to_bytes(32, "big") for w in o.words)})
+                         "vs": o.vs, "saturated": o.saturated, "words": _words_bytes(o.words)})
 
 
 def _opened_from_record(c: ConfigRecord) -> OpenedUpdate:
-    raw = bytes(c["words"])
-    words = [int.from_bytes(raw[i : i + 32], "big") for i in range(0, len(raw), 32)]
-    return OpenedUpdate(str(c["owner"]), int(c["round"]), words, bytes(c["salt"]), int(str(c["move"])),
-                        int(c["saturated"]), bytes(c["r"]), bytes(c["vs"]))
+    return OpenedUpdate(str(c["owner"]), int(c["round"]), _bytes_words(bytes(c["words"])), bytes(c["salt"]),
+                        int(str(c["move"])), int(c["saturated"]), bytes(c["r"]), bytes(c["vs"]))
 
 
 def _relayable(msg: Message) -> Relayable | None:

@@ -204,9 +204,10 @@ class ConsensusAdapter(RuleAdapter):
 
     def admissible(self, task: Any, round_: int, opened: Sequence[OpenedUpdate]) -> list[OpenedUpdate]:
         """The openings the rule will admit, by the reveal's own rules (ml.protocol): each
-        opens its owner's commitment, the measured move is the declared one, within [minMove, maxMove] and the ratio bound
-        against the draw's reference (before the draw, with every committer seated, the
-        lower median of all declared moves). A relayer leaves the others out."""
+        opens its owner's commitment, the measured move is the declared one, within
+        [minMove, maxMove] and the ratio bound against the draw's reference (before the
+        draw, with every committer seated, the lower median of all declared moves). A
+        relayer leaves the others out."""
         g = task.global_ints()
         if self.phase(task, round_)[1]:
             reference = int(task.view("rule", "moveReference", round_))
