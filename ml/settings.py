@@ -337,3 +337,86 @@ class ConsensusSettings:
 
     def as_tuple(self) -> tuple[int, ...]:
         return (self.commit_duration, self.stake, self.min_move, self.max_move, self.max_move_ratio)
+
+
+#: BlobEngine limits (contracts/lib/Limits.sol): seats per round, blobs per update.
+MAX_BLOB_SEATS = 64
+MAX_BLOBS_PER_UPDATE = 256
+
+
+@dataclass(frozen=True)
+class BlobSettings:
+    """Deployment settings of a blob-plane task (BlobEngine.BlobSettings) and its tiers."""
+
+    param_count: int
+    frac_bits: int = 12
+    value_bits: int = 16
+    post_duration: int = 3600
+    min_participants: int = 1
+    max_participants: int = 10
+    access_price: int = 10**16
+    tier_thresholds: Sequence[int] = (64, 256, 1024)
+    tier_rewards: Sequence[int] = (3 * 10**15, 2 * 10**15, 10**15)
+    aggregation: str = "mean"
+    trim: int = 0
+    replay_rounds: int = 0
+    keeper_fee: int = 10**15
+    #: Wei a claim bonds: at least the costliest dispute's gas (~4M) at the gas price a
+    #: watcher must be able to pay when it matters (0.1 ETH: 25 gwei).
+    assert_bond: int = 10**17
+    dispute_window: int = 3600
+    assert_timeout: int = 3600
+
+    def __post_init__(self) -> None:
+        codec.FixedPoint(self.frac_bits, self.value_bits)
+        if len(self.tier_thresholds) != len(self.tier_rewards):
+            raise ValueError("tier_thresholds and tier_rewards must have the same length")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        if not 0 < self.max_participants <= MAX_BLOB_SEATS:
+            raise ValueError(f"max_participants must be in [1, {MAX_BLOB_SEATS}], got {self.max_participants}")
+        for name in ("post_duration", "dispute_window", "assert_timeout"):
+            if not 0 < getattr(self, name) <= MAX_DURATION:
+                raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
+
+    @property
+    def round_reserve(self) -> int:
+        """Wei a round locks when it opens (BlobEngine.roundReserveNeeded)."""
+        return max(self.tier_rewards) * self.max_participants + self.keeper_fee
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The engine's settings struct, in its field order (the tiers go to the rule)."""
+        return (self.param_count, self.value_bits, self.frac_bits, self.post_duration, self.min_participants,
+                self.max_participants, self.access_price, AGGREGATIONS.index(self.aggregation), self.trim,
+                self.replay_rounds, self.keeper_fee, self.assert_bond, self.dispute_window, self.assert_timeout)
+
+
+@dataclass(frozen=True)
+class BlobConfig:
+    """A deployed blob task's settings as ``BlobEngine.settings()`` returns them."""
+
+    param_count: int
+    value_bits: int
+    frac_bits: int
+    post_duration: int
+    min_participants: int
+    max_participants: int
+    aggregation: str
+    trim: int
+    replay_rounds: int
+    keeper_fee: int
+    assert_bond: int
+    dispute_window: int
+    assert_timeout: int
+    elements: int
+    blobs_per_update: int
+    slots_per_update: int
+
+    @classmethod
+    def from_words(cls, words: Sequence[int]) -> "BlobConfig":
+        v = [int(x) for x in words]
+        return cls(*v[:6], AGGREGATIONS[v[6]], *v[7:])
+
+    @property
+    def fmt(self) -> codec.FixedPoint:
+        return codec.FixedPoint(self.frac_bits, self.value_bits)

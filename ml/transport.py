@@ -135,6 +135,8 @@ class Transport(Protocol):
 
     def address_of(self, sender: Any) -> str: ...
 
+    def key_of(self, sender: Any) -> Any: ...
+
     def dev_chain(self) -> bool: ...
 
     def advance_time(self, seconds: int) -> None: ...
@@ -197,19 +199,67 @@ def revert_reason(web3: Any, tx_hash: str, abis: Sequence[list[dict]]) -> str:
     if int(receipt["gasUsed"]) >= int(tx["gas"]):
         return f"out of gas (limit {int(tx['gas']):,})"
     try:
-        web3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"],
-                       "gas": tx["gas"]}, int(receipt["blockNumber"]) - 1)
+        replay = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        if tx.get("blobVersionedHashes"):  # a blob transaction: BLOBHASH must see its blobs
+            replay.update(type=3, blobVersionedHashes=tx["blobVersionedHashes"], maxFeePerBlobGas=tx["maxFeePerBlobGas"])
+        web3.eth.call(replay, int(receipt["blockNumber"]) - 1)
     except Exception as err:  # noqa: BLE001 - any node error is the reason we report
-        text = str(err)
-        for abi in abis:
-            for e in abi:
-                if e.get("type") != "error":
-                    continue
-                sig = f"{e['name']}({','.join(i['type'] for i in e['inputs'])})"
-                if keccak(text=sig)[:4].hex() in text:
-                    return f"{e['name']} ({text.splitlines()[0][:200]})"
-        return text.splitlines()[0][:300]
+        return error_name(str(err), abis)
     return "unknown (the replay did not revert)"
+
+
+def error_name(text: str, abis: Sequence[list[dict]]) -> str:
+    """A node's revert message with the custom error it carries named (from ``abis``)."""
+    from eth_utils import keccak
+
+    for abi in abis:
+        for e in abi:
+            if e.get("type") != "error":
+                continue
+            sig = f"{e['name']}({','.join(i['type'] for i in e['inputs'])})"
+            if keccak(text=sig)[:4].hex() in text:
+                return f"{e['name']} ({text.splitlines()[0][:200]})"
+    return text.splitlines()[0][:300]
+
+
+def send_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs: Sequence[bytes],
+                          abis: Sequence[list[dict]], timeout: float = 600.0) -> Any:
+    """Sends ``call`` to the web3 contract ``contract`` as an EIP-4844 transaction carrying
+    ``blobs``, signed with the private key ``key``; returns its receipt. The sidecar
+    (commitments and proofs) is built with ckzg and a trusted setup loaded once
+    (``ml.blobs``), not per blob as eth-account's own blob signing does (~3 s each). A call
+    that would revert raises ``TaskError`` naming the contract's error before anything is
+    signed."""
+    import rlp
+    from eth_account import Account
+
+    from .blobs import sidecar
+
+    hashes, commitments, proofs = sidecar(blobs)
+    sender = Account.from_key(key)
+    data = getattr(contract.functions, call.method)(*call.args)._encode_transaction_data()
+    blob_fee = 2 * int(web3.eth.blob_base_fee) + 1
+    probe = {"from": sender.address, "to": contract.address, "data": data, "value": call.value, "type": 3,
+             "maxFeePerBlobGas": blob_fee, "blobVersionedHashes": hashes}
+    try:
+        # against the pending block: a dev chain's next timestamp may already be set ahead
+        gas = call.gas if call.gas is not None else int(web3.eth.estimate_gas(probe, "pending") * 1.2) + 10_000
+    except Exception as err:  # noqa: BLE001 - the node's estimate failed: the call reverts
+        raise TaskError(f"{call.method} would revert: {error_name(str(err), abis)}") from err
+    fee = 2 * int(web3.eth.gas_price) + 1
+    tx = {"to": contract.address, "data": data, "value": call.value, "type": 3, "chainId": int(web3.eth.chain_id),
+          "nonce": web3.eth.get_transaction_count(sender.address, "pending"), "gas": gas, "maxFeePerGas": fee,
+          "maxPriorityFeePerGas": min(fee, 10**9), "maxFeePerBlobGas": blob_fee, "blobVersionedHashes": hashes}
+    signed = sender.sign_transaction(tx)
+    raw = bytes(signed.raw_transaction)
+    # the network form: 0x03 || rlp([signed transaction fields, blobs, commitments, proofs])
+    wrapped = b"\x03" + rlp.encode([rlp.decode(raw[1:]), [bytes(b) for b in blobs], commitments, proofs])
+    h = web3.eth.send_raw_transaction(wrapped)
+    tx_hash = "0x" + bytes(h).hex() if isinstance(h, (bytes, bytearray)) else str(h)
+    receipt = await_receipt(web3, wrapped, tx_hash, time.monotonic() + timeout)
+    if int(receipt["status"]) != 1:
+        raise TaskError(f"{call.method} transaction {tx_hash} reverted: {revert_reason(web3, tx_hash, abis)}")
+    return receipt
 
 
 class ApeTransport:
@@ -222,6 +272,16 @@ class ApeTransport:
 
     def address_of(self, sender: Any) -> str:
         return str(sender.address)
+
+    def key_of(self, sender: Any) -> Any:
+        """The private key a blob transaction is signed with: ape 0.8.51 builds no blob
+        sidecar, so blob transactions are signed here, from accounts that expose their key
+        (test accounts; a keyfile account once unlocked and exported)."""
+        key = getattr(sender, "private_key", None)
+        if key is None:
+            raise TaskError(f"account {sender.address} exposes no private key: blob transactions need one "
+                            "(ape 0.8.51 cannot sign blobs; use a test account or an eth-account key)")
+        return key
 
     def dev_chain(self) -> bool:
         return automine(self.web3) or interval_mining(self.web3)
@@ -271,6 +331,9 @@ class Web3Transport:
 
     def address_of(self, sender: Any) -> str:
         return str(sender.address)
+
+    def key_of(self, sender: Any) -> Any:
+        return sender.key
 
     def dev_chain(self) -> bool:
         return automine(self.web3) or interval_mining(self.web3)

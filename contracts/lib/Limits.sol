@@ -26,3 +26,8 @@ uint256 constant MAX_DUPLICATE_DISTANCE = 1 << 16;
 uint256 constant MAX_COLUMN_GAS = 12_000_000;
 /// @dev Most rounds a task may look back for replays (bounds column 0's lookups).
 uint256 constant MAX_REPLAY_ROUNDS = 16;
+/// @dev Seats per round of the blob plane: an element dispute opens one element of every
+///      update (the constructor also bounds its gas and calldata for the model's size).
+uint256 constant MAX_BLOB_SEATS = 64;
+/// @dev Blobs per update of the blob plane (15.7M parameters).
+uint256 constant MAX_BLOBS_PER_UPDATE = 256;

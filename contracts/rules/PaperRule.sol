@@ -46,10 +46,6 @@ contract PaperRule is SignedRelay, TieredRule {
         onlyEngine
         returns (uint256[] memory scores, uint256[] memory rewards, uint256 refundEach)
     {
-        scores = new uint256[](fromOld.length);
-        for (uint256 i; i < fromOld.length; ++i) {
-            scores[i] = fromOld[i] / paramCount;
-        }
-        return (scores, _tierRewards(scores), 0);
+        (scores, rewards) = _distanceTiers(fromOld);
     }
 }

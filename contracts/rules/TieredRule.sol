@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {RuleBase} from "./RuleBase.sol";
+import {RuleHooks} from "./RuleHooks.sol";
 
 /// @title TieredRule
 /// @notice Rewards by tier of a score (lower is better): tier i holds the scores up to
 ///         `thresholds[i]`, and pays `rewards[i]` wei; a score past every threshold earns 0.
-abstract contract TieredRule is RuleBase {
+abstract contract TieredRule is RuleHooks {
     /// @notice Most tiers a rule may set.
     uint256 public constant MAX_TIERS = 8;
 
@@ -53,5 +53,19 @@ abstract contract TieredRule is RuleBase {
             uint256 t = rewardTier(scores[i]);
             rewards[i] = t < n ? _rewards[t] : 0;
         }
+    }
+
+    /// @dev The paper's scores (each update's mean distance per parameter to the round's
+    ///      starting model, from its total `fromOld`) and their tiers' rewards.
+    function _distanceTiers(uint256[] calldata fromOld)
+        internal
+        view
+        returns (uint256[] memory scores, uint256[] memory rewards)
+    {
+        scores = new uint256[](fromOld.length);
+        for (uint256 i; i < fromOld.length; ++i) {
+            scores[i] = fromOld[i] / paramCount;
+        }
+        rewards = _tierRewards(scores);
     }
 }

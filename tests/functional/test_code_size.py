@@ -12,8 +12,8 @@ from ml.rules import RULES, adapter_for
 
 EIP170 = 24_576
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "code_sizes.json"
-#: The engine, its kit, and every registered rule (each creates its engine).
-DEPLOYED = ("BatchEngine", "ColumnKit", *(adapter_for(r).contract for r in RULES))
+#: The engines, the column kit, and every registered rule (each creates its engine).
+DEPLOYED = ("BatchEngine", "ColumnKit", *(adapter_for(r).contract for r in RULES), "BlobEngine", "BlobPaperRule")
 #: The project's rule: every contract keeps 2 KB of room for the next fix or hook.
 HEADROOM = 2048
 
