@@ -373,7 +373,8 @@ class BlobTaskClient:
     def assert_claim(self, sender: Any, round_: int, claim: B.Claim | None = None) -> Receipt:
         """Drafts ``claim``'s blobs (default: the honest claim) and asserts it, bonded."""
         claim = claim if claim is not None else self.honest_claim(round_)
-        self.send("discardDraft", (round_,), sender)
+        if int(self._engine.functions.draftOf(round_, _addr(sender)).call()[1]):
+            self.send("discardDraft", (round_,), sender)
         drafted = self._in_groups("draft", (round_,), sender, claim.blobs)
         hashes = [bytes(h) for r in drafted for e in r.named("BlobsPosted") for h in e.hashes]
         return self.send("assertModel", (round_, hashes, [int(s) for s in claim.scores]), sender,

@@ -40,6 +40,10 @@ OPENING_BYTES = 128
 GAS_PER_BLOB = 1 << 17
 #: Blobs one transaction may carry from Osaka on (EIP-7594), whatever the block's maximum.
 OSAKA_BLOBS_PER_TX = 6
+#: Blobs whose raw transaction fits one JSON-RPC request of 2 MiB (anvil's body limit; the
+#: hex doubles the ~131.2 kB per blob with its commitment and proof): 8 blobs are refused
+#: with "Invalid request" (measured). geth accepts 5 MiB.
+RPC_BODY_BLOBS = 7
 
 
 # --- BlobMath.sol ---------------------------------------------------------------------
@@ -318,7 +322,8 @@ class BlobLimits:
 def blob_limits(web3: object) -> BlobLimits:
     """The node's blob limits (EIP-7910 ``eth_config``): the block maximum and target of
     its current fork, and per transaction that maximum, capped at 6 from Osaka on
-    (EIP-7594; Osaka is the fork that adds the P256VERIFY precompile)."""
+    (EIP-7594; Osaka is the fork that adds the P256VERIFY precompile) and at what one
+    JSON-RPC request carries (``RPC_BODY_BLOBS``)."""
     reply = web3.provider.make_request("eth_config", [])  # type: ignore[attr-defined]
     if "result" not in reply:
         raise RuntimeError(f"the node does not answer eth_config (EIP-7910): {reply.get('error')}")
@@ -326,8 +331,8 @@ def blob_limits(web3: object) -> BlobLimits:
     schedule = current["blobSchedule"]
     per_block = int(schedule["max"])
     osaka = "P256VERIFY" in current.get("precompiles", {})
-    return BlobLimits(per_tx=min(per_block, OSAKA_BLOBS_PER_TX) if osaka else per_block, per_block=per_block,
-                      target=int(schedule["target"]))
+    per_tx = min(per_block, OSAKA_BLOBS_PER_TX) if osaka else per_block
+    return BlobLimits(per_tx=min(per_tx, RPC_BODY_BLOBS), per_block=per_block, target=int(schedule["target"]))
 
 
 # --- disputes -------------------------------------------------------------------------
