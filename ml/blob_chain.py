@@ -138,6 +138,31 @@ class BlobTaskClient:
         return cls(ApeTransport(chain.provider), str(deployed.engine()), archive=archive)
 
     @classmethod
+    def deploy_over_web3(cls, rpc_url: str, sender: Any, settings: BlobSettings, funding: int = 0,
+                         rule: str = "paper", archive: str | Path | None = None) -> "BlobTaskClient":
+        """Deploys a blob task through bare web3.py (``sender``: an eth-account key), with the
+        project's compiled contracts."""
+        import json
+
+        from web3 import Web3
+
+        from .transport import MANIFEST
+
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 120}))
+        kind = json.loads(MANIFEST.read_text())["contractTypes"][BLOB_RULES[rule]]
+        container = w3.eth.contract(abi=kind["abi"], bytecode=kind["deploymentBytecode"]["bytecode"])
+        tx = container.constructor(settings.as_tuple(), list(settings.tier_thresholds),
+                                   list(settings.tier_rewards)).build_transaction({
+            "from": sender.address, "value": funding, "chainId": int(w3.eth.chain_id),
+            "nonce": w3.eth.get_transaction_count(sender.address, "pending")})
+        receipt = w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction), timeout=120)
+        if int(receipt["status"]) != 1:
+            raise TaskError(f"deploying {BLOB_RULES[rule]} reverted")
+        rule_contract = w3.eth.contract(address=receipt["contractAddress"], abi=kind["abi"])
+        return cls(Web3Transport(w3), rule_contract.functions.engine().call(), archive=archive)
+
+    @classmethod
     def launch(cls, owner: Any, settings: BlobSettings, initial: np.ndarray, funding: int, rule: str = "paper",
                archive: str | Path | None = None) -> "BlobTaskClient":
         """Deploys, posts the initial model and opens round 1."""
@@ -479,6 +504,17 @@ class BlobTaskClient:
 
     def advance_time(self, seconds: int) -> None:
         self.transport.advance_time(seconds)
+
+
+def is_blob_task(web3: Any, address: str) -> bool:
+    """Whether ``address`` is a blob-plane engine (it answers ``blobsPerUpdate``)."""
+    probe = web3.eth.contract(address=web3.to_checksum_address(address), abi=[{
+        "type": "function", "name": "blobsPerUpdate", "stateMutability": "view", "inputs": [],
+        "outputs": [{"name": "", "type": "uint256"}]}])
+    try:
+        return int(probe.functions.blobsPerUpdate().call()) > 0
+    except Exception:  # noqa: BLE001 - no such function, or no contract: not a blob task
+        return False
 
 
 def _addr(account: Any) -> str:
