@@ -1,6 +1,8 @@
 """Gas per parameter per client and blocks per round of the batch engine, by reward rule,
 aggregation rule, model size and clients, against the floor, the streaming engine it
-replaced and a naive contract. Prints tables; --json writes every record."""
+replaced and a naive contract; the blob plane's rounds and disputes; and a cost table of
+the post, relay and blob paths on L1 and on an OP-Stack L2. Prints tables; --json writes
+every record."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from ape.logging import logger
 
 from ml.rules import adapter_for
 from ml.settings import ConsensusSettings, column_fit, default_column_words, default_max_relayed
-from studies import bench
+from studies import bench, blob_bench, costs
 
 AGGREGATIONS = ("mean", "median", "trimmed_mean")
 
@@ -49,10 +51,15 @@ def _specs(text: str) -> list[tuple[int, int]]:
 @click.option("--naive-sizes", default="1024,8192", show_default=True,
               help="Sizes for the naive one-slot-per-parameter contract (~23k gas per parameter). Empty to skip.")
 @click.option("--naive-participants", default=5, show_default=True, help="Submitters per naive round.")
+@click.option("--blob", "blob_specs", default="1048576x10,8192x10", show_default=True,
+              help="Blob-plane rounds to measure, PARAMSxCLIENTS (MEAN; a wrong lane and a wrong score chunk are "
+                   "disputed from a snapshot). Empty to skip.")
+@click.option("--base-fee-gwei", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="L1 execution base fee of the cost table; the blob base fee is its EIP-7918 reserve (1/16).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write all measurements as JSON: one record per (rule, aggregation, params, clients).")
 def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block_time, naive_sizes,
-        naive_participants, json_path):
+        naive_participants, blob_specs, base_fee_gwei, json_path):
     """Deploys fresh tasks on the connected (local) chain and measures round 2 of each: gas
     per parameter per client all-in (posts or commits + draw + reveals, and every column),
     the largest transaction's gas and bytes, and blocks per round with every client's
@@ -63,6 +70,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
     accts = list(accounts.test_accounts)
     rng = np.random.default_rng(0)
     specs = _specs(batch_specs)
+    blob_runs = _specs(blob_specs)
     out: dict = {"floor_per_param": bench.FLOOR_GAS_PER_PARAM, "block_gas_limit": int(chain.blocks.head.gas_limit),
                  "streaming_recorded": {f"{n}x{k}": v for (n, k), v in bench.STREAMING_RECORDED.items()},
                  "batch": [], "naive": []}
@@ -122,7 +130,68 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
             ("later submit", ".0f", lambda r: r["submit_later_per_param"]),
             ("finalize", ".0f", lambda r: r["finalize_per_param"]),
         ]))
+    if blob_runs:
+        out["blob"] = [blob_bench.measure_blob_round(accts[0], accts[1 : k + 1], accts[k + 1], accts[k + 2], n,
+                                                     progress=lambda m: click.echo(m, err=True),
+                                                     chain=chain).as_dict() for n, k in blob_runs]
+        click.echo("\nBlob plane (PAPER, MEAN), steady state: 131,072 blob gas per blob; blocks "
+                   "with every phase's transactions sent at once, bound by the node's blobs per block")
+        click.echo(bench.table(out["blob"], [
+            ("params", ",", lambda r: r["params"]), ("clients", "", lambda r: r["clients"]),
+            ("blobs/round", "", lambda r: r["blobs_per_round"]),
+            ("exec gas/round", ",", lambda r: r["execution_gas_per_round"]),
+            ("g/p/client", ".3f", lambda r: r["gas_per_param_per_client"]),
+            ("blob gas/round", ",", lambda r: r["blob_gas_per_round"]),
+            ("blocks/round", "", lambda r: r["blocks_per_round"]),
+            ("element dispute", ",", lambda r: r["element_dispute_gas"]),
+            ("score dispute", ",", lambda r: r["score_dispute_gas"]),
+            ("binding limit", "", lambda r: r["binding_limit"]),
+        ]))
+        fees = costs.Fees(l1_base_fee=int(base_fee_gwei * 10**9))
+        out["fees"] = fees.as_dict()
+        out["costs"] = cost_table(out, fees)
+        click.echo(f"\nCost per round at an L1 base fee of {base_fee_gwei:g} gwei (blob gas at its reserve, "
+                   f"{fees.blob_fee:,} wei), an OP-Stack L2 at {fees.l2_base_fee / 1e9:g} gwei with the default "
+                   f"scalars; 'measured' or 'extrapolated' from 8,192 x clients")
+        click.echo(bench.table(out["costs"], [
+            ("path", "", lambda r: r["path"]), ("params", ",", lambda r: r["params"]),
+            ("clients", "", lambda r: r["clients"]), ("exec gas", ",", lambda r: r["execution_gas_per_round"]),
+            ("blob gas", ",", lambda r: r["blob_gas_per_round"]),
+            ("blocks", "", lambda r: r["blocks_per_round"] or r["blocks_by_gas"]),
+            ("L1 ETH", ".5f", lambda r: r["l1_cost_eth"]), ("L2 ETH", ".5f", lambda r: r["l2_cost_eth"]),
+            ("source", "", lambda r: r["source"]),
+        ]))
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(out, indent=2))
         click.echo(f"wrote {json_path}")
+
+
+def cost_table(out: dict, fees: costs.Fees) -> list[dict]:
+    """Post, relay and blob paths at each blob run's size: the blob path as measured; the
+    column paths from this run's PAPER MEAN rounds of the same clients at 8,192 parameters
+    (else the committed docs/results/bench-split.json), scaled linearly to larger models."""
+    batch = {(r["path"], r["clients"]): r for r in out["batch"]
+             if r["rule"] == "paper" and r["aggregation"] == "mean" and r["params"] == 8192}
+    source = "this run"
+    recorded = Path(__file__).parents[1] / "docs" / "results" / "bench-split.json"
+    if not batch and recorded.exists():
+        batch = {(r["path"], r["clients"]): r for r in json.loads(recorded.read_text())["batch"]
+                 if r["rule"] == "paper" and r["aggregation"] == "mean" and r["params"] == 8192}
+        source = "bench-split.json"
+    rng = np.random.default_rng(0)
+    ratio = costs.representative_ratio(rng.integers(-40, 41, 60_000).astype("<i2").tobytes())
+    rows = []
+    for b in out["blob"]:
+        n, k = b["params"], b["clients"]
+        for path in ("post", "relay"):
+            r = batch.get((path, k))
+            if r is None:
+                continue
+            measured = n == r["params"]
+            gas = int(round(r["gas_per_param_per_client"] * n * k))
+            rows.append(costs.path_costs(path, n, k, gas, 0, r["blocks_per_round"] if measured else None, fees,
+                                         ratio, f"measured ({source})" if measured else f"extrapolated ({source})"))
+        rows.append(costs.path_costs("blob", n, k, b["execution_gas_per_round"], b["blob_gas_per_round"],
+                                     b["blocks_per_round"], fees, ratio, "measured (this run)"))
+    return rows
