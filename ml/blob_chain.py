@@ -24,7 +24,7 @@ import numpy as np
 from . import blobs as B
 from .settings import BlobConfig, BlobSettings
 from .transport import (ApeTransport, Call, Event, EventDecoder, Receipt, TaskError, Transport, Web3Transport,
-                        abi_of, send_blob_transaction)
+                        abi_of, error_name, send_blob_transaction)
 
 log = logging.getLogger("fedchain.blobs")
 
@@ -185,7 +185,15 @@ class BlobTaskClient:
         return self._ape_targets[target]
 
     def send(self, method: str, args: tuple, sender: Any, value: int = 0, gas: int | None = None) -> Receipt:
-        """One engine call (no blobs)."""
+        """One engine call (no blobs). With an explicit gas limit (no estimate to fail
+        first), a call that would revert raises ``TaskError`` before anything is signed: a
+        watcher never pays for a dispute that cannot win."""
+        if gas is not None:
+            try:
+                getattr(self._engine.functions, method)(*args).call({"from": _addr(sender), "value": value},
+                                                                    "pending")
+            except Exception as err:  # noqa: BLE001 - the node's revert, named from the ABIs
+                raise TaskError(f"{method} would revert: {error_name(str(err), self._abis)}") from err
         raw = self.transport.send(Call("engine", method, args, value, gas), self._target("engine"), sender)
         return self._receipt(raw)
 

@@ -56,6 +56,22 @@ def isolated(chain):
         chain.pending_timestamp = pending
 
 
+@contextmanager
+def refused(error: str):
+    """The block reverts with the contract's custom error ``error``, however it surfaces:
+    ape's exception for plain calls (which may print only the error's arguments), a
+    TaskError for blob transactions; the selector is matched against the project's ABIs."""
+    from ml.transport import abi_of, error_name
+
+    with pytest.raises(Exception) as info:
+        yield
+    text = f"{type(info.value).__name__}: {info.value} {getattr(info.value, 'message', '')} " \
+           f"{getattr(info.value, 'revert_message', '')} {getattr(info.value, 'txn', '')}"
+    names = {type(info.value).__name__, getattr(getattr(info.value, "abi", None), "name", "")}
+    decoded = error_name(text, [abi_of(c) for c in ("BlobEngine", "BlobHarness", "BatchEngine")])
+    assert error in names or error in text or decoded.startswith(error), text
+
+
 def update_near(base_ints, offset: int, seed: int, fmt, noise: int = 1):
     """Floats of an update at ~``offset`` units per parameter from ``base_ints``, each value
     jittered by up to +-``noise`` (seeded), clipped to ``fmt``'s range."""

@@ -6,18 +6,15 @@ round nobody asserts, a claim past its timeout, the money invariant after each."
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import examples, isolated
+from conftest import examples, isolated, refused
 from ml import blobs as B
 from ml import protocol
 from ml.blob_chain import BlobTaskClient, Dispute
 from ml.settings import AGGREGATIONS, BlobSettings
-from ml.transport import abi_of, error_name
 
 #: 2 blobs per update (one more parameter than a blob holds): the element dispute picks
 #: its blob, a chunk never spans two.
@@ -28,16 +25,6 @@ BOND, FEE = 1000, 5
 S = BlobSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=100, min_participants=2,
                  max_participants=4, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS, keeper_fee=FEE,
                  assert_bond=BOND, dispute_window=50, assert_timeout=60, access_price=0)
-
-
-@contextmanager
-def refused(error: str):
-    """The block reverts with the contract's custom error ``error`` (raised by ape for
-    plain calls, as a TaskError for blob transactions)."""
-    with pytest.raises(Exception) as info:
-        yield
-    text = f"{type(info.value).__name__}: {info.value}"
-    assert error in text or error_name(text, [abi_of(c) for c in ("BlobEngine", "BlobHarness")]).startswith(error), text
 
 
 def update(seed: int, spread: int = 60) -> np.ndarray:
