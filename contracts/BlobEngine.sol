@@ -2,7 +2,16 @@
 pragma solidity ^0.8.28;
 
 import {BlobMath} from "./lib/BlobMath.sol";
-import {EXIT_DELAY, MAX_BLOB_SEATS, MAX_BLOBS_PER_UPDATE, MAX_COLUMN_BYTES, MAX_COLUMN_GAS, MAX_DURATION, MAX_REPLAY_ROUNDS} from "./lib/Limits.sol";
+import {
+    BLOB_SAFE_SPAN,
+    EXIT_DELAY,
+    MAX_BLOB_SEATS,
+    MAX_BLOBS_PER_UPDATE,
+    MAX_COLUMN_BYTES,
+    MAX_COLUMN_GAS,
+    MAX_DURATION,
+    MAX_REPLAY_ROUNDS
+} from "./lib/Limits.sol";
 import {Hooks, IRule} from "./interfaces/IRule.sol";
 import {RevenueShare} from "./RevenueShare.sol";
 
@@ -152,6 +161,9 @@ contract BlobEngine is RevenueShare {
     error BadReplayRounds(uint256 replayRounds, uint256 limit);
     error BadDuration(uint256 duration, uint256 limit);
     error BadAggregation(uint256 aggregation);
+    /// @notice Posting, asserting and the window together would outlast the blobs a dispute
+    ///         needs on the network's nodes.
+    error PhasesOutliveBlobs(uint256 span, uint256 limit);
     error RewardsTooLarge(uint256 topReward, uint256 maxParticipants);
     error FeeTooLarge(uint256 keeperFee, uint256 limit);
     error BondTooLarge(uint256 assertBond);
@@ -282,6 +294,8 @@ contract BlobEngine is RevenueShare {
         _checkDuration(s.postDuration);
         _checkDuration(s.disputeWindow);
         _checkDuration(s.assertTimeout);
+        uint256 span = s.postDuration + s.assertTimeout + s.disputeWindow;
+        if (span > BLOB_SAFE_SPAN) revert PhasesOutliveBlobs(span, BLOB_SAFE_SPAN);
         if (hooks & ~SERVED_HOOKS != 0) revert HooksNotServed(hooks);
         if (maxReward > type(uint128).max / s.maxParticipants) revert RewardsTooLarge(maxReward, s.maxParticipants);
         if (s.keeperFee > type(uint128).max) revert FeeTooLarge(s.keeperFee, type(uint128).max);

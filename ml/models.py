@@ -29,6 +29,19 @@ class MLP(nn.Module):
         return self.net(x.flatten(1))
 
 
+class WideMLP(nn.Module):
+    """Two hidden ReLU layers, 1024 and 256 wide: 1,068,810 parameters on MNIST, the
+    blob plane's model (a column-plane round of it would cost ~1.1 billion gas)."""
+
+    def __init__(self, n_features: int, n_classes: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, 1024), nn.ReLU(), nn.Linear(1024, 256), nn.ReLU(),
+                                 nn.Linear(256, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
 class CNN(nn.Module):
     """Two 5x5 conv layers (8 and 16 channels) with max-pooling, then 256->24->10:
     9,842 parameters on 28x28 inputs, small enough for one submission transaction."""
@@ -50,7 +63,7 @@ class CNN(nn.Module):
         return self.head(self.features(x.reshape(-1, 1, self.side, self.side)))
 
 
-MODELS = ("logreg", "mlp", "cnn")
+MODELS = ("logreg", "mlp", "cnn", "mlp1m")
 
 
 def build_model(name: str, n_features: int, n_classes: int, seed: int = 0) -> nn.Module:
@@ -62,6 +75,8 @@ def build_model(name: str, n_features: int, n_classes: int, seed: int = 0) -> nn
         return MLP(n_features, n_classes)
     if name == "cnn":
         return CNN(n_features, n_classes)
+    if name == "mlp1m":
+        return WideMLP(n_features, n_classes)
     raise ValueError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
 
 

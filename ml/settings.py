@@ -339,9 +339,11 @@ class ConsensusSettings:
         return (self.commit_duration, self.stake, self.min_move, self.max_move, self.max_move_ratio)
 
 
-#: BlobEngine limits (contracts/lib/Limits.sol): seats per round, blobs per update.
+#: BlobEngine limits (contracts/lib/Limits.sol): seats per round, blobs per update, and the
+#: longest posting + assert timeout + dispute window (blobs stay on nodes ~18.2 days).
 MAX_BLOB_SEATS = 64
 MAX_BLOBS_PER_UPDATE = 256
+BLOB_SAFE_SPAN = 14 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,10 @@ class BlobSettings:
         for name in ("post_duration", "dispute_window", "assert_timeout"):
             if not 0 < getattr(self, name) <= MAX_DURATION:
                 raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
+        span = self.post_duration + self.assert_timeout + self.dispute_window
+        if span > BLOB_SAFE_SPAN:
+            raise ValueError(f"post_duration + assert_timeout + dispute_window = {span} s outlasts the blobs a "
+                             f"dispute needs on the nodes (at most {BLOB_SAFE_SPAN} s: 14 days)")
 
     @property
     def round_reserve(self) -> int:

@@ -165,6 +165,11 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(out, indent=2))
         click.echo(f"wrote {json_path}")
+        if out.get("costs"):
+            md = json_path.with_suffix(".md")
+            md.write_text(costs.cost_markdown(out["costs"], costs.Fees(**{k: out["fees"][k] for k in (
+                "l1_base_fee", "l1_blob_base_fee", "l2_base_fee", "block_gas_limit")})))
+            click.echo(f"wrote {md}")
 
 
 def cost_table(out: dict, fees: costs.Fees) -> list[dict]:

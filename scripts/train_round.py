@@ -53,12 +53,16 @@ from ml.training import TrainConfig, initial_weights
 @click.option("--rule", type=click.Choice([r for r in RULES if not adapter_for(r).commits]), default="paper",
               show_default=True, help="The reward rule: paper (anyone, paid by distance tier) or consortium "
                                       "(the clients are enrolled on the sponsor's allowlist, each paid the same).")
+@click.option("--plane", type=click.Choice(["column", "blob"]), default="column", show_default=True,
+              help="column: updates as calldata, aggregated on chain column by column; blob: updates as EIP-4844 "
+                   "blobs, the owner asserts the aggregate (bonded, disputable) and finalizes it after the window "
+                   "(PAPER rule; for models too large for calldata, e.g. --model mlp1m).")
 @click.option("--block-time", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seconds per block for the rounds (anvil interval mining; 0: a block per transaction).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the per-round records (accuracy, baseline_accuracy, gas, times, rewards) as JSON.")
 def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data_dir, partition, alpha,
-        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, path, rule, block_time,
+        aggregation, trim, local_epochs, lr, batch_size, seed, frac_bits, baseline, path, rule, plane, block_time,
         json_path):
     torch.set_num_threads(1)
     logger.set_level("WARNING")  # one line per round, not one per transaction
@@ -86,6 +90,14 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
     if aggregation == "trimmed_mean" and not 0 < 2 * trim < quorum:
         raise click.BadParameter(f"{trim} must leave a value: need 0 < 2 x trim < the quorum {quorum}",
                                  param_hint="--trim")
+    if plane == "blob":
+        if rule != "paper" or path != "post" or block_time:
+            raise click.UsageError("--plane blob runs the paper rule with posted blobs and a block per transaction "
+                                   "(no --rule, --path or --block-time)")
+        _blob_run(owner, client_accounts, data, parts, model_name, n_params, frac_bits, quorum, aggregation, trim,
+                  rounds, seed, baseline, TrainConfig(local_epochs=local_epochs, lr=lr, batch_size=batch_size),
+                  json_path)
+        return
     settings = BatchSettings(param_count=n_params, frac_bits=frac_bits, max_participants=clients,
                              min_participants=quorum, aggregation=aggregation, trim=trim, rule=rule)
     task = BatchTask.launch(rule, owner, settings, initial_weights(model_name, data, seed, settings.fmt),
@@ -117,4 +129,41 @@ def cli(ecosystem, network, provider, clients, rounds, model_name, dataset, data
             "frac_bits": frac_bits, "block": chain.blocks.height, "path": path, "block_time": block_time,
             "earned_wei": earned, "records": [r.as_dict() for r in records],
         }, indent=2))
+        click.echo(f"wrote {json_path}")
+
+
+def _blob_run(owner, clients, data, parts, model_name, n_params, frac_bits, quorum, aggregation, trim, rounds,
+              seed, baseline, train, json_path):
+    """The blob plane: posts as blobs, the owner asserts and finalizes; a line per round."""
+    from ml.blob_chain import BlobTaskClient
+    from ml.codec import FixedPoint, quantize
+    from ml.settings import BlobSettings
+    from studies.federation import run_blob
+
+    settings = BlobSettings(param_count=n_params, frac_bits=frac_bits, max_participants=len(clients),
+                            min_participants=quorum, aggregation=aggregation, trim=trim, access_price=0)
+    fmt = FixedPoint(frac_bits, 16)
+    initial = quantize(initial_weights(model_name, data, seed, fmt), fmt).ints
+    task = BlobTaskClient.launch(owner, settings, initial, funding=settings.round_reserve * rounds)
+    lay = task.layout
+    click.echo(f"Blob task {task.address} (paper, {aggregation}): {model_name} ({n_params:,} params, "
+               f"{lay.blobs_per_update} blobs per update), {data.name}, {len(clients)} clients x {rounds} rounds")
+    click.echo(f"{'round':>5} {'accuracy':>9} {'fedavg':>7} {'exec gas':>11} {'blobs':>6} {'txs':>4} "
+               f"{'train s':>8} {'chain s':>8} {'model = aggregate':>17}")
+
+    def row(r):
+        base = f"{r.baseline_accuracy:.4f}" if r.baseline_accuracy is not None else "-"
+        click.echo(f"{r.round:>5} {r.accuracy:>9.4f} {base:>7} {r.execution_gas:>11,} {r.blobs:>6} "
+                   f"{r.transactions:>4} {r.train_seconds:>8.1f} {r.chain_seconds:>8.1f} "
+                   f"{'yes' if r.model_blobs_match else 'NO':>17}")
+
+    cfg = RunConfig(model=model_name, rounds=rounds, seed=seed, baseline=baseline, train=train)
+    records = run_blob(task, owner, clients, data, parts, cfg, on_round=row, progress=True)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({
+            "task": task.address, "plane": "blob", "aggregation": aggregation, "model": model_name,
+            "params": n_params, "dataset": data.name, "clients": len(clients), "rounds": rounds, "seed": seed,
+            "frac_bits": frac_bits, "blobs_per_update": lay.blobs_per_update, "per_tx_blobs": task.limits.per_tx,
+            "per_block_blobs": task.limits.per_block, "records": [r.as_dict() for r in records]}, indent=2))
         click.echo(f"wrote {json_path}")

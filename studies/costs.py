@@ -148,3 +148,23 @@ def path_costs(path: str, params: int, clients: int, execution_gas: int, blob_ga
                                                                                              fees)),
            "source": source}
     return row
+
+
+def cost_markdown(rows: list[dict[str, Any]], fees: Fees) -> str:
+    """The cost table as Markdown (written beside the bench's JSON; the docs link it)."""
+    gwei = fees.l1_base_fee / 1e9
+    lines = [f"Cost of one round by path, at an L1 base fee of {gwei:g} gwei with blob gas at its EIP-7918 "
+             f"reserve ({fees.blob_fee:,} wei), and on an OP-Stack L2 at {fees.l2_base_fee / 1e9:g} gwei with "
+             f"the default scalars ({OP_BASE_FEE_SCALAR:,} / {OP_BLOB_BASE_FEE_SCALAR:,}; Fjord fee over "
+             "FastLZ sizes). Blocks: measured for the column paths at 8,192 parameters; for the blob path, the "
+             "blobs per block the node allows bound them; for the column paths at 1M, the gas alone at "
+             f"{fees.block_gas_limit:,} per block (a lower bound). OP-Stack L2s take no blob transactions.",
+             "",
+             "| path | params | clients | execution gas | blob gas | blocks | L1 (ETH) | L2 (ETH) | source |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        blocks = r["blocks_per_round"] if r["blocks_per_round"] is not None else f"≥ {r['blocks_by_gas']}"
+        l2 = "—" if r["l2_cost_eth"] is None else f"{r['l2_cost_eth']:.5f}"
+        lines.append(f"| {r['path']} | {r['params']:,} | {r['clients']} | {r['execution_gas_per_round']:,} | "
+                     f"{r['blob_gas_per_round']:,} | {blocks} | {r['l1_cost_eth']:.5f} | {l2} | {r['source']} |")
+    return "\n".join(lines) + "\n"

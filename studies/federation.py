@@ -151,3 +151,95 @@ def run_onchain(
                 f"< round reserve {task.round_reserve} wei; fund the task (BatchTask.fund) and call startRound"
             )
     return records
+
+
+@dataclass
+class BlobRoundRecord:
+    """One round of the blob plane: the model's accuracy next to float FedAvg, what the
+    round cost, and whether the asserted model is ml.protocol's aggregate of the posts."""
+
+    round: int
+    accuracy: float
+    baseline_accuracy: float | None
+    participants: int
+    execution_gas: int  # posts + drafts + assert + finalize
+    blob_gas: int
+    blobs: int
+    transactions: int
+    train_seconds: float
+    chain_seconds: float
+    model_blobs_match: bool  # the final model's versioned hashes = blobs of protocol.aggregate(posts)
+    rewards_paid_wei: int
+    param_count: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_blob(task: Any, keeper: Any, clients: Sequence[Any], data: Dataset, parts: Sequence[np.ndarray],
+             cfg: RunConfig, on_round: Callable[[BlobRoundRecord], None] | None = None,
+             progress: bool = False) -> list[BlobRoundRecord]:
+    """Runs ``cfg.rounds`` rounds on a launched blob task (``BlobTaskClient.launch``: round
+    1 open, a seat per client): every client trains and posts its update as blobs, then
+    ``keeper`` asserts the honest claim, the dispute window passes (a dev chain's clock is
+    moved), and it finalizes and opens the next round. Needs a dev chain."""
+    from ml import blobs as B
+    from ml import protocol
+
+    model = build_model(cfg.model, data.n_features, data.n_classes, cfg.seed)
+    if param_count(model) != task.config.param_count:
+        raise ValueError(f"model {cfg.model} has {param_count(model)} parameters, task expects "
+                         f"{task.config.param_count}")
+    fmt = task.fmt
+    init = codec.dequantize(task.model_ints(0), fmt)
+    baseline = (fedavg_baseline(cfg.model, data, list(parts), cfg.rounds, cfg.train, cfg.seed, init)
+                if cfg.baseline else None)
+    web3 = task.web3
+    records = []
+    for r in range(1, cfg.rounds + 1):
+        round_id = task.current_round
+        t0 = time.perf_counter()
+        global_ = task.global_model()
+        chain_s = time.perf_counter() - t0
+        train_s, posted = 0.0, []
+        steps = tqdm(list(enumerate(zip(clients, parts))), desc=f"round {round_id}", unit="client", leave=False,
+                     disable=not progress)
+        receipts = []
+        for c, (account, idx) in steps:
+            t0 = time.perf_counter()
+            set_flat(model, global_)
+            ints = codec.quantize(train_local(model, data.x_train[idx], data.y_train[idx], cfg.train,
+                                              client_seed(cfg.seed, r, c)), fmt).ints
+            train_s += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            receipts += task.post(account, round_id, ints)
+            posted.append(ints)
+            chain_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        claim = task.honest_claim(round_id)
+        asserted = task.assert_claim(keeper, round_id, claim)
+        drafts = [e.tx_hash for e in task.events("BlobsPosted", round=round_id, account=str(keeper.address))]
+        task.advance_time(task.config.dispute_window + 1)
+        fin = task.finalize(keeper, round_id)
+        chain_s += time.perf_counter() - t0
+        expected = protocol.aggregate(posted, task.config.aggregation, task.config.trim)
+        hashes = [h for h, _ in task.model_hashes(task.version)]
+        match = hashes == [B.blob_hash(b) for b in B.encode_update(expected, task.layout)]
+        tx_receipts = [web3.eth.get_transaction_receipt(x.tx_hash) for x in receipts]
+        tx_receipts += [web3.eth.get_transaction_receipt(x) for x in set(drafts)]
+        gas = sum(int(x["gasUsed"]) for x in tx_receipts) + asserted.gas_used + fin.gas_used
+        blob_gas = sum(int(x.get("blobGasUsed", 0)) for x in tx_receipts)
+        paid = sum(int(e.reward) for e in fin.named("Rewarded"))
+        set_flat(model, codec.dequantize(task.model_ints(), fmt))
+        rec = BlobRoundRecord(round=round_id, accuracy=accuracy(model, data.x_test, data.y_test),
+                              baseline_accuracy=baseline[r - 1] if baseline else None, participants=len(posted),
+                              execution_gas=gas, blob_gas=blob_gas, blobs=blob_gas // B.GAS_PER_BLOB,
+                              transactions=len(tx_receipts) + 2,
+                              train_seconds=round(train_s, 3), chain_seconds=round(chain_s, 3),
+                              model_blobs_match=match, rewards_paid_wei=paid, param_count=task.config.param_count)
+        records.append(rec)
+        if on_round:
+            on_round(rec)
+        if r < cfg.rounds:
+            task.start_round(keeper)
+    return records

@@ -31,3 +31,7 @@ uint256 constant MAX_REPLAY_ROUNDS = 16;
 uint256 constant MAX_BLOB_SEATS = 64;
 /// @dev Blobs per update of the blob plane (15.7M parameters).
 uint256 constant MAX_BLOBS_PER_UPDATE = 256;
+/// @dev Longest a blob a dispute needs may have been posted before the dispute: posting,
+///      asserting and the window together, within the ~18.2 days (4096 epochs) consensus
+///      nodes keep blobs, with 4 days to spare.
+uint256 constant BLOB_SAFE_SPAN = 14 days;

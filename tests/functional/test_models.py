@@ -17,6 +17,13 @@ def test_mnist_models_fit_one_submission(name, expected):
     assert model(torch.zeros(3, 784)).shape == (3, 10)
 
 
+def test_the_blob_plane_model_is_a_million_parameters_and_too_large_for_calldata():
+    model = build_model("mlp1m", 784, 10)
+    assert param_count(model) == 1_068_810
+    assert 880 * 1_068_810 > 16_777_216  # no column-plane submission could carry it
+    assert model(torch.zeros(3, 784)).shape == (3, 10)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_flat_round_trip_and_seeded_init(name):
     a, b = build_model(name, 784, 10, seed=7), build_model(name, 784, 10, seed=7)
