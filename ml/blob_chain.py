@@ -324,7 +324,10 @@ class BlobTaskClient:
         if tx_hash is not None:
             candidates.extend(self._node_blobs(tx_hash))
         for blob in candidates:
-            c = B.commitment(blob)
+            try:
+                c = B.commitment(blob)
+            except Exception:  # noqa: BLE001 - not a blob at all (wrong size, an element past the modulus)
+                continue
             if B.versioned_hash(c) == vh:
                 self._commitments[vh] = c
                 self._keep(vh, blob)

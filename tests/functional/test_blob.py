@@ -281,3 +281,26 @@ def test_below_quorum_the_round_is_abandoned_at_the_deadline(task, clients, acco
         t.assert_claim(accounts[12], 1, t.honest_claim(1))
     t.abandon(accounts[13], 1)
     money_holds(t)
+
+
+def test_the_model_is_read_from_an_archive_checked_blob_by_blob(task, owner, clients, accounts, tmp_path):
+    t = task
+    posted_round(t, clients)
+    claim = t.honest_claim(1)
+    t.assert_claim(accounts[12], 1, claim)
+    t.advance_time(51)
+    t.finalize(owner, 1)
+    archive = tmp_path / "blobs"
+    reader = BlobTaskClient(t.transport, t.address, archive=archive)
+    assert np.array_equal(reader.model_ints(1), claim.model)  # from the node, archived on the way
+    assert len(list(archive.glob("*.blob"))) >= t.layout.blobs_per_update
+    pruned = BlobTaskClient(t.transport, t.address, archive=archive)
+    pruned._node_blobs = lambda tx: []  # the node no longer serves them (after ~18 days)
+    assert np.array_equal(pruned.model_ints(1), claim.model)
+    h = [h for h, _ in t.model_hashes(1)][0]
+    path = archive / f"{h.hex()}.blob"
+    path.write_bytes(path.read_bytes()[:-1] + b"\x01")  # a tampered copy
+    tampered = BlobTaskClient(t.transport, t.address, archive=archive)
+    tampered._node_blobs = lambda tx: []
+    with pytest.raises(Exception, match="neither archived nor served"):
+        tampered.model_ints(1)
