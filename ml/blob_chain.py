@@ -29,7 +29,14 @@ from .transport import (ApeTransport, Call, Event, EventDecoder, Receipt, TaskEr
 log = logging.getLogger("fedchain.blobs")
 
 #: Rule name -> its blob-plane contract.
-BLOB_RULES = {"paper": "BlobPaperRule"}
+BLOB_RULES = {"paper": "BlobPaperRule", "consortium": "BlobConsortiumRule"}
+
+
+def _rule_args(rule: str, settings: BlobSettings) -> tuple:
+    """The rule's constructor arguments: PAPER its tiers, the consortium its one reward."""
+    if rule == "consortium":
+        return (settings.as_tuple(), int(settings.tier_rewards[0]))
+    return (settings.as_tuple(), list(settings.tier_thresholds), list(settings.tier_rewards))
 ENGINE = "BlobEngine"
 #: Kinds of BlobsPosted.
 UPDATE, DRAFT = 0, 1
@@ -133,8 +140,7 @@ class BlobTaskClient:
         if rule not in BLOB_RULES:
             raise ValueError(f"rule must be one of {', '.join(BLOB_RULES)} on the blob plane, got {rule!r}")
         container = getattr(project, BLOB_RULES[rule])
-        deployed = container.deploy(settings.as_tuple(), list(settings.tier_thresholds),
-                                    list(settings.tier_rewards), sender=sender, value=funding)
+        deployed = container.deploy(*_rule_args(rule, settings), sender=sender, value=funding)
         return cls(ApeTransport(chain.provider), str(deployed.engine()), archive=archive)
 
     @classmethod
@@ -151,8 +157,7 @@ class BlobTaskClient:
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 120}))
         kind = json.loads(MANIFEST.read_text())["contractTypes"][BLOB_RULES[rule]]
         container = w3.eth.contract(abi=kind["abi"], bytecode=kind["deploymentBytecode"]["bytecode"])
-        tx = container.constructor(settings.as_tuple(), list(settings.tier_thresholds),
-                                   list(settings.tier_rewards)).build_transaction({
+        tx = container.constructor(*_rule_args(rule, settings)).build_transaction({
             "from": sender.address, "value": funding, "chainId": int(w3.eth.chain_id),
             "nonce": w3.eth.get_transaction_count(sender.address, "pending")})
         receipt = w3.eth.wait_for_transaction_receipt(
@@ -196,6 +201,22 @@ class BlobTaskClient:
                 raise TaskError(f"{method} would revert: {error_name(str(err), self._abis)}") from err
         raw = self.transport.send(Call("engine", method, args, value, gas), self._target("engine"), sender)
         return self._receipt(raw)
+
+    def send_rule(self, method: str, args: tuple, sender: Any) -> Receipt:
+        """One call of the task's rule (the consortium's allowlist)."""
+        return self._receipt(self.transport.send(Call("rule", method, args), self._target("rule"), sender))
+
+    def add_members(self, sponsor: Any, accounts: Sequence[Any]) -> None:
+        """Consortium: the sponsor lists ``accounts`` (those not listed yet)."""
+        new = [_addr(a) for a in accounts if not self.is_member(a)]
+        if new:
+            self.send_rule("addMembers", (new,), sponsor)
+
+    def remove_members(self, sponsor: Any, accounts: Sequence[Any]) -> None:
+        self.send_rule("removeMembers", ([_addr(a) for a in accounts],), sponsor)
+
+    def is_member(self, account: Any) -> bool:
+        return bool(self._rule.functions.isMember(_addr(account)).call())
 
     def send_blobs(self, method: str, args: tuple, sender: Any, blobs: Sequence[bytes]) -> Receipt:
         """One engine call in a blob transaction carrying ``blobs``."""

@@ -304,3 +304,27 @@ def test_the_model_is_read_from_an_archive_checked_blob_by_blob(task, owner, cli
     tampered._node_blobs = lambda tx: []
     with pytest.raises(Exception, match="neither archived nor served"):
         tampered.model_ints(1)
+
+
+def test_the_consortium_rule_runs_on_the_blob_plane(owner, clients, accounts, chain):
+    """The same allowlist as on the column plane (`Allowlist`): an unlisted account cannot
+    complete an update; members are paid the same whatever their distance."""
+    s = BlobSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=100, min_participants=2,
+                     max_participants=4, tier_thresholds=(0,), tier_rewards=(25,), keeper_fee=FEE, assert_bond=BOND,
+                     dispute_window=50, assert_timeout=60, access_price=0)
+    with isolated(chain):
+        t = BlobTaskClient.launch(owner, s, np.zeros(N, dtype=np.int64), funding=s.round_reserve * 2,
+                                  rule="consortium")
+        t.add_members(owner, clients[:2])
+        with refused("NotMember"):
+            t.post(clients[2], 1, update(2))
+        with refused("NotSponsor"):
+            t.send_rule("addMembers", ([str(clients[2].address)],), clients[2])
+        t.post(clients[0], 1, update(0))
+        t.post(clients[1], 1, update(1, spread=300))
+        t.advance_time(101)
+        t.assert_claim(accounts[12], 1)
+        t.advance_time(51)
+        t.finalize(owner, 1)
+        assert [t.withdrawable(c) for c in clients[:3]] == [25, 25, 0]
+        money_holds(t)

@@ -13,7 +13,7 @@ from ml.rules import RULES, adapter_for
 EIP170 = 24_576
 SNAPSHOT = Path(__file__).parents[1] / "snapshots" / "code_sizes.json"
 #: The engines, the column kit, and every registered rule (each creates its engine).
-DEPLOYED = ("BatchEngine", "ColumnKit", *(adapter_for(r).contract for r in RULES), "BlobEngine", "BlobPaperRule")
+DEPLOYED = ("BatchEngine", "ColumnKit", *(adapter_for(r).contract for r in RULES), "BlobEngine", "BlobPaperRule", "BlobConsortiumRule")
 #: The project's rule: every contract keeps 2 KB of room for the next fix or hook.
 HEADROOM = 2048
 
