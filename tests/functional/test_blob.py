@@ -328,3 +328,11 @@ def test_the_consortium_rule_runs_on_the_blob_plane(owner, clients, accounts, ch
         t.finalize(owner, 1)
         assert [t.withdrawable(c) for c in clients[:3]] == [25, 25, 0]
         money_holds(t)
+
+
+def test_settings_that_outlive_blob_retention_are_refused(owner, project):
+    with pytest.raises(ValueError, match="outlasts the blobs"):
+        BlobSettings(param_count=N, post_duration=10 * 86400, assert_timeout=3 * 86400, dispute_window=2 * 86400)
+    raw = (N, 12, 8, 10 * 86400, 1, 4, 0, 0, 0, 0, 0, 0, 2 * 86400, 3 * 86400)
+    with refused("PhasesOutliveBlobs"):
+        project.BlobPaperRule.deploy(raw, [1], [1], sender=owner)
