@@ -190,15 +190,15 @@ class BlobTaskClient:
         return self._ape_targets[target]
 
     def send(self, method: str, args: tuple, sender: Any, value: int = 0, gas: int | None = None) -> Receipt:
-        """One engine call (no blobs). With an explicit gas limit (no estimate to fail
-        first), a call that would revert raises ``TaskError`` before anything is signed: a
-        watcher never pays for a dispute that cannot win."""
-        if gas is not None:
-            try:
-                getattr(self._engine.functions, method)(*args).call({"from": _addr(sender), "value": value},
-                                                                    "pending")
-            except Exception as err:  # noqa: BLE001 - the node's revert, named from the ABIs
-                raise TaskError(f"{method} would revert: {error_name(str(err), self._abis)}") from err
+        """One engine call (no blobs), estimated against the pending block first: a call
+        that would revert raises ``TaskError`` naming the contract's error before anything
+        is signed (a watcher never pays for a dispute that cannot win)."""
+        fn = getattr(self._engine.functions, method)(*args)
+        try:
+            estimate = int(fn.estimate_gas({"from": _addr(sender), "value": value}, "pending"))
+        except Exception as err:  # noqa: BLE001 - the node's revert, named from the ABIs
+            raise TaskError(f"{method} would revert: {error_name(str(err), self._abis)}") from err
+        gas = gas if gas is not None else estimate * 6 // 5 + 20_000
         raw = self.transport.send(Call("engine", method, args, value, gas), self._target("engine"), sender)
         return self._receipt(raw)
 
@@ -475,9 +475,7 @@ class BlobTaskClient:
                 self.blobs(located)
                 update_lists.append([h for h, _ in located])
                 openings.append(self._opening(located[b][0], at))
-        gas = 400_000 + 80_000 * (len(update_lists) + 1)
-        return self.send("disputeElement", (round_, element, live.model, update_lists, b"".join(openings)), sender,
-                         gas=gas)
+        return self.send("disputeElement", (round_, element, live.model, update_lists, b"".join(openings)), sender)
 
     def dispute_score(self, sender: Any, round_: int, seat: int, level: int, index: int) -> Receipt:
         """Disputes node (``level``, ``index``) of seat ``seat``'s score tree."""
@@ -512,9 +510,8 @@ class BlobTaskClient:
             elements = sorted({(start + j) // B.SLOTS_PER_ELEMENT for j in range(lo, hi)})
             for e in elements:
                 openings.append(self._opening(live.sums[e // B.FIELD_ELEMENTS], e % B.FIELD_ELEMENTS))
-        gas = 500_000 + 70_000 * len(openings)
         return self.send("disputeScore", (round_, seat, level, index, live.sums, live.scores, [h for h, _ in update],
-                                          [h for h, _ in old], b"".join(openings)), sender, gas=gas)
+                                          [h for h, _ in old], b"".join(openings)), sender)
 
     def _require_claim(self, round_: int) -> LiveClaim:
         live = self.live_claim(round_)

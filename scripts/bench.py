@@ -150,6 +150,10 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
         fees = costs.Fees(l1_base_fee=int(base_fee_gwei * 10**9))
         out["fees"] = fees.as_dict()
         out["costs"] = cost_table(out, fees)
+        for b in out["blob"]:  # each blob record carries its own cost at the stated fees
+            b["l1_cost_eth"] = costs.eth(costs.l1_cost_wei(b["execution_gas_per_round"], b["blob_gas_per_round"],
+                                                           fees))
+            b["fees"] = out["fees"]
         click.echo(f"\nCost per round at an L1 base fee of {base_fee_gwei:g} gwei (blob gas at its reserve, "
                    f"{fees.blob_fee:,} wei), an OP-Stack L2 at {fees.l2_base_fee / 1e9:g} gwei with the default "
                    f"scalars; 'measured' or 'extrapolated' from 8,192 x clients")

@@ -185,6 +185,7 @@ def test_a_wrong_lane_is_refuted_for_under_a_million_gas_and_the_round_completes
     pool = t.view().reward_pool
     r = t.dispute(watcher, 1, found)
     assert r.gas_used < 1_000_000, r.gas_used
+    assert r.gas_used <= t._engine.functions.elementDisputeGasBound().call()
     assert t.withdrawable(watcher) == BOND // 2
     assert t.view().reward_pool == pool + BOND - BOND // 2
     assert t.live_claim(1) is None
@@ -336,3 +337,33 @@ def test_settings_that_outlive_blob_retention_are_refused(owner, project):
     raw = (N, 12, 8, 10 * 86400, 1, 4, 0, 0, 0, 0, 0, 0, 2 * 86400, 3 * 86400)
     with refused("PhasesOutliveBlobs"):
         project.BlobPaperRule.deploy(raw, [1], [1], sender=owner)
+
+
+def test_the_costliest_element_dispute_stays_within_the_bound_the_constructor_checked(accounts, chain):
+    from ape import accounts as manager
+
+    from studies.bench import latency_clients
+
+    """A griefer's best try at an unrefutable claim: every seat taken (64) under MEDIAN, the
+    lanes posted in the order insertion sort handles worst (descending), then a wrong claim.
+    Its dispute opens 65 elements, checks 64 blob lists and sorts 15 lanes of 64 values, and
+    must stay under the 12M-gas budget the constructor held these settings to."""
+    seats = 64
+    s = BlobSettings(param_count=B.LANES, frac_bits=8, value_bits=12, post_duration=1000, min_participants=1,
+                     max_participants=seats, aggregation="median", tier_thresholds=(10**6,), tier_rewards=(1,),
+                     keeper_fee=0, assert_bond=BOND, dispute_window=500, assert_timeout=500, access_price=0)
+    with isolated(chain):
+        posters = latency_clients(manager, accounts[0], seats)
+        t = BlobTaskClient.launch(accounts[0], s, np.zeros(B.LANES, dtype=np.int64), funding=s.round_reserve)
+        for i, who in enumerate(posters):
+            t.post(who, 1, np.full(B.LANES, 1000 - 7 * i))
+        honest = t.honest_claim(1)
+        bad = honest.model.copy()
+        bad[3] += 1
+        lay = t.layout
+        t.assert_claim(accounts[1], 1, B.Claim(bad, B.encode_update(bad, lay), honest.scores, honest.trees,
+                                               honest.sums, lay))
+        r = t.dispute_element(accounts[2], 1, 0)
+        bound = t._engine.functions.elementDisputeGasBound().call()
+        assert r.gas_used <= bound <= 12_000_000, (r.gas_used, bound)
+        print(f"64-seat MEDIAN element dispute: {r.gas_used:,} gas, {r.data_bytes:,} bytes")
