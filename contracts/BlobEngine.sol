@@ -5,6 +5,7 @@ import {BlobMath} from "./lib/BlobMath.sol";
 import {
     BLOB_SAFE_SPAN,
     EXIT_DELAY,
+    MIN_BLOB_PHASE,
     MAX_BLOB_SEATS,
     MAX_BLOBS_PER_UPDATE,
     MAX_COLUMN_BYTES,
@@ -299,6 +300,8 @@ contract BlobEngine is RevenueShare {
         _checkDuration(s.postDuration);
         _checkDuration(s.disputeWindow);
         _checkDuration(s.assertTimeout);
+        if (s.disputeWindow < MIN_BLOB_PHASE) revert BadDuration(s.disputeWindow, MIN_BLOB_PHASE);
+        if (s.assertTimeout < MIN_BLOB_PHASE) revert BadDuration(s.assertTimeout, MIN_BLOB_PHASE);
         uint256 span = s.postDuration + s.assertTimeout + s.disputeWindow;
         if (span > BLOB_SAFE_SPAN) revert PhasesOutliveBlobs(span, BLOB_SAFE_SPAN);
         if (hooks & ~SERVED_HOOKS != 0) revert HooksNotServed(hooks);
@@ -436,7 +439,7 @@ contract BlobEngine is RevenueShare {
     /// @notice Opens the next round, reserving its rewards and the asserter's fee from the
     ///         pool. The owner opens round 1 once the initial model is set; anyone opens the
     ///         later ones once the previous round has ended.
-    function startRound() external {
+    function startRound() external nonReentrant {
         uint256 round = currentRound;
         if (round == 0) {
             _checkOwner();
@@ -463,7 +466,7 @@ contract BlobEngine is RevenueShare {
     ///         one that completes it (`blobsPerUpdate` blobs in all) takes a seat, after the
     ///         rule's `beforePost` with `proof` when the rule declares it.
     /// @param proof what the rule asks of the poster (read only by the completing call).
-    function post(uint256 round, bytes calldata proof) external {
+    function post(uint256 round, bytes calldata proof) external nonReentrant {
         _checkPosting(round);
         uint256 word = _updates[round][msg.sender];
         if ((word >> 32) & 0xffffffff != 0) revert AlreadyPosted(msg.sender, round);
@@ -477,7 +480,10 @@ contract BlobEngine is RevenueShare {
         uint256 seat = roundEntrants;
         if (seat == maxParticipants) revert RoundFull(round, maxParticipants);
         uint256 last = _seen[chain];
-        if (last != 0 && last + replayRounds >= round) revert Replayed(last);
+        // this round's, or an accepted one's (a round abandoned accepted nothing)
+        if (last == round || (last != 0 && last + replayRounds >= round && roundVersion[last] != 0)) {
+            revert Replayed(last);
+        }
         _seen[chain] = round;
         if (_hooks & Hooks.BEFORE_POST != 0) rule.beforePost(round, msg.sender, 0, bytes32(chain), proof);
         roundEntrants = seat + 1;
@@ -513,7 +519,7 @@ contract BlobEngine is RevenueShare {
     ///         round's starting model (sum |v - g| over the parameters), bonded by
     ///         `assertBond` wei. Open to anyone once posting has closed, until
     ///         `assertTimeout` after the posting deadline, while no claim is live.
-    function assertModel(uint256 round, bytes32[] calldata blobs, uint256[] calldata scores) external payable {
+    function assertModel(uint256 round, bytes32[] calldata blobs, uint256[] calldata scores) external payable nonReentrant {
         _checkRound(round);
         uint256 n = roundEntrants;
         if (!postingClosed()) revert PostingOpen(round, postDeadline);
@@ -551,7 +557,7 @@ contract BlobEngine is RevenueShare {
         bytes32[] calldata modelBlobs,
         bytes32[][] calldata updateBlobs,
         bytes calldata openings
-    ) external {
+    ) external nonReentrant {
         _checkWindow(round);
         uint256 m = blobsPerUpdate;
         if (element >= m * BlobMath.FIELD_ELEMENTS) revert BadElement(element, m * BlobMath.FIELD_ELEMENTS);
@@ -590,7 +596,7 @@ contract BlobEngine is RevenueShare {
         bytes32[] calldata update,
         bytes32[] calldata old,
         bytes calldata openings
-    ) external {
+    ) external nonReentrant {
         _checkWindow(round);
         uint256 n = roundEntrants;
         if (seat >= n) revert BadSeat(seat, n);
@@ -626,7 +632,7 @@ contract BlobEngine is RevenueShare {
     /// @notice Makes the live claim of `round` its result once its window has closed: the
     ///         model becomes the next version, the rule scores the seats (`sums` and
     ///         `scores` as asserted) and the rewards, the fee and the bond are credited.
-    function finalize(uint256 round, bytes32[] calldata sums, uint256[] calldata scores) external {
+    function finalize(uint256 round, bytes32[] calldata sums, uint256[] calldata scores) external nonReentrant {
         _checkRound(round);
         uint256 c = _claim;
         if (c == 0) revert NoClaim(round);
@@ -671,7 +677,7 @@ contract BlobEngine is RevenueShare {
     /// @notice Ends `round` without a new model, its reserve back in the pool: once posting
     ///         closed below quorum, or once `assertTimeout` after the posting deadline has
     ///         passed with no live claim. Anyone may call it.
-    function abandon(uint256 round) external {
+    function abandon(uint256 round) external nonReentrant {
         _checkRound(round);
         uint256 n = roundEntrants;
         uint256 at = abandonableAt();

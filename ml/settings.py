@@ -344,6 +344,8 @@ class ConsensusSettings:
 MAX_BLOB_SEATS = 64
 MAX_BLOBS_PER_UPDATE = 256
 BLOB_SAFE_SPAN = 14 * 24 * 3600
+#: Shortest dispute window and assert timeout (BlobEngine: MIN_BLOB_PHASE).
+MIN_BLOB_PHASE = 3600
 
 
 @dataclass(frozen=True)
@@ -380,6 +382,10 @@ class BlobSettings:
         for name in ("post_duration", "dispute_window", "assert_timeout"):
             if not 0 < getattr(self, name) <= MAX_DURATION:
                 raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
+        for name in ("dispute_window", "assert_timeout"):
+            if getattr(self, name) < MIN_BLOB_PHASE:
+                raise ValueError(f"{name} must be at least {MIN_BLOB_PHASE} s (a watcher's time to fetch, "
+                                 f"recompute and dispute), got {getattr(self, name)}")
         span = self.post_duration + self.assert_timeout + self.dispute_window
         if span > BLOB_SAFE_SPAN:
             raise ValueError(f"post_duration + assert_timeout + dispute_window = {span} s outlasts the blobs a "

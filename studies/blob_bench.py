@@ -67,8 +67,8 @@ def measure_blob_round(owner: Any, clients: Sequence[Any], keeper: Any, watcher:
     """Deploys a task of ``n`` parameters and ``len(clients)`` seats and measures round 2."""
     k = len(clients)
     s = BlobSettings(param_count=n, max_participants=k, min_participants=1, aggregation=aggregation,
-                     trim=1 if aggregation == "trimmed_mean" else 0, post_duration=600, dispute_window=600,
-                     assert_timeout=600, access_price=0)
+                     trim=1 if aggregation == "trimmed_mean" else 0, post_duration=600, dispute_window=3600,
+                     assert_timeout=3600, access_price=0)
     rng = np.random.default_rng(n + k)
     t = BlobTaskClient.launch(owner, s, np.zeros(n, dtype=np.int64), funding=s.round_reserve * 4)
     lay = t.layout
@@ -77,7 +77,7 @@ def measure_blob_round(owner: Any, clients: Sequence[Any], keeper: Any, watcher:
     for round_ in (1, 2):
         progress(f"{n:,} params x {k}: round {round_}: posting {k} updates of {lay.blobs_per_update} blobs")
         posts = [r for c in clients for r in t.post(c, round_, _update(rng, base, lay))]
-        t.advance_time(601)
+        t.advance_time(s.post_duration + 1)
         claim = t.honest_claim(round_)
         if round_ == 2 and chain is not None:
             snapshot = chain.snapshot()
@@ -86,7 +86,7 @@ def measure_blob_round(owner: Any, clients: Sequence[Any], keeper: Any, watcher:
         asserted = t.assert_claim(keeper, round_, claim)
         drafts = [e for e in t.events("BlobsPosted", round=round_, account=str(keeper.address))][before:]
         draft_gas = sum(int(t.web3.eth.get_transaction_receipt(tx)["gasUsed"]) for tx in {e.tx_hash for e in drafts})
-        t.advance_time(601)
+        t.advance_time(s.dispute_window + 1)
         fin = t.finalize(keeper, round_)
         base = claim.model
         if round_ == 1:

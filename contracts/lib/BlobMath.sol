@@ -61,7 +61,12 @@ library BlobMath {
             mstore(add(input, 32), z)
             mstore(add(input, 64), y)
             calldatacopy(add(input, 96), src, 96) // commitment | proof
-            ok := staticcall(gas(), 0x0a, input, 192, 0, 0)
+            // a call to an account without code succeeds too: the precompile's answer
+            // (FIELD_ELEMENTS_PER_BLOB, BLS_MODULUS) is what proves the opening
+            ok := staticcall(gas(), 0x0a, input, 192, input, 64)
+            // (Yul evaluates arguments right to left: returndatasize after the call)
+            ok := and(ok, eq(returndatasize(), 64))
+            ok := and(ok, and(eq(mload(input), 4096), eq(mload(add(input, 32)), BLS_MODULUS)))
         }
         if (!ok) revert BadOpening(versionedHash, index);
     }

@@ -35,3 +35,7 @@ uint256 constant MAX_BLOBS_PER_UPDATE = 256;
 ///      asserting and the window together, within the ~18.2 days (4096 epochs) consensus
 ///      nodes keep blobs, with 4 days to spare.
 uint256 constant BLOB_SAFE_SPAN = 14 days;
+/// @dev Shortest dispute window and assert timeout of the blob plane: a watcher needs time
+///      to fetch the round's blobs, recompute it and land one transaction, and an asserter
+///      to post a model's blobs a few per transaction.
+uint256 constant MIN_BLOB_PHASE = 1 hours;

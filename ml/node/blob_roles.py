@@ -81,7 +81,7 @@ class Watcher:
         self.task = task
         self.account = account
         self.log = log
-        self.audited: set[tuple[int, str, int]] = set()
+        self.audited: set[tuple[int, bytes, bytes, str]] = set()
         self.refuted = 0
 
     def step(self) -> str | None:
@@ -89,17 +89,19 @@ class Watcher:
         v = t.view()
         if not v.open or v.claimant == "0x0000000000000000000000000000000000000000":
             return None
-        key = (v.round, v.claimant, v.claim_deadline)
+        _, _, model, digest = t._engine.functions.claimOf().call()
+        key = (v.round, bytes(model), bytes(digest), v.claimant)
         if key in self.audited:
             return None
         started = time.monotonic()
         honest = t.honest_claim(v.round)
         found = t.audit(v.round, honest)
-        self.audited.add(key)
         took = time.monotonic() - started
         if found is None:
+            self.audited.add(key)  # marked only once settled: a failed step is retried
             return f"round {v.round}: the claim of {v.claimant[:10]} holds (recomputed in {took:.1f} s)"
         receipt = t.dispute(self.account, v.round, found)
+        self.audited.add(key)
         self.refuted += 1
         self.log(f"round {v.round}: refuted the claim of {v.claimant[:10]} at {found.kind} {found.at} "
                  f"({receipt.gas_used:,} gas); earned {t.config.assert_bond // 2} wei")

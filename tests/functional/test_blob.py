@@ -22,9 +22,10 @@ N = B.LANES * B.FIELD_ELEMENTS + 7
 REWARDS = (30, 20, 10)
 THRESHOLDS = (40, 80, 160)
 BOND, FEE = 1000, 5
+WINDOW, TIMEOUT = 3600, 3700  # at least an hour each (MIN_BLOB_PHASE)
 S = BlobSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=100, min_participants=2,
                  max_participants=4, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS, keeper_fee=FEE,
-                 assert_bond=BOND, dispute_window=50, assert_timeout=60, access_price=0)
+                 assert_bond=BOND, dispute_window=WINDOW, assert_timeout=TIMEOUT, access_price=0)
 
 
 def update(seed: int, spread: int = 60) -> np.ndarray:
@@ -143,7 +144,7 @@ def test_an_honest_round_finalizes_with_the_aggregate_and_tiered_rewards(task, o
     assert r.named("Asserted")[0].scores == claim.scores
     money_holds(t)
     assert t.audit(1, claim) is None
-    t.advance_time(51)
+    t.advance_time(WINDOW + 1)
     t.finalize(owner, 1)
     assert t.version == 1
     assert np.array_equal(t.model_ints(), claim.model)
@@ -191,7 +192,7 @@ def test_a_wrong_lane_is_refuted_for_under_a_million_gas_and_the_round_completes
     assert t.live_claim(1) is None
     money_holds(t)
     t.assert_claim(watcher, 1, honest)
-    t.advance_time(51)
+    t.advance_time(WINDOW + 1)
     t.finalize(owner, 1)
     assert np.array_equal(t.model_ints(), honest.model)
     assert t.withdrawable(liar) == 0
@@ -251,7 +252,7 @@ def test_posting_and_asserting_follow_the_phases(task, clients, accounts):
         t.assert_claim(accounts[13], 1, claim)
     with refused("WindowOpen"):
         t.finalize(accounts[13], 1)
-    t.advance_time(51)
+    t.advance_time(WINDOW + 1)
     with refused("WindowClosed"):
         t.dispute_element(accounts[13], 1, 0)
 
@@ -261,7 +262,7 @@ def test_a_round_nobody_asserts_is_abandoned_after_the_timeout(task, clients, ac
     posted_round(t, clients)
     with refused("QuorumReached"):
         t.abandon(accounts[13], 1)
-    t.advance_time(61)
+    t.advance_time(TIMEOUT + 1)
     claim = t.honest_claim(1)
     with refused("AssertClosed"):
         t.assert_claim(accounts[12], 1, claim)
@@ -289,7 +290,7 @@ def test_the_model_is_read_from_an_archive_checked_blob_by_blob(task, owner, cli
     posted_round(t, clients)
     claim = t.honest_claim(1)
     t.assert_claim(accounts[12], 1, claim)
-    t.advance_time(51)
+    t.advance_time(WINDOW + 1)
     t.finalize(owner, 1)
     archive = tmp_path / "blobs"
     reader = BlobTaskClient(t.transport, t.address, archive=archive)
@@ -312,7 +313,7 @@ def test_the_consortium_rule_runs_on_the_blob_plane(owner, clients, accounts, ch
     complete an update; members are paid the same whatever their distance."""
     s = BlobSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=100, min_participants=2,
                      max_participants=4, tier_thresholds=(0,), tier_rewards=(25,), keeper_fee=FEE, assert_bond=BOND,
-                     dispute_window=50, assert_timeout=60, access_price=0)
+                     dispute_window=WINDOW, assert_timeout=TIMEOUT, access_price=0)
     with isolated(chain):
         t = BlobTaskClient.launch(owner, s, np.zeros(N, dtype=np.int64), funding=s.round_reserve * 2,
                                   rule="consortium")
@@ -325,7 +326,7 @@ def test_the_consortium_rule_runs_on_the_blob_plane(owner, clients, accounts, ch
         t.post(clients[1], 1, update(1, spread=300))
         t.advance_time(101)
         t.assert_claim(accounts[12], 1)
-        t.advance_time(51)
+        t.advance_time(WINDOW + 1)
         t.finalize(owner, 1)
         assert [t.withdrawable(c) for c in clients[:3]] == [25, 25, 0]
         money_holds(t)
@@ -351,7 +352,7 @@ def test_the_costliest_element_dispute_stays_within_the_bound_the_constructor_ch
     seats = 64
     s = BlobSettings(param_count=B.LANES, frac_bits=8, value_bits=12, post_duration=1000, min_participants=1,
                      max_participants=seats, aggregation="median", tier_thresholds=(10**6,), tier_rewards=(1,),
-                     keeper_fee=0, assert_bond=BOND, dispute_window=500, assert_timeout=500, access_price=0)
+                     keeper_fee=0, assert_bond=BOND, dispute_window=WINDOW, assert_timeout=TIMEOUT, access_price=0)
     with isolated(chain):
         posters = latency_clients(manager, accounts[0], seats)
         t = BlobTaskClient.launch(accounts[0], s, np.zeros(B.LANES, dtype=np.int64), funding=s.round_reserve)
@@ -367,3 +368,35 @@ def test_the_costliest_element_dispute_stays_within_the_bound_the_constructor_ch
         bound = t._engine.functions.elementDisputeGasBound().call()
         assert r.gas_used <= bound <= 12_000_000, (r.gas_used, bound)
         print(f"64-seat MEDIAN element dispute: {r.gas_used:,} gas, {r.data_bytes:,} bytes")
+
+
+def test_an_update_of_an_abandoned_round_may_be_posted_again(accounts, owner, clients, chain):
+    """Replays are refused against accepted rounds only: a round abandoned (by a griefer or
+    below quorum) accepted nothing, so its authors post the same update in the next round."""
+    s = BlobSettings(param_count=N, frac_bits=8, value_bits=12, post_duration=100, min_participants=2,
+                     max_participants=4, tier_thresholds=THRESHOLDS, tier_rewards=REWARDS, keeper_fee=FEE,
+                     assert_bond=BOND, dispute_window=WINDOW, assert_timeout=TIMEOUT, access_price=0, replay_rounds=3)
+    with isolated(chain):
+        t = BlobTaskClient.launch(owner, s, np.zeros(N, dtype=np.int64), funding=s.round_reserve * 3)
+        u = update(0)
+        t.post(clients[0], 1, u)
+        t.advance_time(101)
+        t.abandon(accounts[13], 1)  # below quorum
+        t.start_round(accounts[13])
+        t.post(clients[0], 2, u)
+        t.post(clients[1], 2, update(1))
+        t.advance_time(101)
+        t.assert_claim(accounts[12], 2)
+        t.advance_time(WINDOW + 1)
+        t.finalize(owner, 2)
+        t.start_round(accounts[13])
+        with refused("Replayed"):  # round 2 accepted it
+            t.post(clients[2], 3, u)
+
+
+def test_windows_shorter_than_an_hour_are_refused(owner, project):
+    with pytest.raises(ValueError, match="at least 3600"):
+        BlobSettings(param_count=N, dispute_window=60)
+    raw = (N, 12, 8, 100, 1, 4, 0, 0, 0, 0, 0, 0, 60, 3600)
+    with refused("BadDuration"):
+        project.BlobPaperRule.deploy(raw, [1], [1], sender=owner)

@@ -19,7 +19,7 @@ from ml.settings import BlobSettings
 N = 8192
 BOND = 10**17
 S = BlobSettings(param_count=N, frac_bits=8, max_participants=3, min_participants=2, post_duration=20,
-                 dispute_window=8, assert_timeout=120, assert_bond=BOND, keeper_fee=10**15, access_price=0)
+                 dispute_window=3600, assert_timeout=3600, assert_bond=BOND, keeper_fee=10**15, access_price=0)
 
 
 def key(i: int):
@@ -57,7 +57,11 @@ def test_a_keeper_asserting_a_wrong_lane_is_refuted_by_a_watcher_and_the_round_c
     for i, u in enumerate(updates):
         task.post(key(i + 1), 1, u)
     try:
-        wait_until(lambda: task.version == 1, 180, "round 1 to be finalized")
+        # the watcher refutes the lie and asserts the right claim; then an hour's window passes
+        wait_until(lambda: task.live_claim(1) is not None and task.live_claim(1).claimant == key(6).address, 180,
+                   "the watcher's claim")
+        task.advance_time(3601)
+        wait_until(lambda: task.version == 1, 120, "round 1 to be finalized")
     except TimeoutError:
         pytest.fail(_logs(net))
     refuted = task.events("ClaimRefuted", round=1)
