@@ -222,14 +222,15 @@ def error_name(text: str, abis: Sequence[list[dict]]) -> str:
     return text.splitlines()[0][:300]
 
 
-def send_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs: Sequence[bytes],
-                          abis: Sequence[list[dict]], timeout: float = 600.0) -> Any:
-    """Sends ``call`` to the web3 contract ``contract`` as an EIP-4844 transaction carrying
-    ``blobs``, signed with the private key ``key``; returns its receipt. The sidecar
+def build_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs: Sequence[bytes],
+                           abis: Sequence[list[dict]], nonce: int | None = None,
+                           blob_fee: int | None = None) -> tuple[bytes, str]:
+    """Signs ``call`` to the web3 contract ``contract`` as an EIP-4844 transaction carrying
+    ``blobs`` with the private key ``key``: its network form and hash. The sidecar
     (commitments and proofs) is built with ckzg and a trusted setup loaded once
-    (``ml.blobs``), not per blob as eth-account's own blob signing does (~3 s each). A call
-    that would revert raises ``TaskError`` naming the contract's error before anything is
-    signed."""
+    (``ml.blobs``), not per blob as eth-account's own blob signing does (~3 s each). Without
+    ``call.gas`` the node estimates it against the pending block, and a call that would
+    revert raises ``TaskError`` naming the contract's error before anything is signed."""
     import rlp
     from eth_account import Account
 
@@ -238,7 +239,7 @@ def send_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs:
     hashes, commitments, proofs = sidecar(blobs)
     sender = Account.from_key(key)
     data = getattr(contract.functions, call.method)(*call.args)._encode_transaction_data()
-    blob_fee = 2 * int(web3.eth.blob_base_fee) + 1
+    blob_fee = blob_fee if blob_fee is not None else 2 * int(web3.eth.blob_base_fee) + 1
     probe = {"from": sender.address, "to": contract.address, "data": data, "value": call.value, "type": 3,
              "maxFeePerBlobGas": blob_fee, "blobVersionedHashes": hashes}
     try:
@@ -248,18 +249,49 @@ def send_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs:
         raise TaskError(f"{call.method} would revert: {error_name(str(err), abis)}") from err
     fee = 2 * int(web3.eth.gas_price) + 1
     tx = {"to": contract.address, "data": data, "value": call.value, "type": 3, "chainId": int(web3.eth.chain_id),
-          "nonce": web3.eth.get_transaction_count(sender.address, "pending"), "gas": gas, "maxFeePerGas": fee,
-          "maxPriorityFeePerGas": min(fee, 10**9), "maxFeePerBlobGas": blob_fee, "blobVersionedHashes": hashes}
-    signed = sender.sign_transaction(tx)
-    raw = bytes(signed.raw_transaction)
+          "nonce": nonce if nonce is not None else web3.eth.get_transaction_count(sender.address, "pending"),
+          "gas": gas, "maxFeePerGas": fee, "maxPriorityFeePerGas": min(fee, 10**9), "maxFeePerBlobGas": blob_fee,
+          "blobVersionedHashes": hashes}
+    raw = bytes(sender.sign_transaction(tx).raw_transaction)
     # the network form: 0x03 || rlp([signed transaction fields, blobs, commitments, proofs])
     wrapped = b"\x03" + rlp.encode([rlp.decode(raw[1:]), [bytes(b) for b in blobs], commitments, proofs])
-    h = web3.eth.send_raw_transaction(wrapped)
-    tx_hash = "0x" + bytes(h).hex() if isinstance(h, (bytes, bytearray)) else str(h)
-    receipt = await_receipt(web3, wrapped, tx_hash, time.monotonic() + timeout)
-    if int(receipt["status"]) != 1:
-        raise TaskError(f"{call.method} transaction {tx_hash} reverted: {revert_reason(web3, tx_hash, abis)}")
-    return receipt
+    from eth_utils import keccak
+
+    return wrapped, "0x" + keccak(raw).hex()
+
+
+def send_blob_transaction(web3: Any, contract: Any, call: Call, key: Any, blobs: Sequence[bytes],
+                          abis: Sequence[list[dict]], timeout: float = 600.0) -> Any:
+    """Builds (``build_blob_transaction``), sends and waits for one blob transaction."""
+    return broadcast_blob_transactions(web3, [(contract, call, key, blobs)], abis, timeout)[0]
+
+
+def broadcast_blob_transactions(web3: Any, items: Sequence[tuple[Any, Call, Any, Sequence[bytes]]],
+                                abis: Sequence[list[dict]], timeout: float = 600.0,
+                                blob_fee: int | None = None) -> list[Any]:
+    """Signs and sends every ``(contract, call, key, blobs)`` without waiting for any,
+    numbering each key's transactions in order, then waits for all (a phase then takes as
+    many blocks as the node's blobs per block force). Calls after a key's first need an
+    explicit gas limit: the node cannot estimate them before the earlier ones are mined."""
+    from eth_account import Account
+
+    nonces: dict[str, int] = {}
+    sent = []
+    for contract, call, key, blobs in items:
+        address = Account.from_key(key).address
+        nonce = nonces.get(address, web3.eth.get_transaction_count(address, "pending"))
+        nonces[address] = nonce + 1
+        wrapped, tx_hash = build_blob_transaction(web3, contract, call, key, blobs, abis, nonce, blob_fee)
+        web3.eth.send_raw_transaction(wrapped)
+        sent.append((call, wrapped, tx_hash))
+    deadline = time.monotonic() + timeout
+    receipts = []
+    for call, wrapped, tx_hash in sent:
+        receipt = await_receipt(web3, wrapped, tx_hash, deadline)
+        if int(receipt["status"]) != 1:
+            raise TaskError(f"{call.method} transaction {tx_hash} reverted: {revert_reason(web3, tx_hash, abis)}")
+        receipts.append(receipt)
+    return receipts
 
 
 class ApeTransport:

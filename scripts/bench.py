@@ -134,7 +134,7 @@ def cli(ecosystem, network, provider, batch_specs, consensus_up_to, relay, block
         out["blob"] = [blob_bench.measure_blob_round(accts[0], accts[1 : k + 1], accts[k + 1], accts[k + 2], n,
                                                      progress=lambda m: click.echo(m, err=True),
                                                      chain=chain).as_dict() for n, k in blob_runs]
-        click.echo("\nBlob plane (PAPER, MEAN), steady state: 131,072 blob gas per blob; blocks "
+        click.echo("\nBlob plane (PAPER, MEAN), steady state: 131,072 blob gas per blob; blocks measured under 1-s interval mining "
                    "with every phase's transactions sent at once, bound by the node's blobs per block")
         click.echo(bench.table(out["blob"], [
             ("params", ",", lambda r: r["params"]), ("clients", "", lambda r: r["clients"]),

@@ -30,7 +30,8 @@ def figures() -> list[tuple[str, str]]:
         ("README.md", f"{big['blobs_per_round']} blobs"),
         ("README.md", f"{big['element_dispute_gas']:,} gas"),
         ("README.md", f"{big['score_dispute_gas']:,}"),
-        ("README.md", f"{big['blocks_per_round']} blocks"),
+        ("README.md", f"{big['blocks_per_round']} blocks (posts {big['phase_blocks']['post']}, claim "
+                      f"{big['phase_blocks']['claim']}, finalize {big['phase_blocks']['finalize']})"),
         ("README.md", f"{blob_cost['l1_cost_eth']:.4f} ETH"),
         ("README.md", f"~{relay['l1_cost_eth']:.2f} ETH"),
         ("README.md", f"{accs} against {base}"),
