@@ -335,11 +335,17 @@ class BlobTaskClient:
     def model_hashes(self, version: int) -> list[tuple[bytes, str]]:
         """Model ``version``'s blobs: (versioned hash, carrying transaction)."""
         if version == 0:
+            # the owner's round-0 drafts, in order: the initial model is the run of
+            # blobsPerUpdate of them whose chain is the one the engine keeps (drafts may have
+            # been discarded and started again, even within one block)
             owner = self._engine.functions.owner().call()
             carriers = self._carriers(0, owner)
-            set_at = self.events("ModelSet", version=0)[-1]
-            hashes = [h for h, tx in carriers if tx in self._draft_txs(0, owner, before=set_at.block_number)]
-            hashes = hashes[-self.config.blobs_per_update:]
+            m, want = self.config.blobs_per_update, self.model_chain(0)
+            runs = [carriers[i : i + m] for i in range(len(carriers) - m, -1, -1)]
+            found = next((run for run in runs if B.chain_of([h for h, _ in run]) == want), None)
+            if found is None:
+                raise TaskError("the initial model's blobs are not among the owner's round-0 drafts")
+            hashes = [h for h, _ in found]
         else:
             done = self.events("RoundFinalized")
             finalized = next(e for e in done if int(e.version) == version)
@@ -352,12 +358,9 @@ class BlobTaskClient:
         return [(h, where[h]) for h in hashes]
 
     def _carriers(self, round_: int, who: str) -> list[tuple[bytes, str]]:
+        """``who``'s draft blobs of ``round_`` in chain order: (versioned hash, carrying tx)."""
         events = self.events("BlobsPosted", round=round_, account=_addr(who))
         return [(bytes(h), e.tx_hash) for e in events if e.kind == DRAFT for h in e.hashes]
-
-    def _draft_txs(self, round_: int, who: str, before: int) -> set[str]:
-        return {e.tx_hash for e in self.events("BlobsPosted", round=round_, account=_addr(who))
-                if e.kind == DRAFT and e.block_number <= before}
 
     # --- blobs ---------------------------------------------------------------------------
 

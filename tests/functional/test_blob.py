@@ -400,3 +400,19 @@ def test_windows_shorter_than_an_hour_are_refused(owner, project):
     raw = (N, 12, 8, 100, 1, 4, 0, 0, 0, 0, 0, 0, 60, 3600)
     with refused("BadDuration"):
         project.BlobPaperRule.deploy(raw, [1], [1], sender=owner)
+
+
+def test_the_initial_model_is_found_among_discarded_drafts(owner, chain):
+    """The owner drafts, discards and drafts again before setting the initial model: readers
+    still find version 0 (the run of drafts whose chain the engine keeps)."""
+    s = BlobSettings(param_count=N, frac_bits=8, value_bits=12, max_participants=2, dispute_window=WINDOW,
+                     assert_timeout=TIMEOUT, access_price=0)
+    with isolated(chain):
+        t = BlobTaskClient.deploy(owner, s)
+        lay = t.layout
+        t._in_groups("draft", (0,), owner, B.encode_update(update(5), lay))
+        t.send("discardDraft", (0,), owner)
+        initial = update(6)
+        t.set_initial_model(owner, initial)
+        fresh = BlobTaskClient(t.transport, t.address)
+        assert np.array_equal(fresh.model_ints(0), initial)
