@@ -189,6 +189,21 @@ def default_column_words(param_count: int, max_participants: int, aggregation: s
     return max(1, min(codec.word_count(param_count), fit, MAX_COLUMN_WORDS))
 
 
+def _check_common(s: Any, durations: Sequence[str]) -> None:
+    """What both planes' settings share: the fixed-point format, the tiers, the aggregation
+    rule, the replay look-back, and phases within (0, MAX_DURATION]."""
+    codec.FixedPoint(s.frac_bits, s.value_bits)
+    if len(s.tier_thresholds) != len(s.tier_rewards):
+        raise ValueError("tier_thresholds and tier_rewards must have the same length")
+    if s.aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {s.aggregation!r}")
+    if not 0 <= s.replay_rounds <= MAX_REPLAY_ROUNDS:
+        raise ValueError(f"replay_rounds must be in [0, {MAX_REPLAY_ROUNDS}], got {s.replay_rounds}")
+    for name in durations:
+        if not 0 < getattr(s, name) <= MAX_DURATION:
+            raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(s, name)}")
+
+
 @dataclass(frozen=True)
 class BatchSettings:
     """Deployment settings of a batch-engine task (BatchEngine.BatchSettings)."""
@@ -219,16 +234,7 @@ class BatchSettings:
     rule: str = "paper"
 
     def __post_init__(self) -> None:
-        codec.FixedPoint(self.frac_bits, self.value_bits)
-        if len(self.tier_thresholds) != len(self.tier_rewards):
-            raise ValueError("tier_thresholds and tier_rewards must have the same length")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
-        if not 0 <= self.replay_rounds <= MAX_REPLAY_ROUNDS:
-            raise ValueError(f"replay_rounds must be in [0, {MAX_REPLAY_ROUNDS}], got {self.replay_rounds}")
-        for name in ("post_duration", "aggregation_timeout"):
-            if not 0 < getattr(self, name) <= MAX_DURATION:
-                raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
+        _check_common(self, ("post_duration", "aggregation_timeout"))
         if not 0 <= self.duplicate_distance <= MAX_DUPLICATE_DISTANCE:
             raise ValueError(f"duplicate_distance must be in [0, {MAX_DUPLICATE_DISTANCE}], "
                              f"got {self.duplicate_distance}")
@@ -372,16 +378,9 @@ class BlobSettings:
     assert_timeout: int = 3600
 
     def __post_init__(self) -> None:
-        codec.FixedPoint(self.frac_bits, self.value_bits)
-        if len(self.tier_thresholds) != len(self.tier_rewards):
-            raise ValueError("tier_thresholds and tier_rewards must have the same length")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        _check_common(self, ("post_duration", "dispute_window", "assert_timeout"))
         if not 0 < self.max_participants <= MAX_BLOB_SEATS:
             raise ValueError(f"max_participants must be in [1, {MAX_BLOB_SEATS}], got {self.max_participants}")
-        for name in ("post_duration", "dispute_window", "assert_timeout"):
-            if not 0 < getattr(self, name) <= MAX_DURATION:
-                raise ValueError(f"{name} must be in (0, {MAX_DURATION}] seconds, got {getattr(self, name)}")
         for name in ("dispute_window", "assert_timeout"):
             if getattr(self, name) < MIN_BLOB_PHASE:
                 raise ValueError(f"{name} must be at least {MIN_BLOB_PHASE} s (a watcher's time to fetch, "
